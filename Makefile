@@ -1,0 +1,22 @@
+# The two commands that matter: `make run` and `make test`. Each creates .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/rdevents serve
+
+test: $(STAMP)
+	$(BIN)/pytest -n 2 -q
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .hypothesis

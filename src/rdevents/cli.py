@@ -1,0 +1,173 @@
+"""The `rdevents` command."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+from typing import Any, Awaitable, Callable
+
+import click
+
+from .config import (
+    DEFAULT_DATABASE_URL,
+    DEFAULT_MAX_BATCH_EVENTS,
+    DEFAULT_MAX_BODY_BYTES,
+    Settings,
+)
+from .store import AccountExists, Store, open_store
+from .store.schema import SchemaBehind, current_revision, upgrade
+from .tokens import issue_token
+
+database_option = click.option(
+    "--database", "database_url", envvar="RDEVENTS_DATABASE_URL", default=DEFAULT_DATABASE_URL,
+    show_default=True, help="sqlite:///relative/path.db or sqlite:////absolute/path.db")
+
+
+def with_store(action: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
+    """Run an async command body with an open store, turning store errors into CLI errors."""
+
+    @functools.wraps(action)
+    def command(database_url: str, **kwargs: Any) -> Any:
+        async def run() -> Any:
+            store = open_store(database_url)
+            await store.open()
+            try:
+                return await action(store, **kwargs)
+            finally:
+                await store.close()
+
+        try:
+            return asyncio.run(run())
+        except SchemaBehind as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return command
+
+
+@click.group()
+@click.version_option(package_name="rdevents")
+def main() -> None:
+    """rdevents: a self-hosted, wire-compatible RD Station Marketing Events API."""
+
+
+@main.command()
+@click.option("--host", envvar="RDEVENTS_HOST", default="127.0.0.1", show_default=True)
+@click.option("--port", envvar="RDEVENTS_PORT", default=8080, show_default=True, type=int)
+@database_option
+@click.option("--max-body-bytes", envvar="RDEVENTS_MAX_BODY_BYTES",
+              default=DEFAULT_MAX_BODY_BYTES, show_default=True, type=click.IntRange(min=1))
+@click.option("--max-batch-events", envvar="RDEVENTS_MAX_BATCH_EVENTS",
+              default=DEFAULT_MAX_BATCH_EVENTS, show_default=True, type=click.IntRange(min=1))
+@click.option("--log-level", envvar="RDEVENTS_LOG_LEVEL", default="info", show_default=True,
+              type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+def serve(host: str, port: int, database_url: str, max_body_bytes: int, max_batch_events: int,
+          log_level: str) -> None:
+    """Run the HTTP server."""
+    import uvicorn
+
+    from .http.app import create_app
+
+    settings = Settings(database_url=database_url, max_body_bytes=max_body_bytes,
+                        max_batch_events=max_batch_events)
+    token = with_store(_first_start)(database_url)
+    if token is not None:
+        _print_welcome(token, host, port)
+    uvicorn.run(create_app(settings), host=host, port=port, loop="uvloop", http="httptools",
+                log_level=log_level, access_log=False, lifespan="on")
+
+
+async def _first_start(store: Store) -> str | None:
+    """On an empty database: create account `default` and a token for it."""
+    if await store.count_accounts():
+        return None
+    account = await store.create_account("default")
+    return await issue_token(store, account.id)
+
+
+def _print_welcome(token: str, host: str, port: int) -> None:
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    example = json.dumps({"event_type": "CONVERSION", "event_family": "CDP", "payload": {
+        "conversion_identifier": "first-event", "email": "ana@example.com"}})
+    click.echo(f"""Created account 'default' with this access token (shown once):
+
+    {token}
+
+Send a first event:
+
+    curl -X POST {url}/platform/events \\
+      -H 'Authorization: Bearer {token}' \\
+      -H 'Content-Type: application/json' \\
+      -d '{example}'
+
+API docs: {url}/docs
+""")
+
+
+@main.group()
+def accounts() -> None:
+    """Manage accounts."""
+
+
+@accounts.command("create")
+@click.argument("name")
+@database_option
+@with_store
+async def accounts_create(store: Store, name: str) -> None:
+    """Create an account."""
+    try:
+        await store.create_account(name)
+    except AccountExists:
+        raise click.ClickException(f"Account {name!r} already exists.") from None
+    click.echo(f"Created account {name!r}.", err=True)
+
+
+@main.group()
+def tokens() -> None:
+    """Manage access tokens."""
+
+
+@tokens.command("create")
+@click.option("--account", "account_name", required=True)
+@click.option("--expires-in", type=click.IntRange(min=1), default=None,
+              help="Seconds until the token expires (default: never).")
+@database_option
+@with_store
+async def tokens_create(store: Store, account_name: str, expires_in: int | None) -> None:
+    """Create an access token and print it alone on stdout."""
+    account = await store.get_account(account_name)
+    if account is None:
+        raise click.ClickException(f"No account named {account_name!r}.")
+    click.echo(await issue_token(store, account.id, expires_in))
+
+
+@tokens.command("revoke")
+@click.argument("token")
+@database_option
+@with_store
+async def tokens_revoke(store: Store, token: str) -> None:
+    """Revoke an access token."""
+    from .tokens import hash_token
+
+    if not await store.revoke_token(hash_token(token)):
+        raise click.ClickException("No such live token.")
+    click.echo("Token revoked.", err=True)
+
+
+@main.group()
+def db() -> None:
+    """Manage the database schema."""
+
+
+@db.command("upgrade")
+@database_option
+def db_upgrade(database_url: str) -> None:
+    """Apply the migrations the database lacks."""
+    if database_url.startswith("sqlite:///"):
+        from pathlib import Path
+
+        from .store.sqlite import database_path
+
+        Path(database_path(database_url)).parent.mkdir(parents=True, exist_ok=True)
+    upgrade(database_url)
+    click.echo(f"Database schema at revision {current_revision(database_url)}.", err=True)

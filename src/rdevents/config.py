@@ -1,0 +1,17 @@
+"""Settings of a running server; the CLI fills them from options and RDEVENTS_* variables."""
+
+from dataclasses import dataclass
+
+DEFAULT_DATABASE_URL = "sqlite:///data/rdevents.db"
+DEFAULT_MAX_BODY_BYTES = 204_800  # RD's documented 0.2 MB
+DEFAULT_MAX_BATCH_EVENTS = 1_000
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_batch_events: int = DEFAULT_MAX_BATCH_EVENTS
+    # Group commit: the most jobs one transaction takes, and how many may wait before 503.
+    max_group: int = 256
+    max_pending_writes: int = 10_000

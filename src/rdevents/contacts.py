@@ -1,0 +1,130 @@
+"""How events change contacts and their funnel: pure functions, no I/O.
+
+The store loads a contact, calls `apply_event`, and persists what it returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .validation import ValidEvent
+
+LEAD = "Lead"
+QUALIFIED_LEAD = "Qualified Lead"
+CLIENT = "Client"
+LIFECYCLE_STAGES = (LEAD, QUALIFIED_LEAD, CLIENT)
+
+# Contact attributes handled on their own rather than copied into the profile.
+_SPECIAL = frozenset({"email", "tags", "legal_bases"})
+
+
+@dataclass
+class Contact:
+    uuid: str
+    email: str
+    created_at: str
+    updated_at: str
+    # RD's contact attributes (name, job_title, phones, socials, company_*, city, ...,
+    # available_for_mailing) and cf_* custom fields.
+    profile: dict[str, Any] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+    legal_bases: list[dict[str, str]] = field(default_factory=list)
+    lifecycle_stage: str = LEAD
+    opportunity: bool = False
+    contact_owner_email: str | None = None
+    id: int | None = None  # the store's key; None until stored
+
+
+@dataclass(frozen=True)
+class FunnelTransition:
+    """One change of a contact's funnel, caused by one event."""
+
+    from_stage: str | None
+    to_stage: str
+    from_opportunity: bool | None
+    to_opportunity: bool
+    value: float | None = None  # SALE
+    reason: str | None = None  # OPPORTUNITY_LOST
+
+
+def apply_event(contact: Contact | None, event: ValidEvent, new_uuid: str,
+                now: str) -> tuple[Contact, FunnelTransition | None]:
+    """The contact after `event`, and the funnel transition it caused (if any).
+
+    `contact` is None for an unknown e-mail; only event types that create contacts may get one.
+    """
+    if contact is None:
+        if not event.type.creates_contact:
+            raise ValueError(f"{event.type.name} does not create contacts")
+        contact = Contact(uuid=new_uuid, email=event.email, created_at=now, updated_at=now)
+        transition = FunnelTransition(None, LEAD, None, False)
+    else:
+        transition = None
+    _merge_attributes(contact, event)
+    transition = _apply_funnel(contact, event) or transition
+    contact.updated_at = now
+    return contact, transition
+
+
+def _merge_attributes(contact: Contact, event: ValidEvent) -> None:
+    payload = event.payload
+    for spec in event.type.fields:
+        if not spec.contact or spec.name in _SPECIAL:
+            continue
+        value = payload.get(spec.name)
+        if value is not None:
+            contact.profile[spec.name] = value
+    known = event.type.fields_by_name
+    if event.type.custom_fields:
+        for key, value in payload.items():
+            if key.startswith("cf_") and key not in known and value is not None:
+                contact.profile[key] = value
+    if "tags" in known and payload.get("tags"):
+        contact.tags = merge_tags(contact.tags, payload["tags"])
+    if "legal_bases" in known and payload.get("legal_bases"):
+        contact.legal_bases = merge_legal_bases(contact.legal_bases, payload["legal_bases"])
+
+
+def merge_tags(current: list[str], new: list[str]) -> list[str]:
+    """Tags are a set of lower-cased, trimmed strings, kept in the order first seen."""
+    merged = list(current)
+    seen = set(merged)
+    for tag in new:
+        tag = tag.strip().lower()
+        if tag and tag not in seen:
+            seen.add(tag)
+            merged.append(tag)
+    return merged
+
+
+def merge_legal_bases(current: list[dict], new: list[dict]) -> list[dict]:
+    """One legal basis per (category, type): a newer one replaces the older."""
+    by_key = {(b["category"], b["type"]): b for b in current}
+    for basis in new:
+        kept = {k: basis[k] for k in ("category", "type", "status") if basis.get(k) is not None}
+        by_key[(kept["category"], kept["type"])] = kept
+    return list(by_key.values())
+
+
+def _apply_funnel(contact: Contact, event: ValidEvent) -> FunnelTransition | None:
+    name = event.type.name
+    before_stage, before_opportunity = contact.lifecycle_stage, contact.opportunity
+    if name == "OPPORTUNITY":
+        contact.opportunity = True
+        extra: dict[str, Any] = {}
+    elif name == "SALE":
+        contact.lifecycle_stage = CLIENT
+        extra = {"value": _float_or_none(event.payload.get("value"))}
+    elif name == "OPPORTUNITY_LOST":
+        contact.opportunity = False
+        extra = {"reason": event.payload.get("reason")}
+    else:
+        return None
+    return FunnelTransition(before_stage, contact.lifecycle_stage, before_opportunity,
+                            contact.opportunity, **extra)
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)
+

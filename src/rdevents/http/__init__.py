@@ -1,0 +1,1 @@
+"""The HTTP layer: routes, authentication, request hygiene and error rendering."""

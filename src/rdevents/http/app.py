@@ -1,0 +1,42 @@
+"""The ASGI application."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.routing import Route
+
+from ..config import Settings
+from ..store import Store, open_store
+from . import contacts, docs, events
+from .errors import EXCEPTION_HANDLERS, JSON
+
+
+async def healthz(request: Request) -> JSON:
+    return JSON({"status": "ok"})
+
+
+def create_app(settings: Settings, store: Store | None = None) -> Starlette:
+    """The app; it opens `store` (by default the one `settings.database_url` names) on startup."""
+    store = store or open_store(settings.database_url, max_group=settings.max_group,
+                                max_pending=settings.max_pending_writes)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette):
+        await store.open()
+        try:
+            yield
+        finally:
+            await store.close()
+
+    app = Starlette(
+        routes=[*events.routes, *contacts.routes, *docs.routes(),
+                Route("/healthz", healthz, methods=["GET"])],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.store = store
+    return app

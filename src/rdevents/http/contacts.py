@@ -1,0 +1,113 @@
+"""RD's contact read API: the contact, its event history, its funnel."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from starlette.requests import Request
+from starlette.routing import Route
+
+from ..catalogue import EVENT_TYPE_NAMES, EVENT_TYPES
+from ..contacts import Contact
+from ..validation import normalise_email, option_error, type_error
+from .auth import authenticate
+from .errors import JSON, ApiError, not_found
+
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+# RD's contact attributes, in the order RD's contact documents list them; then cf_* fields.
+RD_ATTRIBUTES = ("name", "job_title", "birthdate", "bio", "website", "personal_phone",
+                 "mobile_phone", "city", "state", "country", "twitter", "facebook", "linkedin")
+# Kept on the contact beyond RD's read API, so that what events did to it is visible.
+EXTRA_ATTRIBUTES = ("company_name", "company_site", "company_address", "available_for_mailing")
+HISTORY_PAGE_SIZE = 10
+MAX_HISTORY_PAGE_SIZE = 100
+
+
+def contact_document(contact: Contact) -> dict[str, Any]:
+    document: dict[str, Any] = {"uuid": contact.uuid, "email": contact.email}
+    profile = contact.profile
+    for key in (*RD_ATTRIBUTES, *EXTRA_ATTRIBUTES):
+        if key in profile:
+            document[key] = profile[key]
+    document["tags"] = contact.tags
+    document["legal_bases"] = contact.legal_bases
+    for key in sorted(k for k in profile if k.startswith("cf_")):
+        document[key] = profile[key]
+    document["created_at"] = contact.created_at
+    document["updated_at"] = contact.updated_at
+    return document
+
+
+def funnel_document(contact: Contact) -> dict[str, Any]:
+    # fit and interest are RD's lead scores; rdevents does not score leads, so they are null.
+    return {"lifecycle_stage": contact.lifecycle_stage, "opportunity": contact.opportunity,
+            "contact_owner_email": contact.contact_owner_email, "fit": None, "interest": None}
+
+
+async def _find_contact(request: Request) -> tuple[int, Contact]:
+    """The contact named by `{identifier}:{value}` or a bare uuid in the path."""
+    account_id = await authenticate(request)
+    reference = request.path_params["contact"]
+    kind, sep, value = reference.partition(":")
+    if not sep:
+        kind, value = "uuid", reference
+    if kind == "email":
+        value = normalise_email(value)
+    elif kind != "uuid":
+        raise ApiError(400, "INVALID_OPTION",
+                       "Identify the contact as uuid:<uuid>, email:<email> or <uuid>.")
+    contact = None
+    if kind == "email" or _UUID.match(value):
+        contact = await request.app.state.store.get_contact(account_id, kind, value.lower())
+    if contact is None:
+        raise not_found("Lead not found.")
+    return account_id, contact
+
+
+async def get_contact(request: Request) -> JSON:
+    _, contact = await _find_contact(request)
+    return JSON(contact_document(contact))
+
+
+async def get_funnel(request: Request) -> JSON:
+    _, contact = await _find_contact(request)
+    return JSON(funnel_document(contact))
+
+
+async def get_contact_events(request: Request) -> JSON:
+    account_id, contact = await _find_contact(request)
+    query = request.query_params
+    errors = []
+    types = [t.strip().upper() for t in re.split(r"[|,]", query.get("event_type", "")) if t.strip()]
+    if any(t not in EVENT_TYPES for t in types):
+        errors.append(option_error(EVENT_TYPE_NAMES, "$.query.event_type"))
+    order = query.get("order", "created_at:desc")
+    if order not in ("created_at:desc", "created_at:asc"):
+        errors.append(option_error(("created_at:desc", "created_at:asc"), "$.query.order"))
+    page = _positive_int(query.get("page", "1"), "$.query.page", errors)
+    page_size = _positive_int(query.get("page_size", str(HISTORY_PAGE_SIZE)),
+                              "$.query.page_size", errors)
+    if errors:
+        return JSON({"errors": errors}, 400)
+    page_size = min(page_size, MAX_HISTORY_PAGE_SIZE)
+    events = await request.app.state.store.contact_events(
+        account_id, contact.id, types, order == "created_at:desc", (page - 1) * page_size,
+        page_size)
+    return JSON([{"event_type": e.event_type, "event_family": e.event_family,
+                  "event_identifier": e.event_identifier, "event_timestamp": e.received_at,
+                  "payload": e.payload} for e in events])
+
+
+def _positive_int(text: str, path: str, errors: list) -> int:
+    if text.isdigit() and int(text) >= 1:
+        return int(text)
+    errors.append(type_error("POSITIVE_INTEGER", path))
+    return 1
+
+
+routes = [
+    Route("/platform/contacts/{contact}", get_contact, methods=["GET"]),
+    Route("/platform/contacts/{contact}/events", get_contact_events, methods=["GET"]),
+    Route("/platform/contacts/{contact}/funnels/default", get_funnel, methods=["GET"]),
+]

@@ -1,0 +1,97 @@
+"""RD's error bodies and the JSON response every route answers with.
+
+Request-level errors carry `errors` as an object (`{"error_type", "error_message"}`); event
+validation errors carry `errors` as an array of `{error_type, error_message, validation_rules,
+path}`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..ingest import InvalidEvents
+from ..store import Overloaded, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class JSON(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+class ApiError(Exception):
+    """A request-level error: status, RD error type and message, optional headers."""
+
+    def __init__(self, status: int, error_type: str, message: str,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_type = error_type
+        self.message = message
+        self.headers = headers
+
+    def response(self) -> JSON:
+        return request_error(self.status, self.error_type, self.message, self.headers)
+
+
+def request_error(status: int, error_type: str, message: str,
+                  headers: dict[str, str] | None = None) -> JSON:
+    return JSON({"errors": {"error_type": error_type, "error_message": message}}, status,
+                headers=headers)
+
+
+def not_found(message: str = "The resource couldn't be found.") -> ApiError:
+    return ApiError(404, "RESOURCE_NOT_FOUND", message)
+
+
+async def _api_error(request: Request, exc: ApiError) -> JSON:
+    return exc.response()
+
+
+async def _invalid_events(request: Request, exc: InvalidEvents) -> JSON:
+    return JSON({"errors": exc.errors}, 400)
+
+
+async def _http_exception(request: Request, exc: HTTPException) -> JSON:
+    if exc.status_code == 404:
+        return not_found().response()
+    if exc.status_code == 405:
+        return request_error(405, "METHOD_NOT_ALLOWED",
+                             f"{request.method} is not allowed on {request.url.path}.",
+                             exc.headers)
+    return request_error(exc.status_code, "BAD_REQUEST", str(exc.detail), exc.headers)
+
+
+async def _store_unavailable(request: Request, exc: StoreUnavailable) -> JSON:
+    log.warning("store unavailable: %s", exc)
+    return request_error(503, "SERVICE_UNAVAILABLE", "Service temporarily unavailable",
+                         {"Retry-After": "1"})
+
+
+async def _overloaded(request: Request, exc: Overloaded) -> JSON:
+    return request_error(503, "SERVICE_UNAVAILABLE",
+                         "Service temporarily unavailable: too many writes are waiting.",
+                         {"Retry-After": "1"})
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSON:
+    return request_error(500, "SERVICE_UNAVAILABLE", "Service temporarily unavailable")
+
+
+EXCEPTION_HANDLERS = {
+    ApiError: _api_error,
+    InvalidEvents: _invalid_events,
+    HTTPException: _http_exception,
+    StoreUnavailable: _store_unavailable,
+    Overloaded: _overloaded,
+    Exception: _unexpected,
+}

@@ -1,0 +1,52 @@
+"""From a decoded request body to events durably stored: validate, then one store write."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from .clock import utc_now
+from .store import Failed, Rejected, Store, StoreUnavailable, WriteJob
+from .validation import Error, ValidEvent, check_query_event_type, validate_batch, validate_event
+
+
+class InvalidEvents(Exception):
+    """The request's events are invalid; nothing was stored."""
+
+    def __init__(self, errors: list[Error]) -> None:
+        super().__init__(f"{len(errors)} validation error(s)")
+        self.errors = errors
+
+
+async def ingest_event(store: Store, account_id: int, body: Any,
+                       query_event_type: str | None = None) -> str:
+    """Store one event; return its uuid."""
+    event, errors = validate_event(body)
+    if event is not None and query_event_type is not None:
+        errors = check_query_event_type(query_event_type, event)
+    if errors:
+        raise InvalidEvents(errors)
+    _, uuids = await _store(store, account_id, [event], batch_uuid=None)
+    return uuids[0]
+
+
+async def ingest_batch(store: Store, account_id: int, body: list,
+                       max_events: int) -> tuple[str, list[str]]:
+    """Store every event of a batch or none; return the batch uuid and the event uuids in order."""
+    events, errors = validate_batch(body, max_events)
+    if errors:
+        raise InvalidEvents(errors)
+    return await _store(store, account_id, events, batch_uuid=str(uuid.uuid4()))
+
+
+async def _store(store: Store, account_id: int, events: list[ValidEvent],
+                 batch_uuid: str | None) -> tuple[str | None, list[str]]:
+    uuids = [str(uuid.uuid4()) for _ in events]
+    outcome = await store.write(WriteJob(account_id, events, uuids, batch_uuid, utc_now()))
+    if isinstance(outcome, Rejected):
+        raise InvalidEvents(outcome.errors)
+    if isinstance(outcome, Failed):
+        if isinstance(outcome.exception, StoreUnavailable):
+            raise outcome.exception
+        raise RuntimeError("storing the events failed") from outcome.exception
+    return batch_uuid, uuids

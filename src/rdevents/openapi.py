@@ -1,0 +1,189 @@
+"""The OpenAPI 3.1 document, derived from the event catalogue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import __version__
+from .catalogue import EVENT_FAMILY, EVENT_TYPES, EventType, Field, FieldType
+
+_SCALARS = {
+    FieldType.STRING: {"type": "string"},
+    FieldType.INTEGER: {"type": "integer"},
+    FieldType.FLOAT: {"type": "number"},
+    FieldType.BOOLEAN: {"type": "boolean"},
+    FieldType.TIMESTAMP: {"type": "string", "format": "date-time"},
+}
+
+
+def field_schema(spec: Field) -> dict[str, Any]:
+    if spec.type in _SCALARS:
+        schema = dict(_SCALARS[spec.type])
+        if spec.format == "email":
+            schema["format"] = "email"
+    elif spec.type is FieldType.STRING_ARRAY:
+        schema = {"type": "array", "items": {"type": "string"}}
+    else:
+        schema = {"type": "array", "items": _object_schema(spec.items)}
+    if spec.options is not None:
+        schema["enum"] = list(spec.options)
+    schema["description"] = spec.description
+    return schema
+
+
+def _object_schema(fields: tuple[Field, ...]) -> dict[str, Any]:
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": {f.name: field_schema(f) for f in fields},
+    }
+    required = [f.name for f in fields if f.required]
+    if required:
+        schema["required"] = required
+    return schema
+
+
+def event_schema(event_type: EventType) -> dict[str, Any]:
+    payload = _object_schema(event_type.fields)
+    if event_type.custom_fields:
+        payload["patternProperties"] = {"^cf_": {
+            "description": "A custom field of the contact, by its api_identifier.",
+            "type": ["string", "number", "boolean", "array", "null"]}}
+    payload["additionalProperties"] = True  # kept on the stored event, never applied
+    description = event_type.description
+    if event_type.deprecated:
+        description += f" Deprecated: {event_type.deprecated}"
+    return {
+        "title": event_type.name,
+        "description": description,
+        "type": "object",
+        "required": ["event_type", "event_family", "payload"],
+        "properties": {
+            "event_type": {"const": event_type.name},
+            "event_family": {"const": EVENT_FAMILY},
+            "payload": payload,
+        },
+        "examples": [event_type.example],
+    }
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_REQUEST_ERROR = {
+    "type": "object",
+    "properties": {"errors": {"type": "object", "properties": {
+        "error_type": {"type": "string"}, "error_message": {"type": "string"}}}},
+}
+_VALIDATION_ERRORS = {
+    "type": "object",
+    "properties": {"errors": {"type": "array", "items": {
+        "type": "object",
+        "required": ["error_type", "error_message", "validation_rules", "path"],
+        "properties": {
+            "error_type": {"type": "string", "enum": [
+                "CANNOT_BE_NULL", "CANNOT_BE_BLANK", "INVALID_DATA_TYPE", "INVALID_OPTION",
+                "INVALID_FORMAT", "TOO_LONG", "RESOURCE_NOT_FOUND"]},
+            "error_message": {"type": "string"},
+            "validation_rules": {"type": "object"},
+            "path": {"type": "string", "examples": ["$.body.payload.email"]},
+        }}}},
+}
+_COMMON_ERRORS = {
+    "401": _json(_ref("RequestError"), "Missing, invalid, revoked or expired token"),
+    "413": _json(_ref("RequestError"), "Body larger than the limit"),
+    "415": _json(_ref("RequestError"), "Content-Type is not application/json"),
+    "503": _json(_ref("RequestError"), "The store cannot take the write now; retry"),
+}
+
+
+def _write_responses(success: dict) -> dict[str, Any]:
+    return {
+        "200": _json(success, "Stored durably"),
+        "400": _json({"oneOf": [_ref("ValidationErrors"), _ref("RequestError")]},
+                     "Invalid events (nothing stored) or unparseable JSON"),
+        **_COMMON_ERRORS,
+    }
+
+
+def build_openapi() -> dict[str, Any]:
+    schemas: dict[str, Any] = {name: event_schema(t) for name, t in EVENT_TYPES.items()}
+    event = {"oneOf": [_ref(name) for name in EVENT_TYPES],
+             "discriminator": {"propertyName": "event_type",
+                               "mapping": {n: f"#/components/schemas/{n}" for n in EVENT_TYPES}}}
+    schemas.update(Event=event, RequestError=_REQUEST_ERROR, ValidationErrors=_VALIDATION_ERRORS)
+    uuid = {"type": "string", "format": "uuid"}
+    bearer = [{"bearer": []}]
+    contact_param = {"name": "contact", "in": "path", "required": True,
+                     "description": "uuid:<uuid>, email:<email> or a bare uuid",
+                     "schema": {"type": "string"}}
+    read_errors = {"404": _json(_ref("RequestError"), "Unknown contact"),
+                   "401": _COMMON_ERRORS["401"]}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "rdevents", "version": __version__,
+                 "description": "A self-hosted, wire-compatible RD Station Marketing Events API."},
+        "components": {"schemas": schemas,
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "paths": {
+            "/platform/events": {"post": {
+                "summary": "Send one event", "security": bearer,
+                "parameters": [{"name": "event_type", "in": "query", "required": False,
+                                "description": "Optional, any case; must name the body's type",
+                                "schema": {"type": "string"}}],
+                "requestBody": {"required": True,
+                                "content": {"application/json": {"schema": _ref("Event")}}},
+                "responses": _write_responses({"type": "object", "required": ["event_uuid"],
+                                               "properties": {"event_uuid": uuid}}),
+            }},
+            "/platform/events/batch": {"post": {
+                "summary": "Send a batch of events, stored all together or not at all",
+                "security": bearer,
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "array", "minItems": 1, "items": _ref("Event")}}}},
+                "responses": _write_responses({
+                    "type": "object", "required": ["event_batch_uuid", "events"],
+                    "properties": {"event_batch_uuid": uuid, "events": {
+                        "type": "array", "items": {"type": "object",
+                                                   "properties": {"event_uuid": uuid}}}}}),
+            }},
+            "/platform/events/{event_uuid}": {"get": {
+                "summary": "A stored event, as it arrived", "security": bearer,
+                "parameters": [{"name": "event_uuid", "in": "path", "required": True,
+                                "schema": uuid}],
+                "responses": {"200": _json({"type": "object"}, "The stored event"),
+                              **read_errors},
+            }},
+            "/platform/contacts/{contact}": {"get": {
+                "summary": "A contact", "security": bearer, "parameters": [contact_param],
+                "responses": {"200": _json({"type": "object"}, "The contact"), **read_errors},
+            }},
+            "/platform/contacts/{contact}/events": {"get": {
+                "summary": "A contact's events", "security": bearer,
+                "parameters": [
+                    contact_param,
+                    {"name": "event_type", "in": "query", "schema": {"type": "string"},
+                     "description": "Types separated by | or ,"},
+                    {"name": "order", "in": "query", "schema": {
+                        "type": "string", "enum": ["created_at:desc", "created_at:asc"]}},
+                    {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+                    {"name": "page_size", "in": "query",
+                     "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+                ],
+                "responses": {"200": _json({"type": "array"}, "Events, 10 a page"),
+                              "400": _json(_ref("ValidationErrors"), "Bad query"),
+                              **read_errors},
+            }},
+            "/platform/contacts/{contact}/funnels/default": {"get": {
+                "summary": "A contact's funnel", "security": bearer,
+                "parameters": [contact_param],
+                "responses": {"200": _json({"type": "object"}, "The funnel"), **read_errors},
+            }},
+            "/healthz": {"get": {"summary": "The process is alive",
+                                 "responses": {"200": _json({"type": "object"}, "Alive")}}},
+        },
+    }

@@ -1,0 +1,131 @@
+"""Storage: one interface, one backend per database kind.
+
+Writes go through a group committer (`group_commit.py`) that gathers concurrent requests into one
+transaction; `writes.py` holds what a write does, whatever the backend.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Any
+
+from ..contacts import Contact
+from ..validation import Error, ValidEvent
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached or cannot commit; nothing was stored."""
+
+
+class Overloaded(Exception):
+    """Too many writes are waiting; the caller should retry later."""
+
+
+@dataclass(frozen=True)
+class Account:
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class Token:
+    account_id: int
+    expires_at: str | None
+    revoked: bool
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    uuid: str
+    event_type: str
+    event_family: str
+    event_identifier: str
+    payload: dict[str, Any]
+    received_at: str
+    contact_uuid: str | None
+    batch_uuid: str | None
+
+
+@dataclass
+class WriteJob:
+    """The events of one request, stored together or not at all."""
+
+    account_id: int
+    events: list[ValidEvent]
+    event_uuids: list[str]
+    batch_uuid: str | None
+    received_at: str
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """The job was rolled back because of what the database holds (e.g. an unknown contact)."""
+
+    errors: list[Error]
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The job raised an unexpected error and was rolled back."""
+
+    exception: BaseException
+
+
+class Store(abc.ABC):
+    """What the HTTP layer and the CLI need from a database."""
+
+    @abc.abstractmethod
+    async def open(self) -> None: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Commit what is queued, then release the database."""
+
+    @abc.abstractmethod
+    async def write(self, job: WriteJob) -> Rejected | Failed | None:
+        """Store a job durably; None once committed."""
+
+    @abc.abstractmethod
+    async def find_token(self, token_hash: str) -> Token | None: ...
+
+    @abc.abstractmethod
+    async def get_contact(self, account_id: int, by: str, value: str) -> Contact | None:
+        """`by` is "email" or "uuid"."""
+
+    @abc.abstractmethod
+    async def contact_events(self, account_id: int, contact_id: int, event_types: list[str],
+                             newest_first: bool, offset: int, limit: int) -> list[StoredEvent]: ...
+
+    @abc.abstractmethod
+    async def get_event(self, account_id: int, event_uuid: str) -> StoredEvent | None: ...
+
+    @abc.abstractmethod
+    async def create_account(self, name: str) -> Account: ...
+
+    @abc.abstractmethod
+    async def get_account(self, name: str) -> Account | None: ...
+
+    @abc.abstractmethod
+    async def count_accounts(self) -> int: ...
+
+    @abc.abstractmethod
+    async def create_token(self, account_id: int, token_hash: str,
+                           expires_at: str | None) -> None: ...
+
+    @abc.abstractmethod
+    async def revoke_token(self, token_hash: str) -> bool:
+        """True when a live token was revoked."""
+
+
+class AccountExists(Exception):
+    pass
+
+
+def open_store(url: str, **options: Any) -> Store:
+    """The store for a database URL (`sqlite:///relative.db`, `sqlite:////absolute.db`)."""
+    if url.startswith("sqlite:"):
+        from .sqlite import SQLiteStore
+
+        return SQLiteStore(url, **options)
+    raise ValueError(f"Unsupported database URL {url!r}: use sqlite:///PATH")

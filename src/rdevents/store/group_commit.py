@@ -1,0 +1,87 @@
+"""Group commit: one writer gathers concurrent write jobs into one transaction.
+
+Each request waits for the commit of the transaction that holds its job, so an acknowledgement
+always follows a durable commit, while many requests share the cost of one fsync.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Awaitable, Callable
+
+from . import Failed, Overloaded, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+_STOP = object()
+
+
+class GroupCommitter:
+    """Runs `commit_group(jobs) -> outcomes` for batches of queued jobs, one batch at a time.
+
+    A group holds every job waiting when the previous transaction ended, up to `max_group`.
+    `commit_group` raising means the transaction did not commit: every job of the group then
+    fails with StoreUnavailable. The queue is bounded by `max_pending`; past it `submit` raises
+    Overloaded at once instead of letting memory grow.
+    """
+
+    def __init__(self, commit_group: Callable[[list[Any]], Awaitable[list[Any]]], *,
+                 max_group: int = 256, max_pending: int = 10_000) -> None:
+        self._commit_group = commit_group
+        self._max_group = max_group
+        self._queue: asyncio.Queue = asyncio.Queue(maxsize=max_pending)
+        self._task: asyncio.Task | None = None
+        self._closing = False
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="group-commit")
+
+    async def submit(self, job: Any) -> Any:
+        """Queue `job` and return its outcome once its transaction has ended."""
+        if self._closing or self._task is None or self._task.done():
+            raise StoreUnavailable("the writer is not running")
+        future = asyncio.get_running_loop().create_future()
+        try:
+            self._queue.put_nowait((job, future))
+        except asyncio.QueueFull:
+            raise Overloaded() from None
+        # Shielded: a client that disconnects must not cancel a write already queued.
+        return await asyncio.shield(future)
+
+    async def stop(self) -> None:
+        """Commit everything queued, then stop."""
+        if self._task is None:
+            return
+        self._closing = True
+        await self._queue.put(_STOP)
+        await self._task
+        self._task = None
+
+    async def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            group = []
+            item = await self._queue.get()
+            while True:
+                if item is _STOP:
+                    stopping = True
+                    break
+                group.append(item)
+                if len(group) >= self._max_group or self._queue.empty():
+                    break
+                item = self._queue.get_nowait()
+            if group:
+                await self._commit(group)
+
+    async def _commit(self, group: list) -> None:
+        jobs = [job for job, _ in group]
+        try:
+            outcomes = await self._commit_group(jobs)
+        except Exception as exc:  # the transaction did not commit
+            log.error("write transaction failed: %s", exc)
+            unavailable = StoreUnavailable(str(exc))
+            outcomes = [Failed(unavailable)] * len(group)
+        for (_, future), outcome in zip(group, outcomes):
+            if not future.done():
+                future.set_result(outcome)

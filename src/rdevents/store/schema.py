@@ -1,0 +1,64 @@
+"""Schema versions, managed by Alembic for every backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, inspect
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class SchemaBehind(Exception):
+    """The database holds data under an older schema; `rdevents db upgrade` brings it up."""
+
+
+def _config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def head_revision() -> str:
+    return ScriptDirectory.from_config(_config("sqlite://")).get_current_head()
+
+
+def current_revision(url: str) -> str | None:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def upgrade(url: str) -> None:
+    """Apply every migration the database lacks."""
+    command.upgrade(_config(url), "head")
+
+
+def ensure_current(url: str) -> None:
+    """Create the schema of an empty database; refuse a database whose schema is behind."""
+    current = current_revision(url)
+    if current == head_revision():
+        return
+    if current is None and not _has_tables(url):
+        upgrade(url)
+        return
+    raise SchemaBehind(
+        f"The database schema is at revision {current or 'none'}, this version needs "
+        f"{head_revision()}. Run `rdevents db upgrade` (with the same --database) first."
+    )
+
+
+def _has_tables(url: str) -> bool:
+    engine = create_engine(url)
+    try:
+        return bool(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()

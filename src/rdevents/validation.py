@@ -1,0 +1,341 @@
+"""The validator: checks request bodies against the catalogue and collects every error.
+
+Each error is RD's object `{error_type, error_message, validation_rules, path}` with a JSONPath
+(`$.body.payload.email`, `$.body[3].payload.legal_bases[1].status`). Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable
+
+import orjson
+
+from .catalogue import EVENT_FAMILY, EVENT_TYPE_NAMES, EVENT_TYPES, EventType, Field, FieldType
+from .catalogue.fields import LEGAL_BASIS_STATUSES
+
+CANNOT_BE_NULL = "CANNOT_BE_NULL"
+CANNOT_BE_BLANK = "CANNOT_BE_BLANK"
+INVALID_DATA_TYPE = "INVALID_DATA_TYPE"
+INVALID_OPTION = "INVALID_OPTION"
+INVALID_FORMAT = "INVALID_FORMAT"
+TOO_LONG = "TOO_LONG"
+RESOURCE_NOT_FOUND = "RESOURCE_NOT_FOUND"
+
+Error = dict[str, Any]
+
+
+def error(error_type: str, message: str, path: str, rules: dict | None = None) -> Error:
+    return {
+        "error_type": error_type,
+        "error_message": message,
+        "validation_rules": rules or {},
+        "path": path,
+    }
+
+
+def null_error(path: str) -> Error:
+    return error(CANNOT_BE_NULL, "Cannot be null.", path)
+
+
+def blank_error(path: str) -> Error:
+    return error(CANNOT_BE_BLANK, "Can not be blank.", path)
+
+
+def type_error(data_type: str, path: str) -> Error:
+    return error(INVALID_DATA_TYPE, f"Must be of type '{data_type}'.", path,
+                 {"data_type": data_type})
+
+
+def option_error(options: tuple[str, ...] | list[str], path: str) -> Error:
+    return error(INVALID_OPTION, "Must be one of the valid options.", path,
+                 {"valid_options": list(options)})
+
+
+def format_error(message: str, fmt: str, path: str) -> Error:
+    return error(INVALID_FORMAT, message, path, {"format": fmt})
+
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def child(path: str, key: str) -> str:
+    """The JSONPath of `key` inside the object at `path`."""
+    if _IDENTIFIER.match(key):
+        return f"{path}.{key}"
+    return f"{path}[{orjson.dumps(key).decode()}]"
+
+
+# --- scalar formats -------------------------------------------------------------------------------
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
+_RFC3339 = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-](\d{2}):(\d{2}))$"
+)
+
+
+def normalise_email(value: str) -> str:
+    return value.strip().lower()
+
+
+def is_email(value: str) -> bool:
+    value = value.strip()
+    return len(value) <= 254 and _EMAIL.match(value) is not None
+
+
+def is_rfc3339(value: str) -> bool:
+    match = _RFC3339.match(value)
+    if match is None:
+        return False
+    year, month, day, hour, minute, second = (int(match.group(i)) for i in range(1, 7))
+    offset_hours = match.group(9)
+    if offset_hours is not None and (int(offset_hours) > 23 or int(match.group(10)) > 59):
+        return False
+    try:
+        datetime(year, month, day, hour, minute, min(second, 59))
+    except ValueError:
+        return False
+    return second <= 60  # RFC 3339 allows a leap second
+
+
+# --- fields ---------------------------------------------------------------------------------------
+
+
+def check_field(spec: Field, value: Any, path: str, errors: list[Error]) -> None:
+    """Append the errors of one field's value (absent and null are the same)."""
+    if value is None:
+        if spec.required:
+            errors.append(null_error(path))
+        return
+    kind = spec.type
+    if kind is FieldType.STRING or kind is FieldType.TIMESTAMP:
+        _check_string(spec, value, path, errors)
+    elif kind is FieldType.INTEGER:
+        if not _is_integer(value):
+            errors.append(type_error(kind.data_type, path))
+    elif kind is FieldType.FLOAT:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            errors.append(type_error(kind.data_type, path))
+    elif kind is FieldType.BOOLEAN:
+        if not isinstance(value, bool):
+            errors.append(type_error(kind.data_type, path))
+    elif kind is FieldType.STRING_ARRAY:
+        if not isinstance(value, list):
+            errors.append(type_error(kind.data_type, path))
+            return
+        for index, item in enumerate(value):
+            if not isinstance(item, str):
+                errors.append(type_error("STRING", f"{path}[{index}]"))
+    elif kind is FieldType.OBJECT_ARRAY:
+        _check_object_array(spec, value, path, errors)
+
+
+def _is_integer(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    return isinstance(value, float) and value.is_integer()  # JSON Schema: 2.0 is an integer
+
+
+def _check_string(spec: Field, value: Any, path: str, errors: list[Error]) -> None:
+    if not isinstance(value, str):
+        errors.append(type_error("STRING", path))
+    elif spec.required and not value.strip():
+        errors.append(blank_error(path))
+    elif spec.options is not None and value not in spec.options:
+        errors.append(option_error(spec.options, path))
+    elif spec.format == "email" and not is_email(value):
+        errors.append(format_error("Must be a valid e-mail address.", "email", path))
+    elif spec.type is FieldType.TIMESTAMP and not is_rfc3339(value):
+        errors.append(format_error(
+            "Must be an RFC 3339 date-time (example: '2019-03-15T15:00:00.05Z').",
+            "date-time", path))
+
+
+def _check_object_array(spec: Field, value: Any, path: str, errors: list[Error]) -> None:
+    if not isinstance(value, list):
+        errors.append(type_error(spec.type.data_type, path))
+        return
+    for index, item in enumerate(value):
+        item_path = f"{path}[{index}]"
+        if not isinstance(item, dict):
+            errors.append(type_error("OBJECT", item_path))
+            continue
+        for item_field in spec.items:
+            check_field(item_field, item.get(item_field.name), child(item_path, item_field.name),
+                        errors)
+        for rule in spec.item_rules:
+            ITEM_RULES[rule](spec, item, item_path, errors)
+
+
+def _check_custom_field(value: Any, path: str, errors: list[Error]) -> None:
+    """A cf_* key a CONVERSION carries beyond the table: a scalar or a list of strings."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return
+    errors.append(type_error("STRING", path))
+
+
+# --- cross-field rules, named in the catalogue ---------------------------------------------------
+
+
+def _legal_basis_status(spec: Field, item: dict, path: str, errors: list[Error]) -> None:
+    """`status` is required for communications; for data_processing it may only be granted."""
+    category, status = item.get("category"), item.get("status")
+    if status is not None and status not in LEGAL_BASIS_STATUSES:
+        return  # already reported by the field check
+    if category == "communications" and status is None:
+        errors.append(null_error(f"{path}.status"))
+    elif category == "data_processing" and status is not None and status != "granted":
+        errors.append(option_error(("granted",), f"{path}.status"))
+
+
+_URLSAFE_TO_STANDARD = str.maketrans("-_", "+/")
+TRAFFIC_COOKIE_EXCLUSIVE = ("traffic_medium", "traffic_campaign", "traffic_value")
+
+
+def parse_traffic_cookie(value: str) -> dict | None | bool:
+    """Decode a `__trf.src` cookie value.
+
+    Returns the decoded object when `value` is a cookie, None when it is a plain UTM source, and
+    False when it looks like a cookie (``encoded_`` prefix or a JSON object) but cannot be decoded.
+    """
+    text = value.strip()
+    if text.startswith("encoded_"):
+        encoded = text[len("encoded_"):].translate(_URLSAFE_TO_STANDARD).rstrip("=")
+        try:
+            text = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True).decode()
+        except (binascii.Error, ValueError):
+            return False
+    elif not text.startswith("{"):
+        return None
+    try:
+        decoded = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return False
+    return decoded if isinstance(decoded, dict) else False
+
+
+def _traffic_source_cookie(event_type: EventType, payload: dict, path: str,
+                           errors: list[Error]) -> None:
+    source = payload.get("traffic_source")
+    if not isinstance(source, str):
+        return
+    cookie = parse_traffic_cookie(source)
+    if cookie is False:
+        errors.append(format_error(
+            "Must be a UTM source or a '__trf.src' cookie: 'encoded_' followed by base64 JSON, "
+            "or JSON.", "trf-src", child(path, "traffic_source")))
+    elif cookie is not None:
+        for name in TRAFFIC_COOKIE_EXCLUSIVE:
+            if payload.get(name) not in (None, ""):
+                errors.append(format_error(
+                    "Must be empty when traffic_source is a '__trf.src' cookie.",
+                    "empty-with-trf-src-cookie", child(path, name)))
+
+
+ITEM_RULES: dict[str, Callable[[Field, dict, str, list[Error]], None]] = {
+    "legal_basis_status": _legal_basis_status,
+}
+PAYLOAD_RULES: dict[str, Callable[[EventType, dict, str, list[Error]], None]] = {
+    "traffic_source_cookie": _traffic_source_cookie,
+}
+
+
+# --- events ---------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ValidEvent:
+    """An event that passed validation, with what the store needs to apply it."""
+
+    type: EventType
+    event_family: str
+    payload: dict  # as received
+    email: str  # trimmed and lower-cased
+    path: str  # the JSONPath of the event in its request, for errors found while storing
+
+
+def validate_event(body: Any, path: str = "$.body") -> tuple[ValidEvent | None, list[Error]]:
+    """Validate one event envelope and its payload."""
+    errors: list[Error] = []
+    if not isinstance(body, dict):
+        return None, [type_error("OBJECT", path)]
+    event_type = _check_event_type(body.get("event_type"), child(path, "event_type"), errors)
+    family = body.get("event_family")
+    family_path = child(path, "event_family")
+    if family is None:
+        errors.append(null_error(family_path))
+    elif not isinstance(family, str):
+        errors.append(type_error("STRING", family_path))
+    elif family != EVENT_FAMILY:
+        errors.append(option_error((EVENT_FAMILY,), family_path))
+    payload = body.get("payload")
+    payload_path = child(path, "payload")
+    if payload is None:
+        errors.append(null_error(payload_path))
+    elif not isinstance(payload, dict):
+        errors.append(type_error("OBJECT", payload_path))
+    elif event_type is not None:
+        _check_payload(event_type, payload, payload_path, errors)
+    if errors:
+        return None, errors
+    return ValidEvent(event_type, family, payload, normalise_email(payload["email"]), path), []
+
+
+def _check_event_type(value: Any, path: str, errors: list[Error]) -> EventType | None:
+    if value is None:
+        errors.append(null_error(path))
+    elif not isinstance(value, str):
+        errors.append(type_error("STRING", path))
+    elif value not in EVENT_TYPES:
+        errors.append(option_error(EVENT_TYPE_NAMES, path))
+    else:
+        return EVENT_TYPES[value]
+    return None
+
+
+def _check_payload(event_type: EventType, payload: dict, path: str, errors: list[Error]) -> None:
+    for spec in event_type.fields:
+        check_field(spec, payload.get(spec.name), child(path, spec.name), errors)
+    if event_type.custom_fields:
+        known = event_type.fields_by_name
+        for key, value in payload.items():
+            if key.startswith("cf_") and key not in known:
+                _check_custom_field(value, child(path, key), errors)
+    for rule in event_type.rules:
+        PAYLOAD_RULES[rule](event_type, payload, path, errors)
+
+
+def check_query_event_type(query_value: str, event: ValidEvent) -> list[Error]:
+    """`?event_type=` is optional and case-insensitive; it must name the body's type."""
+    path = "$.query.event_type"
+    wanted = query_value.strip().upper()
+    if wanted not in EVENT_TYPES:
+        return [option_error(EVENT_TYPE_NAMES, path)]
+    if wanted != event.type.name:
+        return [option_error((event.type.name,), path)]
+    return []
+
+
+def validate_batch(body: Any, max_events: int) -> tuple[list[ValidEvent], list[Error]]:
+    """Validate a batch: every error of every event, or every event valid."""
+    if not body:
+        return [], [blank_error("$.body")]
+    if len(body) > max_events:
+        return [], [error(TOO_LONG, f"Must contain at most {max_events} events.", "$.body",
+                          {"max_items": max_events})]
+    events: list[ValidEvent] = []
+    errors: list[Error] = []
+    for index, item in enumerate(body):
+        event, item_errors = validate_event(item, f"$.body[{index}]")
+        if event is not None:
+            events.append(event)
+        errors.extend(item_errors)
+    return events, errors
