@@ -1,0 +1,112 @@
+"""Test harness: the real app, served by uvicorn over real HTTP, on a real database file."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import uuid
+from pathlib import Path
+from typing import Any, Iterator
+
+import httpx
+import pytest
+import uvicorn
+
+from rdevents.config import Settings
+from rdevents.http.app import create_app
+from rdevents.tokens import issue_token
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """rdevents running in a background thread with its own event loop."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.app = create_app(settings)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server = uvicorn.Server(uvicorn.Config(
+            self.app, host="127.0.0.1", port=self.port, loop="uvloop", http="httptools",
+            log_level="warning", access_log=False, lifespan="on"))
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_until_complete,
+                                        args=(self._server.serve(),), daemon=True)
+
+    @property
+    def store(self):
+        return self.app.state.store
+
+    def start(self) -> "Server":
+        self._thread.start()
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise RuntimeError("the server did not start")
+            self._thread.join(0.01)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(30)
+
+    def call(self, coroutine) -> Any:
+        """Run a coroutine on the server's loop (to reach its store) and return its result."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(30)
+
+    def new_account(self, expires_in: int | None = None) -> tuple[int, str]:
+        """A fresh account and a token for it, so that tests never see each other's data."""
+        account = self.call(self.store.create_account(f"acct-{uuid.uuid4()}"))
+        return account.id, self.call(issue_token(self.store, account.id, expires_in))
+
+    def client(self, token: str | None = None) -> "Api":
+        return Api(self.url, token)
+
+
+class Api(httpx.Client):
+    """An HTTP client with the Bearer token of one account."""
+
+    def __init__(self, base_url: str, token: str | None) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        super().__init__(base_url=base_url, headers=headers, timeout=30)
+
+    def send_event(self, event: Any, **params: Any) -> httpx.Response:
+        return self.post("/platform/events", json=event, params=params)
+
+    def send_batch(self, events: Any) -> httpx.Response:
+        return self.post("/platform/events/batch", json=events)
+
+    def contact(self, email: str) -> httpx.Response:
+        return self.get(f"/platform/contacts/email:{email}")
+
+
+def sqlite_settings(directory: Path, **overrides: Any) -> Settings:
+    return Settings(database_url=f"sqlite:///{directory / 'rdevents.db'}", **overrides)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    running = Server(sqlite_settings(tmp_path_factory.mktemp("db"))).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def api(server: Server) -> Iterator[Api]:
+    _, token = server.new_account()
+    with server.client(token) as client:
+        yield client
+
+
+def conversion(email: str, **payload: Any) -> dict:
+    return {"event_type": "CONVERSION", "event_family": "CDP",
+            "payload": {"conversion_identifier": "signup", "email": email, **payload}}
+
+
+def event(event_type: str, **payload: Any) -> dict:
+    return {"event_type": event_type, "event_family": "CDP", "payload": payload}
