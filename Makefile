@@ -18,5 +18,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest -n 2 -q
 
+# Benchmarks need wrk and hey (Debian packages); installing them needs root.
+bench: $(STAMP)
+	command -v wrk >/dev/null && command -v hey >/dev/null || \
+		(apt-get update -qq && apt-get install -y -qq wrk hey)
+	$(BIN)/python bench/run.py
+
 clean:
 	rm -rf $(VENV) data .pytest_cache .hypothesis

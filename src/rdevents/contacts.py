@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .catalogue import is_custom_field
 from .validation import ValidEvent
 
 LEAD = "Lead"
@@ -75,11 +76,11 @@ def _merge_attributes(contact: Contact, event: ValidEvent) -> None:
         value = payload.get(spec.name)
         if value is not None:
             contact.profile[spec.name] = value
-    known = event.type.fields_by_name
     if event.type.custom_fields:
         for key, value in payload.items():
-            if key.startswith("cf_") and key not in known and value is not None:
+            if value is not None and is_custom_field(event.type, key):
                 contact.profile[key] = value
+    known = event.type.fields_by_name
     if "tags" in known and payload.get("tags"):
         contact.tags = merge_tags(contact.tags, payload["tags"])
     if "legal_bases" in known and payload.get("legal_bases"):

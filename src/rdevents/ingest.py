@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
 from .clock import utc_now
 from .store import Failed, Rejected, Store, StoreUnavailable, WriteJob
-from .validation import Error, ValidEvent, check_query_event_type, validate_batch, validate_event
+from .catalogue import EVENT_TYPES
+from .validation import (
+    Error,
+    ValidEvent,
+    check_query_event_type,
+    is_email,
+    normalise_email,
+    unknown_contact_error,
+    validate_batch,
+    validate_event,
+)
 
 
 class InvalidEvents(Exception):
@@ -35,8 +46,43 @@ async def ingest_batch(store: Store, account_id: int, body: list,
     """Store every event of a batch or none; return the batch uuid and the event uuids in order."""
     events, errors = validate_batch(body, max_events)
     if errors:
+        if 0 < len(body) <= max_events:
+            errors += await _unknown_contacts(store, account_id, body)
+            errors.sort(key=_element_index)
         raise InvalidEvents(errors)
     return await _store(store, account_id, events, batch_uuid=str(uuid.uuid4()))
+
+
+async def _unknown_contacts(store: Store, account_id: int, body: list) -> list[Error]:
+    """The unknown-contact errors of a batch that is rejected for other errors anyway, so that
+    one answer lists every error. An element counts as creating its contact when its type creates
+    contacts and its e-mail is well formed, even if the element has other errors."""
+    created: set[str] = set()
+    candidates: list[tuple[str, str, str]] = []
+    for index, item in enumerate(body):
+        payload = item.get("payload") if isinstance(item, dict) else None
+        name = item.get("event_type") if isinstance(payload, dict) else None
+        email = payload.get("email") if isinstance(name, str) else None
+        if not isinstance(email, str) or name not in EVENT_TYPES or not is_email(email):
+            continue
+        email = normalise_email(email)
+        if EVENT_TYPES[name].creates_contact:
+            created.add(email)
+        elif email not in created:
+            candidates.append((name, email, f"$.body[{index}].payload.email"))
+    errors = []
+    for name, email, path in candidates:
+        if await store.get_contact(account_id, "email", email) is None:
+            errors.append(unknown_contact_error(name, email, path))
+    return errors
+
+
+_ELEMENT = re.compile(r"^\$\.body\[(\d+)\]")
+
+
+def _element_index(error: Error) -> int:
+    match = _ELEMENT.match(error["path"])
+    return int(match.group(1)) if match else -1
 
 
 async def _store(store: Store, account_id: int, events: list[ValidEvent],

@@ -15,7 +15,15 @@ from typing import Any, Callable
 
 import orjson
 
-from .catalogue import EVENT_FAMILY, EVENT_TYPE_NAMES, EVENT_TYPES, EventType, Field, FieldType
+from .catalogue import (
+    EVENT_FAMILY,
+    EVENT_TYPE_NAMES,
+    EVENT_TYPES,
+    EventType,
+    Field,
+    FieldType,
+    is_custom_field,
+)
 from .catalogue.fields import LEGAL_BASIS_STATUSES
 
 CANNOT_BE_NULL = "CANNOT_BE_NULL"
@@ -305,12 +313,21 @@ def _check_payload(event_type: EventType, payload: dict, path: str, errors: list
     for spec in event_type.fields:
         check_field(spec, payload.get(spec.name), child(path, spec.name), errors)
     if event_type.custom_fields:
-        known = event_type.fields_by_name
         for key, value in payload.items():
-            if key.startswith("cf_") and key not in known:
+            if is_custom_field(event_type, key):
                 _check_custom_field(value, child(path, key), errors)
     for rule in event_type.rules:
         PAYLOAD_RULES[rule](event_type, payload, path, errors)
+
+
+def unknown_contact_error(event_type: str, email: str, path: str) -> Error:
+    """A qualification event for an e-mail that has no contact."""
+    return error(
+        RESOURCE_NOT_FOUND,
+        f"No contact has the e-mail '{email}'. {event_type} does not create contacts: send a "
+        "CONVERSION for this e-mail first (an earlier event of the same batch counts).",
+        path,
+    )
 
 
 def check_query_event_type(query_value: str, event: ValidEvent) -> list[Error]:

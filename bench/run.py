@@ -1,0 +1,324 @@
+"""The benchmark suite: starts rdevents on a fresh database and drives each scenario over HTTP.
+
+    python bench/run.py [--quick] [--only NAME ...]
+
+Load comes from wrk (closed loop, for throughput) and hey (fixed request rate, for latency), both
+C/Go programs from Debian that take far less CPU than the server. Each scenario prints events/s,
+latency percentiles and the server's RSS; the same run measures the ceiling: the same HTTP stack
+answering a constant body (bench/ceiling_app.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from rdevents.catalogue import EVENT_TYPES  # noqa: E402
+
+LUA = ROOT / "bench" / "lua" / "templated.lua"
+BATCH_MIX = ("CONVERSION", "OPPORTUNITY", "SALE", "OPPORTUNITY_LOST", "ORDER_PLACED",
+             "ORDER_PLACED_ITEM", "CART_ABANDONED", "CHAT_STARTED", "CALL_FINISHED",
+             "MEDIA_PLAYBACK_STOPPED")
+
+
+@dataclass
+class Result:
+    scenario: str
+    events_per_s: float
+    requests_per_s: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    non2xx: int
+    rss_mb: float
+    notes: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+# --- bodies ---------------------------------------------------------------------------------------
+
+def with_email(event_type: str, email: str) -> dict:
+    event = copy.deepcopy(EVENT_TYPES[event_type].example)
+    event["payload"]["email"] = email
+    return event
+
+
+def single_body() -> str:
+    return json.dumps(with_email("CONVERSION", "single-__ID__@bench.example"))
+
+
+def batch_body() -> str:
+    """100 seed examples: ten contacts, each with the ten event types of BATCH_MIX in order."""
+    return json.dumps([with_email(t, f"batch-__ID__-{k}@bench.example")
+                       for k in range(10) for t in BATCH_MIX])
+
+
+# --- processes ------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_up(url: str, process: subprocess.Popen, path: str = "/healthz") -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            httpx.get(url + path, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    raise RuntimeError("server did not start")
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    """(current RSS, peak RSS) of a process, in MB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    values = {k: int(re.search(rf"{k}:\s+(\d+)", status).group(1)) for k in ("VmRSS", "VmHWM")}
+    return values["VmRSS"] / 1024, values["VmHWM"] / 1024
+
+
+class Server:
+    def __init__(self, command: list[str], cwd: Path, env: dict | None = None,
+                 ready_path: str = "/healthz") -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [*command, "--port", str(self.port)],
+            cwd=cwd, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, text=True)
+        try:
+            wait_until_up(self.url, self.process, ready_path)
+        except Exception:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def rdevents(*args: str, cwd: Path) -> str:
+    return subprocess.run([sys.executable, "-m", "rdevents", *args], cwd=cwd, check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def start_rdevents(workdir: Path) -> tuple[Server, str]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    rdevents("accounts", "create", "bench", cwd=workdir)
+    token = rdevents("tokens", "create", "--account", "bench", cwd=workdir)
+    server = Server([sys.executable, "-m", "rdevents", "serve", "--log-level", "warning"],
+                    cwd=workdir)
+    return server, token
+
+
+# --- load generators ------------------------------------------------------------------------------
+
+def wrk(url: str, body: str, token: str, *, path: str, connections: int, seconds: int) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as file:
+        file.write(body)
+    env = {**os.environ, "BENCH_BODY_FILE": file.name, "BENCH_PATH": path,
+           "BENCH_TOKEN": token}
+    threads = min(2, connections)
+    output = subprocess.run(
+        ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s",
+         "--timeout", "10s", "-s", str(LUA), url + path],
+        env=env, check=True, capture_output=True, text=True).stdout
+    os.unlink(file.name)
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def hey(url: str, body: str, token: str, *, path: str, rate: int, seconds: int) -> dict:
+    """A fixed offered rate: `workers` clients each sending `rate / workers` requests a second."""
+    workers = 10
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as file:
+        file.write(body.replace("__ID__", "steady"))
+    output = subprocess.run(
+        ["hey", "-z", f"{seconds}s", "-c", str(workers), "-q", str(rate // workers),
+         "-m", "POST", "-T", "application/json", "-H", f"Authorization: Bearer {token}",
+         "-D", file.name, url + path],
+        check=True, capture_output=True, text=True).stdout
+    os.unlink(file.name)
+    percentile = {int(p): float(s) * 1e6 for p, s in
+                  re.findall(r"(\d+)%+ in ([\d.]+) secs", output)}
+    statuses = {int(c): int(n) for c, n in re.findall(r"\[(\d+)\]\s+(\d+) responses", output)}
+    total = sum(statuses.values())
+    return {"requests": total, "duration_us": seconds * 1e6,
+            "non2xx": total - statuses.get(200, 0),
+            "p50_us": percentile[50], "p95_us": percentile[95], "p99_us": percentile[99],
+            "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))}
+
+
+def to_result(name: str, measured: dict, events_per_request: int, pid: int,
+              notes: str = "") -> Result:
+    seconds = measured["duration_us"] / 1e6
+    rps = measured.get("rps") or measured["requests"] / seconds
+    return Result(name, rps * events_per_request, rps, measured["p50_us"] / 1000,
+                  measured["p95_us"] / 1000, measured["p99_us"] / 1000, measured["non2xx"],
+                  rss_mb(pid)[0], notes)
+
+
+# --- scenarios ------------------------------------------------------------------------------------
+
+def scenario_ceiling(workdir: Path, seconds: int) -> list[Result]:
+    server = Server([sys.executable, str(ROOT / "bench" / "ceiling_app.py")],
+                    cwd=ROOT, env={"PYTHONPATH": str(ROOT / "src")}, ready_path="/")
+    try:
+        single = wrk(server.url, single_body(), "x", path="/platform/events", connections=64,
+                     seconds=seconds)
+        return [to_result("ceiling: constant body, 64 connections", single, 1,
+                          server.process.pid)]
+    finally:
+        server.stop()
+
+
+def scenario_single(workdir: Path, seconds: int) -> list[Result]:
+    server, token = start_rdevents(workdir / "single")
+    try:
+        measured = wrk(server.url, single_body(), token, path="/platform/events",
+                       connections=64, seconds=seconds)
+        return [to_result("single events, 64 connections, new contact each", measured, 1,
+                          server.process.pid)]
+    finally:
+        server.stop()
+
+
+def scenario_steady(workdir: Path, seconds: int) -> list[Result]:
+    server, token = start_rdevents(workdir / "steady")
+    try:
+        measured = hey(server.url, single_body(), token, path="/platform/events", rate=1000,
+                       seconds=seconds)
+        return [to_result("single events at 1,000 requests/s offered", measured, 1,
+                          server.process.pid)]
+    finally:
+        server.stop()
+
+
+def scenario_batch(workdir: Path, seconds: int) -> list[Result]:
+    server, token = start_rdevents(workdir / "batch")
+    try:
+        measured = wrk(server.url, batch_body(), token, path="/platform/events/batch",
+                       connections=16, seconds=seconds)
+        return [to_result("batches of 100 mixed seed events, 16 connections", measured, 100,
+                          server.process.pid)]
+    finally:
+        server.stop()
+
+
+def scenario_memory(workdir: Path, total_events: int) -> list[Result]:
+    """RSS after each quarter of `total_events`, sent as batches of 100 by 8 Python clients
+    (throughput does not matter here, so a Python driver will do)."""
+    server, token = start_rdevents(workdir / "memory")
+    template = batch_body()
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    quarter_requests = total_events // 4 // 100
+    failures = 0
+
+    def send(worker: int, requests: int, quarter: int) -> int:
+        failed = 0
+        with httpx.Client(base_url=server.url, headers=headers, timeout=60) as client:
+            for n in range(requests):
+                body = template.replace("__ID__", f"{quarter}-{worker}-{n}")
+                failed += client.post("/platform/events/batch", content=body).status_code != 200
+        return failed
+
+    results = []
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            for quarter in range(1, 5):
+                started = time.monotonic()
+                share = [quarter_requests // 8 + (w < quarter_requests % 8) for w in range(8)]
+                failures = sum(pool.map(send, range(8), share, [quarter] * 8))
+                elapsed = time.monotonic() - started
+                current, peak = rss_mb(server.process.pid)
+                events = quarter_requests * 100
+                results.append(Result(
+                    f"memory: after {quarter * events:,} events", events / elapsed,
+                    quarter_requests / elapsed, 0, 0, 0, failures, current,
+                    f"peak RSS {peak:.0f} MB"))
+        return results
+    finally:
+        server.stop()
+
+
+SCENARIOS = {
+    "ceiling": scenario_ceiling,
+    "single": scenario_single,
+    "steady": scenario_steady,
+    "batch": scenario_batch,
+    "memory": scenario_memory,
+}
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in
+                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+               platform.processor())
+    memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} cores ({cpu}), {memory_gb:.0f} GiB, Python {platform.python_version()}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", nargs="*", choices=list(SCENARIOS), default=list(SCENARIOS))
+    parser.add_argument("--seconds", type=int, default=20, help="duration of each scenario")
+    parser.add_argument("--memory-events", type=int, default=1_000_000)
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    for tool in ("wrk", "hey"):
+        if shutil.which(tool) is None:
+            sys.exit(f"{tool} is not installed: `apt-get install wrk hey` (or `make bench`)")
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                            capture_output=True, text=True).stdout.strip()
+    print(f"rdevents benchmark — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+          f"commit {commit}\n{machine()}\n")
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory(prefix="rdevents-bench-") as tmp:
+        for name in args.only:
+            amount = args.memory_events if name == "memory" else args.seconds
+            for result in SCENARIOS[name](Path(tmp), amount):
+                results.append(result)
+                print(f"{result.scenario}: {result.events_per_s:,.0f} events/s "
+                      f"({result.requests_per_s:,.0f} req/s), p50 {result.p50_ms:.1f} ms, "
+                      f"p95 {result.p95_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, "
+                      f"non-2xx {result.non2xx}, RSS {result.rss_mb:.0f} MB {result.notes}",
+                      flush=True)
+    print("\n| scenario | events/s | req/s | p50 ms | p95 ms | p99 ms | non-2xx | RSS MB |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in results:
+        print(f"| {r.scenario} | {r.events_per_s:,.0f} | {r.requests_per_s:,.0f} | "
+              f"{r.p50_ms:.1f} | {r.p95_ms:.1f} | {r.p99_ms:.1f} | {r.non2xx} | "
+              f"{r.rss_mb:.0f} {r.notes} |")
+    if args.json:
+        args.json.write_text(json.dumps([r.__dict__ for r in results], indent=2))
+
+
+if __name__ == "__main__":
+    main()
