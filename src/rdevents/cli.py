@@ -64,17 +64,15 @@ def main() -> None:
 def serve(host: str, port: int, database_url: str, max_body_bytes: int, max_batch_events: int,
           log_level: str) -> None:
     """Run the HTTP server."""
-    import uvicorn
-
     from .http.app import create_app
+    from .http.server import run_server
 
     settings = Settings(database_url=database_url, max_body_bytes=max_body_bytes,
                         max_batch_events=max_batch_events)
     token = with_store(_first_start)(database_url)
     if token is not None:
         _print_welcome(token, host, port)
-    uvicorn.run(create_app(settings), host=host, port=port, loop="uvloop", http="httptools",
-                log_level=log_level, access_log=False, lifespan="on")
+    run_server(create_app(settings), host, port, log_level)
 
 
 async def _first_start(store: Store) -> str | None:

@@ -33,8 +33,8 @@ async def ingest_event(store: Store, account_id: int, body: Any,
                        query_event_type: str | None = None) -> str:
     """Store one event; return its uuid."""
     event, errors = validate_event(body)
-    if event is not None and query_event_type is not None:
-        errors = check_query_event_type(query_event_type, event)
+    if query_event_type is not None:
+        errors += check_query_event_type(query_event_type, body)
     if errors:
         raise InvalidEvents(errors)
     _, uuids = await _store(store, account_id, [event], batch_uuid=None)

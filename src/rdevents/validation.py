@@ -80,7 +80,7 @@ def child(path: str, key: str) -> str:
 
 # --- scalar formats -------------------------------------------------------------------------------
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
+_EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]+@[^@\s.\x00-\x1f\x7f]+(\.[^@\s.\x00-\x1f\x7f]+)+$")
 _RFC3339 = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-](\d{2}):(\d{2}))$"
 )
@@ -330,14 +330,20 @@ def unknown_contact_error(event_type: str, email: str, path: str) -> Error:
     )
 
 
-def check_query_event_type(query_value: str, event: ValidEvent) -> list[Error]:
-    """`?event_type=` is optional and case-insensitive; it must name the body's type."""
+def check_query_event_type(query_value: str, body: Any) -> list[Error]:
+    """`?event_type=` is optional and case-insensitive; when given it must name the body's type.
+
+    Checked even when the body is invalid, so that one answer lists every error.
+    """
     path = "$.query.event_type"
     wanted = query_value.strip().upper()
+    if not wanted:
+        return []
     if wanted not in EVENT_TYPES:
         return [option_error(EVENT_TYPE_NAMES, path)]
-    if wanted != event.type.name:
-        return [option_error((event.type.name,), path)]
+    named = body.get("event_type") if isinstance(body, dict) else None
+    if isinstance(named, str) and named in EVENT_TYPES and named != wanted:
+        return [option_error((named,), path)]
     return []
 
 

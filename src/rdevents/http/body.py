@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import math
+import re
 from typing import Any
 
 import orjson
@@ -32,12 +35,46 @@ async def read_json(request: Request) -> Any:
         if size > limit:
             raise too_large
         chunks.append(chunk)
+    body = b"".join(chunks)
     try:
-        return orjson.loads(b"".join(chunks))
-    except orjson.JSONDecodeError:
+        if _LONG_NUMBER.search(body):
+            return _parse_exactly(body)
+        return orjson.loads(body)
+    except (ValueError, TypeError, RecursionError):  # orjson's errors subclass these
         raise ApiError(400, "BAD_REQUEST",
                        "Could not parse the body of the request according to the provided "
                        "Content-Type.") from None
+
+
+# orjson turns integers beyond 64 bits into floats, silently changing them. A body with a long
+# run of digits (rare) is parsed by the standard library instead, and refused if it really holds
+# such a number, rather than stored altered.
+_LONG_NUMBER = re.compile(rb"\d{19}")
+_INT64 = range(-(2**63), 2**64)
+
+
+def _parse_exactly(body: bytes) -> Any:
+    def parse_int(text: str) -> int:
+        value = int(text)
+        if value not in _INT64:
+            raise ApiError(400, "BAD_REQUEST",
+                           f"The number {text} is too large: integers must fit in 64 bits.")
+        return value
+
+    def parse_float(text: str) -> float:
+        value = float(text)
+        if math.isinf(value):
+            raise ApiError(400, "BAD_REQUEST", f"The number {text} is too large.")
+        return value
+
+    parsed = json.loads(body.decode("utf-8"), parse_int=parse_int, parse_float=parse_float,
+                        parse_constant=_reject_constant)
+    orjson.dumps(parsed)  # what orjson could not store (e.g. lone surrogates) fails here
+    return parsed
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def bad_shape(expected: str) -> ApiError:

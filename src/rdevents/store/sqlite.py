@@ -11,8 +11,7 @@ from pathlib import Path
 import orjson
 
 from ..clock import utc_now
-from ..contacts import Contact, FunnelTransition
-from ..validation import ValidEvent
+from ..contacts import Contact
 from . import (
     Account,
     AccountExists,
@@ -26,7 +25,7 @@ from . import (
 )
 from .group_commit import GroupCommitter
 from .schema import ensure_current
-from .writes import apply_job, event_identifier
+from .writes import ContactKey, GroupRows, event_identifier, write_group
 
 _CONTACT_COLUMNS = ("id, uuid, email, profile, tags, legal_bases, lifecycle_stage, opportunity, "
                     "contact_owner_email, created_at, updated_at")
@@ -68,54 +67,78 @@ def _event_from_row(row: tuple) -> StoredEvent:
 
 
 class _Session:
-    """The write statements, on the writer thread's connection."""
+    """The group's statements, on the writer thread's connection (see writes.WriteBackend)."""
+
+    # SQLite allows 32,766 parameters a statement; stay well below.
+    _CHUNK = 500
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
 
-    def load_contact(self, account_id: int, email: str) -> Contact | None:
-        row = self.conn.execute(
-            f"SELECT {_CONTACT_COLUMNS} FROM contacts WHERE account_id = ? AND email = ?",
-            (account_id, email)).fetchone()
-        return None if row is None else _contact_from_row(row)
+    def load_contacts(self, keys: set[ContactKey]) -> dict[ContactKey, Contact]:
+        by_account: dict[int, list[str]] = {}
+        for account_id, email in keys:
+            by_account.setdefault(account_id, []).append(email)
+        found: dict[ContactKey, Contact] = {}
+        for account_id, emails in by_account.items():
+            for start in range(0, len(emails), self._CHUNK):
+                chunk = emails[start:start + self._CHUNK]
+                rows = self.conn.execute(
+                    f"SELECT {_CONTACT_COLUMNS} FROM contacts WHERE account_id = ? "
+                    f"AND email IN ({', '.join('?' * len(chunk))})", (account_id, *chunk))
+                for row in rows:
+                    found[(account_id, row[2])] = _contact_from_row(row)
+        return found
 
-    def save_contact(self, account_id: int, contact: Contact) -> None:
-        values = (orjson.dumps(contact.profile).decode(), orjson.dumps(contact.tags).decode(),
-                  orjson.dumps(contact.legal_bases).decode(), contact.lifecycle_stage,
-                  contact.opportunity, contact.contact_owner_email, contact.updated_at)
-        if contact.id is None:
-            cursor = self.conn.execute(
-                "INSERT INTO contacts (profile, tags, legal_bases, lifecycle_stage, opportunity, "
-                "contact_owner_email, updated_at, uuid, account_id, email, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (*values, contact.uuid, account_id, contact.email, contact.created_at))
-            contact.id = cursor.lastrowid
-        else:
-            self.conn.execute(
-                "UPDATE contacts SET profile = ?, tags = ?, legal_bases = ?, lifecycle_stage = ?, "
-                "opportunity = ?, contact_owner_email = ?, updated_at = ? WHERE id = ?",
-                (*values, contact.id))
-
-    def insert_event(self, job: WriteJob, event: ValidEvent, event_uuid: str,
-                     contact_id: int) -> int:
-        cursor = self.conn.execute(
-            "INSERT INTO events (uuid, account_id, contact_id, batch_uuid, event_type, "
+    def flush(self, rows: GroupRows) -> None:
+        conn = self.conn
+        new = [(key, c) for key, c in rows.contacts.items() if c.id is None]
+        changed = [c for c in rows.contacts.values() if c.id is not None]
+        # Ids are handed out here: the transaction holds SQLite's write lock, so no other
+        # connection can take the same ones.
+        first = self._next_id("contacts")
+        for offset, (_, contact) in enumerate(new):
+            contact.id = first + offset
+        conn.executemany(
+            "INSERT INTO contacts (profile, tags, legal_bases, lifecycle_stage, opportunity, "
+            "contact_owner_email, updated_at, id, uuid, account_id, email, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(*_contact_state(c), c.id, c.uuid, key[0], c.email, c.created_at)
+             for key, c in new])
+        conn.executemany(
+            "UPDATE contacts SET profile = ?, tags = ?, legal_bases = ?, lifecycle_stage = ?, "
+            "opportunity = ?, contact_owner_email = ?, updated_at = ? WHERE id = ?",
+            [(*_contact_state(c), c.id) for c in changed])
+        first = self._next_id("events")
+        events, transitions = [], []
+        for offset, row in enumerate(rows.events):
+            event_id, contact_id = first + offset, rows.contacts[row.contact].id
+            job, event = row.job, row.event
+            events.append((event_id, row.event_uuid, job.account_id, contact_id, job.batch_uuid,
+                           event.type.name, event.event_family, event_identifier(event),
+                           orjson.dumps(event.payload).decode(), job.received_at))
+            t = row.transition
+            if t is not None:
+                transitions.append((job.account_id, contact_id, event_id, t.from_stage,
+                                    t.to_stage, t.from_opportunity, t.to_opportunity, t.value,
+                                    t.reason, job.received_at))
+        conn.executemany(
+            "INSERT INTO events (id, uuid, account_id, contact_id, batch_uuid, event_type, "
             "event_family, event_identifier, payload, received_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (event_uuid, job.account_id, contact_id, job.batch_uuid, event.type.name,
-             event.event_family, event_identifier(event), orjson.dumps(event.payload).decode(),
-             job.received_at))
-        return cursor.lastrowid
-
-    def insert_transition(self, account_id: int, contact_id: int, event_id: int,
-                          transition: FunnelTransition, at: str) -> None:
-        self.conn.execute(
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", events)
+        conn.executemany(
             "INSERT INTO funnel_transitions (account_id, contact_id, event_id, cause, from_stage, "
             "to_stage, from_opportunity, to_opportunity, value, reason, created_at) "
-            "VALUES (?, ?, ?, 'event', ?, ?, ?, ?, ?, ?, ?)",
-            (account_id, contact_id, event_id, transition.from_stage, transition.to_stage,
-             transition.from_opportunity, transition.to_opportunity, transition.value,
-             transition.reason, at))
+            "VALUES (?, ?, ?, 'event', ?, ?, ?, ?, ?, ?, ?)", transitions)
+
+    def _next_id(self, table: str) -> int:
+        return self.conn.execute(f"SELECT coalesce(max(id), 0) + 1 FROM {table}").fetchone()[0]
+
+
+def _contact_state(c: Contact) -> tuple:
+    return (orjson.dumps(c.profile).decode(), orjson.dumps(c.tags).decode(),
+            orjson.dumps(c.legal_bases).decode(), c.lifecycle_stage, c.opportunity,
+            c.contact_owner_email, c.updated_at)
 
 
 class SQLiteStore(Store):
@@ -165,24 +188,11 @@ class SQLiteStore(Store):
         return await loop.run_in_executor(self._executor, self._commit_group, jobs)
 
     def _commit_group(self, jobs: list[WriteJob]) -> list[Rejected | Failed | None]:
-        """One transaction for the whole group; each job in a savepoint of its own."""
+        """One transaction for the whole group (see writes.write_group)."""
         conn = self._writer
-        session = _Session(conn)
-        outcomes: list[Rejected | Failed | None] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for job in jobs:
-                conn.execute("SAVEPOINT job")
-                try:
-                    errors = apply_job(session, job)
-                except Exception as exc:
-                    errors, outcome = None, Failed(exc)
-                else:
-                    outcome = Rejected(errors) if errors else None
-                if outcome is not None:
-                    conn.execute("ROLLBACK TO job")
-                conn.execute("RELEASE job")
-                outcomes.append(outcome)
+            outcomes = write_group(_Session(conn), jobs)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:

@@ -1,61 +1,114 @@
-"""What storing a write job does, whatever the backend: load, decide (pure rules), persist."""
+"""What storing a group of write jobs does, whatever the backend.
+
+The jobs of a group are applied in memory, in order, against the contacts they concern (loaded in
+one query); the pure rules of `contacts.py` decide every change. A job with errors leaves no trace.
+Then the accepted jobs' rows are written in bulk: one statement per table, not one per event.
+"""
 
 from __future__ import annotations
 
+import random
 import uuid
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from ..contacts import Contact, FunnelTransition, apply_event
-from ..validation import RESOURCE_NOT_FOUND, Error, ValidEvent, child, error
-from . import WriteJob
+from ..validation import Error, ValidEvent, child, unknown_contact_error
+from . import Failed, Rejected, WriteJob
+
+ContactKey = tuple[int, str]  # (account_id, e-mail)
 
 
-class WriteSession(Protocol):
-    """The statements a backend runs inside the group's transaction."""
+@dataclass
+class EventRow:
+    job: WriteJob
+    event: ValidEvent
+    event_uuid: str
+    contact: ContactKey
+    transition: FunnelTransition | None
 
-    def load_contact(self, account_id: int, email: str) -> Contact | None: ...
 
-    def save_contact(self, account_id: int, contact: Contact) -> None:
-        """Insert (contact.id is None; sets it) or update the contact."""
+@dataclass
+class GroupRows:
+    """What a group's accepted jobs write: the final state of each contact they touched, and
+    their events (with funnel transitions) in order."""
 
-    def insert_event(self, job: WriteJob, event: ValidEvent, event_uuid: str,
-                     contact_id: int) -> int: ...
+    contacts: dict[ContactKey, Contact] = field(default_factory=dict)
+    events: list[EventRow] = field(default_factory=list)
 
-    def insert_transition(self, account_id: int, contact_id: int, event_id: int,
-                          transition: FunnelTransition, at: str) -> None: ...
+
+class WriteBackend(Protocol):
+    """The two things a backend does inside the group's transaction."""
+
+    def load_contacts(self, keys: set[ContactKey]) -> dict[ContactKey, Contact]:
+        """The stored contacts among `keys` (absent keys are left out)."""
+
+    def flush(self, rows: GroupRows) -> None:
+        """Insert new contacts (id None), update the others, insert events and transitions."""
+
+
+def new_uuid() -> str:
+    """A random (version 4) UUID without a system call per id: `random` is seeded from the OS
+    and reseeded in forked children, and ids need to be unique, not secret."""
+    return str(uuid.UUID(int=random.getrandbits(128), version=4))
 
 
 def event_identifier(event: ValidEvent) -> str:
     """RD's name for the event in a contact's history."""
-    field = event.type.identifier_field
-    return event.payload[field] if field else event.type.name
+    name = event.type.identifier_field
+    return event.payload[name] if name else event.type.name
 
 
-def apply_job(session: WriteSession, job: WriteJob) -> list[Error]:
-    """Apply every event of `job` in order; return the errors that forbid committing it.
+def write_group(backend: WriteBackend, jobs: list[WriteJob]) -> list[Rejected | Failed | None]:
+    """Apply and write `jobs`; one outcome per job (None when it will commit with the group)."""
+    stored = backend.load_contacts({(job.account_id, event.email)
+                                    for job in jobs for event in job.events})
+    rows = GroupRows()
+    outcomes: list[Rejected | Failed | None] = []
+    for job in jobs:
+        try:
+            touched, events, errors = _apply_job(job, rows.contacts, stored)
+        except Exception as exc:  # a bug: fail this job alone
+            outcomes.append(Failed(exc))
+            continue
+        if errors:
+            outcomes.append(Rejected(errors))
+            continue
+        rows.contacts.update(touched)
+        rows.events.extend(events)
+        outcomes.append(None)
+    if rows.events:
+        backend.flush(rows)
+    return outcomes
+
+
+def _apply_job(job: WriteJob, group: dict[ContactKey, Contact],
+               stored: dict[ContactKey, Contact]
+               ) -> tuple[dict[ContactKey, Contact], list[EventRow], list[Error]]:
+    """Apply one job to private copies of its contacts, so that a rejected job changes nothing.
 
     Events are applied even after an error, so that later events see the contacts earlier ones
-    would create and every error of the job is reported; the caller rolls back on any error.
+    would create and every error of the job is reported.
     """
+    touched: dict[ContactKey, Contact] = {}
+    events: list[EventRow] = []
     errors: list[Error] = []
     for event, event_uuid in zip(job.events, job.event_uuids):
-        contact = session.load_contact(job.account_id, event.email)
+        key = (job.account_id, event.email)
+        contact = touched.get(key)
+        if contact is None:
+            current = group.get(key) or stored.get(key)
+            contact = None if current is None else _copy(current)
         if contact is None and not event.type.creates_contact:
-            errors.append(unknown_contact_error(event))
+            errors.append(unknown_contact_error(event.type.name, event.email,
+                                                child(child(event.path, "payload"), "email")))
             continue
-        contact, transition = apply_event(contact, event, str(uuid.uuid4()), job.received_at)
-        session.save_contact(job.account_id, contact)
-        event_id = session.insert_event(job, event, event_uuid, contact.id)
-        if transition is not None:
-            session.insert_transition(job.account_id, contact.id, event_id, transition,
-                                      job.received_at)
-    return errors
+        contact, transition = apply_event(contact, event, new_uuid(), job.received_at)
+        touched[key] = contact
+        events.append(EventRow(job, event, event_uuid, key, transition))
+    return touched, events, errors
 
 
-def unknown_contact_error(event: ValidEvent) -> Error:
-    return error(
-        RESOURCE_NOT_FOUND,
-        f"No contact has the e-mail '{event.email}'. {event.type.name} does not create contacts: "
-        "send a CONVERSION for this e-mail first (an earlier event of the same batch counts).",
-        child(child(event.path, "payload"), "email"),
-    )
+def _copy(contact: Contact) -> Contact:
+    return replace(contact, profile=dict(contact.profile), tags=list(contact.tags),
+                   legal_bases=list(contact.legal_bases))

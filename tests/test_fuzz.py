@@ -1,0 +1,212 @@
+"""Property tests: whatever arrives at the write endpoints, the answer is a JSON 2xx/4xx with one of
+the documented shapes, never a 5xx."""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rdevents.catalogue import EVENT_TYPES
+
+FUZZ = settings(max_examples=150, deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
+WRITE_PATHS = ["/platform/events", "/platform/events/batch"]
+ITEM_KEYS = {"error_type", "error_message", "validation_rules", "path"}
+# The validation error types the OpenAPI document promises (ValidationErrors schema).
+VALIDATION_TYPES = {"CANNOT_BE_NULL", "CANNOT_BE_BLANK", "INVALID_DATA_TYPE", "INVALID_OPTION",
+                    "INVALID_FORMAT", "TOO_LONG", "RESOURCE_NOT_FOUND"}
+REQUEST_ERROR_TYPES = {"BAD_REQUEST", "REQUEST_ENTITY_TOO_LARGE"}
+
+
+def json_values(text: st.SearchStrategy[str] = st.text(),
+                integers: st.SearchStrategy[int] = st.integers()) -> st.SearchStrategy[Any]:
+    scalars = (st.none() | st.booleans() | integers
+               | st.floats(allow_nan=False, allow_infinity=False) | text)
+    return st.recursive(scalars, lambda children: st.lists(children, max_size=5)
+                        | st.dictionaries(text, children, max_size=5), max_leaves=20)
+
+
+# Values that survive a JSON round trip, for bodies that must parse and be stored as sent: no lone
+# surrogates, and integers within 64 bits (RFC 8259 §6 lets a parser limit the range of numbers).
+CLEAN_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
+CLEAN_JSON = json_values(CLEAN_TEXT, st.integers(-2**63, 2**64 - 1))
+
+
+def body_of(response) -> Any:
+    assert response.headers.get("content-type", "").split(";")[0].strip() == \
+        "application/json", (response.status_code, response.text[:200])
+    return response.json()
+
+
+def assert_validation_errors(body: Any, path_prefix: str) -> None:
+    assert set(body) == {"errors"}, body
+    errors = body["errors"]
+    assert isinstance(errors, list) and errors, body
+    for item in errors:
+        assert isinstance(item, dict) and set(item) == ITEM_KEYS, item
+        assert item["error_type"] in VALIDATION_TYPES, item
+        assert isinstance(item["error_message"], str) and item["error_message"], item
+        assert isinstance(item["validation_rules"], dict), item
+        assert isinstance(item["path"], str) and item["path"].startswith(path_prefix), item
+
+
+def assert_request_error(body: Any) -> None:
+    assert set(body) == {"errors"}, body
+    errors = body["errors"]
+    assert isinstance(errors, dict) and set(errors) == {"error_type", "error_message"}, body
+    assert errors["error_type"] in REQUEST_ERROR_TYPES, body
+
+
+def assert_success(path: str, body: Any, count: int | None = None) -> list[str]:
+    if path == "/platform/events":
+        assert set(body) == {"event_uuid"}, body
+        uuids = [body["event_uuid"]]
+    else:
+        assert set(body) == {"event_batch_uuid", "events"}, body
+        uuid.UUID(body["event_batch_uuid"])
+        uuids = [item["event_uuid"] for item in body["events"]]
+        if count is not None:
+            assert len(uuids) == count
+    for value in uuids:
+        assert str(uuid.UUID(value)) == value
+    return uuids
+
+
+def assert_well_formed(path: str, response) -> None:
+    """Any answer: never 5xx, always JSON, and one of the documented shapes."""
+    assert response.status_code < 500, (response.status_code, response.text[:300])
+    body = body_of(response)
+    if response.status_code == 200:
+        assert_success(path, body)
+    else:
+        assert response.status_code in (400, 413), (response.status_code, body)
+        if isinstance(body.get("errors"), list):
+            assert_validation_errors(body, "$.body")
+        else:
+            assert_request_error(body)
+
+
+def post_bytes(api, path: str, content: bytes):
+    return api.post(path, content=content, headers={"Content-Type": "application/json"})
+
+
+# --- arbitrary JSON and arbitrary bytes -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", WRITE_PATHS)
+@FUZZ
+@given(value=json_values())
+def test_arbitrary_json(api, path, value):
+    response = post_bytes(api, path, json.dumps(value).encode())
+    assert_well_formed(path, response)
+    expected_container = dict if path == "/platform/events" else list
+    if not isinstance(value, expected_container):
+        assert response.status_code == 400
+        assert body_of(response)["errors"]["error_type"] == "BAD_REQUEST"
+
+
+@pytest.mark.parametrize("path", WRITE_PATHS)
+@FUZZ
+@given(content=st.binary(max_size=300)
+       | st.builds(lambda v, cut: json.dumps(v).encode()[:cut], CLEAN_JSON,
+                   st.integers(0, 200)))
+def test_arbitrary_bytes(api, path, content):
+    assert_well_formed(path, post_bytes(api, path, content))
+
+
+# --- near-valid events ----------------------------------------------------------------------------
+
+
+def locations(node: Any, prefix: tuple = ()) -> list[tuple]:
+    """Every path (a tuple of keys and indices) into a JSON value, the root excluded."""
+    found = []
+    items = node.items() if isinstance(node, dict) else \
+        enumerate(node) if isinstance(node, list) else ()
+    for key, child in items:
+        found.append((*prefix, key))
+        found.extend(locations(child, (*prefix, key)))
+    return found
+
+
+def mutate(event: dict, where: tuple, action: str, replacement: Any) -> None:
+    parent: Any = event
+    for key in where[:-1]:
+        try:
+            parent = parent[key]
+        except (KeyError, IndexError, TypeError):
+            return  # an earlier mutation removed or replaced this branch
+    key = where[-1]
+    if isinstance(parent, dict) and key in parent or \
+            isinstance(parent, list) and isinstance(key, int) and key < len(parent):
+        if action == "delete":
+            del parent[key]
+        elif action == "null":
+            parent[key] = None
+        else:
+            parent[key] = replacement
+
+
+@st.composite
+def near_valid_events(draw) -> dict:
+    name = draw(st.sampled_from(sorted(EVENT_TYPES)))
+    event = copy.deepcopy(EVENT_TYPES[name].example)
+    places = locations(event)
+    for where in draw(st.lists(st.sampled_from(places), max_size=4)):
+        action = draw(st.sampled_from(["delete", "null", "replace"]))
+        mutate(event, where, action, draw(CLEAN_JSON) if action == "replace" else None)
+    if draw(st.booleans()) and isinstance(event.get("payload"), dict):
+        event["payload"][draw(CLEAN_TEXT)] = draw(CLEAN_JSON)  # an unknown (or known) key
+    return event
+
+
+@pytest.fixture
+def fuzz_api(api):
+    """An account where the examples' contact exists, so that qualification events can pass."""
+    conversion = copy.deepcopy(EVENT_TYPES["CONVERSION"].example)
+    assert api.send_event(conversion).status_code == 200
+    return api
+
+
+def canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+def assert_stored_as_sent(api, event_uuid: str, sent: dict) -> None:
+    stored = api.get(f"/platform/events/{event_uuid}")
+    assert stored.status_code == 200, stored.text
+    assert canonical(stored.json()["payload"]) == canonical(sent["payload"])
+
+
+@FUZZ
+@given(event=near_valid_events())
+def test_near_valid_event(fuzz_api, event):
+    response = fuzz_api.send_event(event)
+    assert response.status_code in (200, 400), (response.status_code, response.text[:300])
+    body = body_of(response)
+    if response.status_code == 200:
+        (event_uuid,) = assert_success("/platform/events", body)
+        assert_stored_as_sent(fuzz_api, event_uuid, event)
+    else:
+        assert_validation_errors(body, "$.body.")
+
+
+@FUZZ
+@given(events=st.lists(near_valid_events(), min_size=1, max_size=3))
+def test_near_valid_batch(fuzz_api, events):
+    response = fuzz_api.send_batch(events)
+    assert response.status_code in (200, 400), (response.status_code, response.text[:300])
+    body = body_of(response)
+    if response.status_code == 200:
+        uuids = assert_success("/platform/events/batch", body, count=len(events))
+        for event_uuid, event in zip(uuids, events):
+            assert_stored_as_sent(fuzz_api, event_uuid, event)
+    else:
+        assert_validation_errors(body, "$.body[")
+        indices = {int(item["path"][len("$.body["):].split("]")[0]) for item in body["errors"]}
+        assert indices <= set(range(len(events)))
