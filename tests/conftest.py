@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any, Iterator
@@ -87,7 +88,14 @@ class Api(httpx.Client):
 
 
 def sqlite_settings(directory: Path, **overrides: Any) -> Settings:
+    # A short token cache, so that revocation tests wait little.
+    overrides.setdefault("token_cache_seconds", 0.2)
     return Settings(database_url=f"sqlite:///{directory / 'rdevents.db'}", **overrides)
+
+
+def wait_for_token_cache(server: Server) -> None:
+    """Let a revocation made behind the server's back reach it."""
+    time.sleep(server.settings.token_cache_seconds + 0.05)
 
 
 @pytest.fixture(scope="module")

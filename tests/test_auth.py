@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from conftest import conversion, event
+from conftest import conversion, event, wait_for_token_cache
 from rdevents.tokens import hash_token, issue_token
 
 MISSING = {"error": "invalid_request", "error_description": "The access token is missing"}
@@ -128,6 +128,7 @@ def test_revoked_token(server, index):
     with server.client(token) as client:
         assert client.send_event(conversion(email)).status_code == 200
         assert server.call(server.store.revoke_token(hash_token(token))) is True
+        wait_for_token_cache(server)
         method, path, body = routes(email)[index]
         response = call(client, method, path, body)
     assert_401(response, INVALID)
@@ -146,6 +147,7 @@ def test_a_401_stores_nothing(server, expired):
     account_id, expired_token, live = expired
     revoked = second_token(server, account_id)
     server.call(server.store.revoke_token(hash_token(revoked)))
+    wait_for_token_cache(server)
     attempts = {
         "missing": {},
         "unknown": {"Authorization": "Bearer rdv_nope"},
@@ -269,3 +271,16 @@ def test_qualification_for_another_accounts_contact_is_rejected(two_accounts, ev
     funnel = a.get(f"/platform/contacts/email:{email}/funnels/default").json()
     assert (funnel["lifecycle_stage"], funnel["opportunity"]) == ("Lead", False)
     assert len(a.get(f"/platform/contacts/email:{email}/events").json()) == 1
+
+
+def test_token_cache_trusts_a_live_token_for_its_ttl_only(server):
+    """The cache spares a read per request; revocation reaches it when the entry expires."""
+    from rdevents.http.auth import TokenCache
+
+    _, token = server.new_account()
+    token_hash = hash_token(token)
+    cache = TokenCache(server.store, ttl=60)
+    assert server.call(cache.find(token_hash)).revoked is False
+    server.call(server.store.revoke_token(token_hash))
+    assert server.call(cache.find(token_hash)).revoked is False  # still trusted: cached
+    assert server.call(TokenCache(server.store, ttl=0).find(token_hash)).revoked is True

@@ -246,7 +246,10 @@ def test_tokens_revoke(first):
     assert send(first.url, token).status_code == 200
     revoked = rdevents("tokens", "revoke", token, cwd=workdir(first))
     assert revoked.returncode == 0, revoked.stderr
-    response = send(first.url, token)
+    # The server trusts a live token for up to --token-cache-seconds (1 s by default).
+    deadline = time.monotonic() + 3
+    while (response := send(first.url, token)).status_code == 200 and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert response.status_code == 401
     assert response.json() == INVALID
     assert send(first.url, other).status_code == 200  # only that token

@@ -15,3 +15,6 @@ class Settings:
     # Group commit: the most jobs one transaction takes, and how many may wait before 503.
     max_group: int = 256
     max_pending_writes: int = 10_000
+    # How long a live token is trusted without a database read: a revoked token keeps working
+    # for at most this long.
+    token_cache_seconds: float = 1.0

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-import uuid
 from typing import Any
 
 from .clock import utc_now
 from .store import Failed, Rejected, Store, StoreUnavailable, WriteJob
 from .catalogue import EVENT_TYPES
+from .ids import new_uuid
 from .validation import (
     Error,
     ValidEvent,
@@ -50,7 +50,7 @@ async def ingest_batch(store: Store, account_id: int, body: list,
             errors += await _unknown_contacts(store, account_id, body)
             errors.sort(key=_element_index)
         raise InvalidEvents(errors)
-    return await _store(store, account_id, events, batch_uuid=str(uuid.uuid4()))
+    return await _store(store, account_id, events, batch_uuid=new_uuid())
 
 
 async def _unknown_contacts(store: Store, account_id: int, body: list) -> list[Error]:
@@ -87,7 +87,7 @@ def _element_index(error: Error) -> int:
 
 async def _store(store: Store, account_id: int, events: list[ValidEvent],
                  batch_uuid: str | None) -> tuple[str | None, list[str]]:
-    uuids = [str(uuid.uuid4()) for _ in events]
+    uuids = [new_uuid() for _ in events]
     outcome = await store.write(WriteJob(account_id, events, uuids, batch_uuid, utc_now()))
     if isinstance(outcome, Rejected):
         raise InvalidEvents(outcome.errors)

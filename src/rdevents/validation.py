@@ -113,13 +113,20 @@ def is_rfc3339(value: str) -> bool:
 # --- fields ---------------------------------------------------------------------------------------
 
 
-def check_field(spec: Field, value: Any, path: str, errors: list[Error]) -> None:
-    """Append the errors of one field's value (absent and null are the same)."""
+def check_field(spec: Field, value: Any, parent: str, errors: list[Error]) -> None:
+    """Append the errors of one field's value (absent and null are the same).
+
+    `parent` is the JSONPath of the object holding the field; the field's own path is built only
+    when there is an error to report.
+    """
     if value is None:
         if spec.required:
-            errors.append(null_error(path))
+            errors.append(null_error(child(parent, spec.name)))
         return
     kind = spec.type
+    if _plainly_valid(spec, kind, value):
+        return
+    path = child(parent, spec.name)
     if kind is FieldType.STRING or kind is FieldType.TIMESTAMP:
         _check_string(spec, value, path, errors)
     elif kind is FieldType.INTEGER:
@@ -140,6 +147,21 @@ def check_field(spec: Field, value: Any, path: str, errors: list[Error]) -> None
                 errors.append(type_error("STRING", f"{path}[{index}]"))
     elif kind is FieldType.OBJECT_ARRAY:
         _check_object_array(spec, value, path, errors)
+
+
+def _plainly_valid(spec: Field, kind: FieldType, value: Any) -> bool:
+    """The common valid cases, decided without building paths or messages."""
+    value_type = type(value)
+    if kind is FieldType.STRING:
+        return (value_type is str and spec.options is None and spec.format is None
+                and (not spec.required or not value.isspace() and value != ""))
+    if kind is FieldType.INTEGER:
+        return value_type is int
+    if kind is FieldType.FLOAT:
+        return value_type is float or value_type is int
+    if kind is FieldType.BOOLEAN:
+        return value_type is bool
+    return False
 
 
 def _is_integer(value: Any) -> bool:
@@ -175,8 +197,7 @@ def _check_object_array(spec: Field, value: Any, path: str, errors: list[Error])
             errors.append(type_error("OBJECT", item_path))
             continue
         for item_field in spec.items:
-            check_field(item_field, item.get(item_field.name), child(item_path, item_field.name),
-                        errors)
+            check_field(item_field, item.get(item_field.name), item_path, errors)
         for rule in spec.item_rules:
             ITEM_RULES[rule](spec, item, item_path, errors)
 
@@ -311,7 +332,7 @@ def _check_event_type(value: Any, path: str, errors: list[Error]) -> EventType |
 
 def _check_payload(event_type: EventType, payload: dict, path: str, errors: list[Error]) -> None:
     for spec in event_type.fields:
-        check_field(spec, payload.get(spec.name), child(path, spec.name), errors)
+        check_field(spec, payload.get(spec.name), path, errors)
     if event_type.custom_fields:
         for key, value in payload.items():
             if is_custom_field(event_type, key):

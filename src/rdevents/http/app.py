@@ -11,6 +11,7 @@ from starlette.routing import Route
 from ..config import Settings
 from ..store import Store, open_store
 from . import contacts, docs, events
+from .auth import TokenCache
 from .errors import EXCEPTION_HANDLERS, JSON
 
 
@@ -39,4 +40,5 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     )
     app.state.settings = settings
     app.state.store = store
+    app.state.tokens = TokenCache(store, ttl=settings.token_cache_seconds)
     return app

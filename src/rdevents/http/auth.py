@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 from starlette.requests import Request
 
+from ..store import Store, Token
 from ..clock import utc_now
 from ..tokens import hash_token
 from .errors import JSON, ApiError
@@ -26,6 +29,33 @@ class MissingToken(ApiError):
                     headers={"WWW-Authenticate": f'Bearer realm="{REALM}"'})
 
 
+class TokenCache:
+    """Live tokens remembered for `ttl` seconds, sparing a database read per request.
+
+    A revoked token stops working within `ttl` seconds; expiry is checked on every request.
+    """
+
+    def __init__(self, store: Store, ttl: float = 1.0, max_entries: int = 10_000) -> None:
+        self._store = store
+        self._ttl = ttl
+        self._max_entries = max_entries
+        self._entries: dict[str, tuple[Token, float]] = {}
+
+    async def find(self, token_hash: str) -> Token | None:
+        now = time.monotonic()
+        entry = self._entries.get(token_hash)
+        if entry is not None and now - entry[1] < self._ttl:
+            return entry[0]
+        record = await self._store.find_token(token_hash)
+        if record is None or record.revoked:
+            self._entries.pop(token_hash, None)
+            return record
+        if len(self._entries) >= self._max_entries:
+            self._entries.clear()
+        self._entries[token_hash] = (record, now)
+        return record
+
+
 async def authenticate(request: Request) -> int:
     """The account id the request's Bearer token belongs to, or a 401."""
     header = request.headers.get("authorization")
@@ -35,7 +65,7 @@ async def authenticate(request: Request) -> int:
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise _invalid()
-    record = await request.app.state.store.find_token(hash_token(token))
+    record = await request.app.state.tokens.find(hash_token(token))
     if record is None or record.revoked:
         raise _invalid()
     if record.expires_at is not None and record.expires_at <= utc_now():

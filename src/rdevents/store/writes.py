@@ -7,11 +7,10 @@ Then the accepted jobs' rows are written in bulk: one statement per table, not o
 
 from __future__ import annotations
 
-import random
-import uuid
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
+from ..ids import new_uuid
 from ..contacts import Contact, FunnelTransition, apply_event
 from ..validation import Error, ValidEvent, child, unknown_contact_error
 from . import Failed, Rejected, WriteJob
@@ -45,12 +44,6 @@ class WriteBackend(Protocol):
 
     def flush(self, rows: GroupRows) -> None:
         """Insert new contacts (id None), update the others, insert events and transitions."""
-
-
-def new_uuid() -> str:
-    """A random (version 4) UUID without a system call per id: `random` is seeded from the OS
-    and reseeded in forked children, and ids need to be unique, not secret."""
-    return str(uuid.UUID(int=random.getrandbits(128), version=4))
 
 
 def event_identifier(event: ValidEvent) -> str:
