@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .catalogue import is_custom_field
+from .catalogue import EVENT_TYPES, is_custom_field
 from .validation import ValidEvent
 
 LEAD = "Lead"
@@ -18,6 +18,11 @@ LIFECYCLE_STAGES = (LEAD, QUALIFIED_LEAD, CLIENT)
 
 # Contact attributes handled on their own rather than copied into the profile.
 _SPECIAL = frozenset({"email", "tags", "legal_bases"})
+# For each event type, the fields copied as they are into the contact's profile.
+_PROFILE_FIELDS = {
+    t.name: tuple(f.name for f in t.fields if f.contact and f.name not in _SPECIAL)
+    for t in EVENT_TYPES.values()
+}
 
 
 @dataclass
@@ -69,18 +74,17 @@ def apply_event(contact: Contact | None, event: ValidEvent, new_uuid: str,
 
 
 def _merge_attributes(contact: Contact, event: ValidEvent) -> None:
-    payload = event.payload
-    for spec in event.type.fields:
-        if not spec.contact or spec.name in _SPECIAL:
-            continue
-        value = payload.get(spec.name)
+    payload, event_type, profile = event.payload, event.type, contact.profile
+    for name in _PROFILE_FIELDS[event_type.name]:
+        value = payload.get(name)
         if value is not None:
-            contact.profile[spec.name] = value
-    if event.type.custom_fields:
-        for key, value in payload.items():
-            if value is not None and is_custom_field(event.type, key):
-                contact.profile[key] = value
-    known = event.type.fields_by_name
+            profile[name] = value
+    if event_type.custom_fields:
+        for key in payload.keys() - event_type.fields_by_name.keys():
+            value = payload[key]
+            if value is not None and is_custom_field(event_type, key):
+                profile[key] = value
+    known = event_type.fields_by_name
     if "tags" in known and payload.get("tags"):
         contact.tags = merge_tags(contact.tags, payload["tags"])
     if "legal_bases" in known and payload.get("legal_bases"):
