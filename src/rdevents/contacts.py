@@ -54,13 +54,16 @@ class FunnelTransition:
     reason: str | None = None  # OPPORTUNITY_LOST
 
 
-def apply_event(contact: Contact | None, event: ValidEvent, new_uuid: str,
+def apply_event(contact: Contact | None, event: ValidEvent, new_uuid: str | None,
                 now: str) -> tuple[Contact, FunnelTransition | None]:
     """The contact after `event`, and the funnel transition it caused (if any).
 
-    `contact` is None for an unknown e-mail; only event types that create contacts may get one.
+    `contact` is None for an unknown e-mail; only event types that create contacts may get one,
+    and it gets `new_uuid`.
     """
     if contact is None:
+        if new_uuid is None:
+            raise ValueError("a new contact needs a uuid")
         if not event.type.creates_contact:
             raise ValueError(f"{event.type.name} does not create contacts")
         contact = Contact(uuid=new_uuid, email=event.email, created_at=now, updated_at=now)

@@ -68,12 +68,9 @@ def format_error(message: str, fmt: str, path: str) -> Error:
     return error(INVALID_FORMAT, message, path, {"format": fmt})
 
 
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
 def child(path: str, key: str) -> str:
     """The JSONPath of `key` inside the object at `path`."""
-    if _IDENTIFIER.match(key):
+    if key.isascii() and key.isidentifier():
         return f"{path}.{key}"
     return f"{path}[{orjson.dumps(key).decode()}]"
 
@@ -99,9 +96,9 @@ def is_rfc3339(value: str) -> bool:
     match = _RFC3339.match(value)
     if match is None:
         return False
-    year, month, day, hour, minute, second = (int(match.group(i)) for i in range(1, 7))
-    offset_hours = match.group(9)
-    if offset_hours is not None and (int(offset_hours) > 23 or int(match.group(10)) > 59):
+    year, month, day, hour, minute, second = map(int, match.group(1, 2, 3, 4, 5, 6))
+    offset_hours, offset_minutes = match.group(9, 10)
+    if offset_hours is not None and (int(offset_hours) > 23 or int(offset_minutes) > 59):
         return False
     try:
         datetime(year, month, day, hour, minute, min(second, 59))
@@ -150,17 +147,22 @@ def check_field(spec: Field, value: Any, parent: str, errors: list[Error]) -> No
 
 
 def _plainly_valid(spec: Field, kind: FieldType, value: Any) -> bool:
-    """The common valid cases, decided without building paths or messages."""
+    """The valid scalar cases, decided without building paths or messages."""
     value_type = type(value)
     if kind is FieldType.STRING:
-        return (value_type is str and spec.options is None and spec.format is None
-                and (not spec.required or not value.isspace() and value != ""))
+        if value_type is not str or spec.required and (value == "" or value.isspace()):
+            return False
+        if spec.options is not None:
+            return value in spec.options
+        return spec.format is None or is_email(value)
     if kind is FieldType.INTEGER:
         return value_type is int
     if kind is FieldType.FLOAT:
         return value_type is float or value_type is int
     if kind is FieldType.BOOLEAN:
         return value_type is bool
+    if kind is FieldType.TIMESTAMP:
+        return value_type is str and is_rfc3339(value)
     return False
 
 

@@ -41,13 +41,17 @@ def database_path(url: str) -> str:
     return url[len(prefix):]
 
 
-def connect(path: str) -> sqlite3.Connection:
+def connect(path: str, cache_mb: int = 2) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     # FULL: every commit is synced to disk before it returns, so an acknowledged event survives
     # a power loss, not only a process crash. Group commit pays the sync once per group.
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA busy_timeout=10000")
+    conn.execute(f"PRAGMA cache_size={-1024 * cache_mb}")  # negative: KiB
+    # Checkpoint (copy the WAL into the database file) every 64 MB of WAL rather than 4 MB:
+    # fewer, larger checkpoints on the commit path.
+    conn.execute("PRAGMA wal_autocheckpoint=16384")
     return conn
 
 
@@ -158,7 +162,7 @@ class SQLiteStore(Store):
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         ensure_current(self.url)
         self._reader = connect(self.path)
-        self._writer = connect(self.path)
+        self._writer = connect(self.path, cache_mb=64)  # the writer's index pages stay hot
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
         self._committer = GroupCommitter(self._run_group, max_group=self._max_group,
                                          max_pending=self._max_pending)

@@ -96,7 +96,8 @@ def _apply_job(job: WriteJob, group: dict[ContactKey, Contact],
             errors.append(unknown_contact_error(event.type.name, event.email,
                                                 child(child(event.path, "payload"), "email")))
             continue
-        contact, transition = apply_event(contact, event, new_uuid(), job.received_at)
+        contact, transition = apply_event(contact, event, new_uuid() if contact is None else None,
+                                          job.received_at)
         touched[key] = contact
         events.append(EventRow(job, event, event_uuid, key, transition))
     return touched, events, errors
