@@ -252,7 +252,7 @@ def test_unknown_route_is_404_json(client, method, path):
 def test_healthz(client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    assert response.json() == {"status": "ok", "pending_writes": 0}
 
 
 # --- /openapi.json --------------------------------------------------------------------------------

@@ -59,6 +59,9 @@ def main() -> None:
               default=DEFAULT_MAX_BODY_BYTES, show_default=True, type=click.IntRange(min=1))
 @click.option("--max-batch-events", envvar="RDEVENTS_MAX_BATCH_EVENTS",
               default=DEFAULT_MAX_BATCH_EVENTS, show_default=True, type=click.IntRange(min=1))
+@click.option("--max-pending-writes", envvar="RDEVENTS_MAX_PENDING_WRITES", default=10_000,
+              show_default=True, type=click.IntRange(min=1),
+              help="Requests that may wait for the writer; past it the server answers 503.")
 @click.option("--token-cache-seconds", envvar="RDEVENTS_TOKEN_CACHE_SECONDS", default=1.0,
               show_default=True, type=click.FloatRange(min=0),
               help="How long a live token is trusted without a database read (a revoked token "
@@ -66,13 +69,14 @@ def main() -> None:
 @click.option("--log-level", envvar="RDEVENTS_LOG_LEVEL", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 def serve(host: str, port: int, database_url: str, max_body_bytes: int, max_batch_events: int,
-          token_cache_seconds: float, log_level: str) -> None:
+          max_pending_writes: int, token_cache_seconds: float, log_level: str) -> None:
     """Run the HTTP server."""
     from .http.app import create_app
     from .http.server import run_server
 
     settings = Settings(database_url=database_url, max_body_bytes=max_body_bytes,
                         max_batch_events=max_batch_events,
+                        max_pending_writes=max_pending_writes,
                         token_cache_seconds=token_cache_seconds)
     token = with_store(_first_start)(database_url)
     if token is not None:

@@ -16,7 +16,8 @@ from .errors import EXCEPTION_HANDLERS, JSON
 
 
 async def healthz(request: Request) -> JSON:
-    return JSON({"status": "ok"})
+    """Liveness, with the depth of the write queue."""
+    return JSON({"status": "ok", "pending_writes": request.app.state.store.pending_writes})
 
 
 def create_app(settings: Settings, store: Store | None = None) -> Starlette:

@@ -82,6 +82,11 @@ class Store(abc.ABC):
     async def close(self) -> None:
         """Commit what is queued, then release the database."""
 
+    @property
+    @abc.abstractmethod
+    def pending_writes(self) -> int:
+        """Write jobs queued or being committed."""
+
     @abc.abstractmethod
     async def write(self, job: WriteJob) -> Rejected | Failed | None:
         """Store a job durably; None once committed."""

@@ -33,6 +33,12 @@ class GroupCommitter:
         self._queue: asyncio.Queue = asyncio.Queue(maxsize=max_pending)
         self._task: asyncio.Task | None = None
         self._closing = False
+        self._in_flight = 0
+
+    @property
+    def pending(self) -> int:
+        """Jobs waiting for a transaction or inside the one under way."""
+        return self._queue.qsize() + self._in_flight
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="group-commit")
@@ -76,12 +82,15 @@ class GroupCommitter:
 
     async def _commit(self, group: list) -> None:
         jobs = [job for job, _ in group]
+        self._in_flight = len(jobs)
         try:
             outcomes = await self._commit_group(jobs)
         except Exception as exc:  # the transaction did not commit
             log.error("write transaction failed: %s", exc)
             unavailable = StoreUnavailable(str(exc))
             outcomes = [Failed(unavailable)] * len(group)
+        finally:
+            self._in_flight = 0
         for (_, future), outcome in zip(group, outcomes):
             if not future.done():
                 future.set_result(outcome)

@@ -182,6 +182,10 @@ class SQLiteStore(Store):
 
     # --- writes -----------------------------------------------------------------------------------
 
+    @property
+    def pending_writes(self) -> int:
+        return 0 if self._committer is None else self._committer.pending
+
     async def write(self, job: WriteJob) -> Rejected | Failed | None:
         if self._committer is None:
             raise StoreUnavailable("the store is closed")

@@ -1,0 +1,67 @@
+"""`rdevents serve` as a real subprocess, for tests that kill, stop and restart it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from conftest import free_port
+
+
+def rdevents(*args: str, cwd: Path) -> str:
+    return subprocess.run([sys.executable, "-m", "rdevents", *args], cwd=cwd, check=True,
+                          capture_output=True, text=True, timeout=60).stdout.strip()
+
+
+class ServerProcess:
+    """A server on its own database under `workdir`; start() may be called again after a stop
+    or a kill, on the same database."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.database = workdir / "data" / "rdevents.db"
+        rdevents("accounts", "create", "test", cwd=workdir)
+        token = rdevents("tokens", "create", "--account", "test", cwd=workdir)
+        self.headers = {"Authorization": f"Bearer {token}"}
+        self.process: subprocess.Popen | None = None
+        self.url = ""
+
+    def start(self) -> "ServerProcess":
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "rdevents", "serve", "--port", str(port), "--log-level",
+             "warning"], cwd=self.workdir, env={**os.environ}, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{self.url}/healthz", timeout=1)
+                return self
+            except httpx.HTTPError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the server did not start") from None
+                time.sleep(0.05)
+
+    def wait_for_pending_requests(self, count: int, timeout: float = 30) -> None:
+        """Wait until `count` write jobs are queued or being committed."""
+        deadline = time.monotonic() + timeout
+        while httpx.get(f"{self.url}/healthz", timeout=5).json()["pending_writes"] < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"fewer than {count} writes are pending")
+            time.sleep(0.02)
+
+    def kill9(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(30)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(30)
