@@ -313,9 +313,10 @@ def main() -> None:
     print("\n| scenario | events/s | req/s | p50 ms | p95 ms | p99 ms | non-2xx | RSS MB |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
-        print(f"| {r.scenario} | {r.events_per_s:,.0f} | {r.requests_per_s:,.0f} | "
-              f"{r.p50_ms:.1f} | {r.p95_ms:.1f} | {r.p99_ms:.1f} | {r.non2xx} | "
-              f"{r.rss_mb:.0f} {r.notes} |")
+        latency = " | ".join("–" if r.scenario.startswith("memory") else f"{ms:.1f}"
+                             for ms in (r.p50_ms, r.p95_ms, r.p99_ms))
+        print(f"| {r.scenario} | {r.events_per_s:,.0f} | {r.requests_per_s:,.0f} | {latency} | "
+              f"{r.non2xx} | {r.rss_mb:.0f} {r.notes} |")
     if args.json:
         args.json.write_text(json.dumps([r.__dict__ for r in results], indent=2))
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
+import threading
 from contextlib import closing
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -27,6 +29,8 @@ from .group_commit import GroupCommitter
 from .schema import ensure_current
 from .writes import ContactKey, GroupRows, event_identifier, write_group
 
+log = logging.getLogger(__name__)
+
 _CONTACT_COLUMNS = ("id, uuid, email, profile, tags, legal_bases, lifecycle_stage, opportunity, "
                     "contact_owner_email, created_at, updated_at")
 _EVENT_COLUMNS = ("e.uuid, e.event_type, e.event_family, e.event_identifier, e.payload, "
@@ -49,9 +53,10 @@ def connect(path: str, cache_mb: int = 2) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA busy_timeout=10000")
     conn.execute(f"PRAGMA cache_size={-1024 * cache_mb}")  # negative: KiB
-    # Checkpoint (copy the WAL into the database file) every 64 MB of WAL rather than 4 MB:
-    # fewer, larger checkpoints on the commit path.
-    conn.execute("PRAGMA wal_autocheckpoint=16384")
+    # Checkpoints (copying the WAL into the database file) are made by a background thread
+    # (see _Checkpointer); a commit makes one itself only if the WAL passes 256 MB.
+    conn.execute("PRAGMA wal_autocheckpoint=65536")
+    conn.execute("PRAGMA journal_size_limit=67108864")  # truncate a reset WAL back to 64 MB
     return conn
 
 
@@ -145,6 +150,31 @@ def _contact_state(c: Contact) -> tuple:
             c.contact_owner_email, c.updated_at)
 
 
+class _Checkpointer:
+    """Copies committed WAL pages into the database file in the background, off the writer's
+    commit path, so that the WAL stays small without stalling writes."""
+
+    def __init__(self, path: str, interval: float = 0.25) -> None:
+        self._conn = connect(path)
+        self._interval = interval
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sqlite-checkpointer",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self._interval):
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error as exc:
+                log.warning("checkpoint failed: %s", exc)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join()
+        self._conn.close()
+
+
 class SQLiteStore(Store):
     def __init__(self, url: str, *, max_group: int = 256, max_pending: int = 10_000) -> None:
         self.url = url
@@ -155,6 +185,7 @@ class SQLiteStore(Store):
         self._writer: sqlite3.Connection | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._committer: GroupCommitter | None = None
+        self._checkpointer: _Checkpointer | None = None
 
     # --- lifecycle --------------------------------------------------------------------------------
 
@@ -167,6 +198,7 @@ class SQLiteStore(Store):
         self._committer = GroupCommitter(self._run_group, max_group=self._max_group,
                                          max_pending=self._max_pending)
         self._committer.start()
+        self._checkpointer = _Checkpointer(self.path)
 
     async def close(self) -> None:
         if self._committer is not None:
@@ -175,6 +207,9 @@ class SQLiteStore(Store):
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
         for conn in (self._reader, self._writer):
             if conn is not None:
                 conn.close()
