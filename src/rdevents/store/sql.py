@@ -1,0 +1,268 @@
+"""What the SQL backends share: the statements, the group write and the reads.
+
+A backend says how to connect, how a transaction begins and ends, how ids are handed out, and
+(PostgreSQL) how concurrent writers of other processes are kept off the same contacts. Statements
+are written with `?` placeholders; a backend that uses another style converts them once.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Iterable
+
+import orjson
+
+from ..clock import utc_now
+from ..contacts import Contact
+from . import (
+    Account,
+    AccountExists,
+    Failed,
+    Rejected,
+    Store,
+    StoredEvent,
+    StoreUnavailable,
+    Token,
+    WriteJob,
+)
+from .group_commit import GroupCommitter
+from .writes import ContactKey, GroupRows, event_identifier, write_group
+
+CONTACT_COLUMNS = ("id, uuid, email, profile, tags, legal_bases, lifecycle_stage, opportunity, "
+                   "contact_owner_email, created_at, updated_at")
+EVENT_COLUMNS = ("e.uuid, e.event_type, e.event_family, e.event_identifier, e.payload, "
+                 "e.received_at, c.uuid, e.batch_uuid")
+EVENTS_WITH_CONTACT = "events e LEFT JOIN contacts c ON c.id = e.contact_id"
+# Well below every backend's limit of parameters a statement.
+CHUNK = 500
+
+
+def contact_from_row(row: tuple) -> Contact:
+    return Contact(
+        id=row[0], uuid=row[1], email=row[2], profile=orjson.loads(row[3]),
+        tags=orjson.loads(row[4]), legal_bases=orjson.loads(row[5]), lifecycle_stage=row[6],
+        opportunity=bool(row[7]), contact_owner_email=row[8], created_at=row[9],
+        updated_at=row[10],
+    )
+
+
+def event_from_row(row: tuple) -> StoredEvent:
+    return StoredEvent(uuid=row[0], event_type=row[1], event_family=row[2],
+                       event_identifier=row[3], payload=orjson.loads(row[4]),
+                       received_at=row[5], contact_uuid=row[6], batch_uuid=row[7])
+
+
+def contact_state(c: Contact) -> tuple:
+    return (orjson.dumps(c.profile).decode(), orjson.dumps(c.tags).decode(),
+            orjson.dumps(c.legal_bases).decode(), c.lifecycle_stage, c.opportunity,
+            c.contact_owner_email, c.updated_at)
+
+
+def placeholders(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+class WriteSession:
+    """The group's statements on the writer's connection (see writes.WriteBackend)."""
+
+    def __init__(self, store: SqlStore, conn: Any) -> None:
+        self.store = store
+        self.conn = conn
+
+    def load_contacts(self, keys: set[ContactKey]) -> dict[ContactKey, Contact]:
+        self.store.lock_contacts(self.conn, keys)
+        by_account: dict[int, list[str]] = {}
+        for account_id, email in keys:
+            by_account.setdefault(account_id, []).append(email)
+        found: dict[ContactKey, Contact] = {}
+        for account_id, emails in by_account.items():
+            for start in range(0, len(emails), CHUNK):
+                chunk = emails[start:start + CHUNK]
+                rows = self.store.query(
+                    self.conn, f"SELECT {CONTACT_COLUMNS} FROM contacts WHERE account_id = ? "
+                    f"AND email IN ({placeholders(len(chunk))})", (account_id, *chunk))
+                for row in rows:
+                    found[(account_id, row[2])] = contact_from_row(row)
+        return found
+
+    def flush(self, rows: GroupRows) -> None:
+        store, conn = self.store, self.conn
+        new = [(key, c) for key, c in rows.contacts.items() if c.id is None]
+        changed = [c for c in rows.contacts.values() if c.id is not None]
+        for (_, contact), contact_id in zip(new, store.allocate_ids(conn, "contacts", len(new))):
+            contact.id = contact_id
+        store.execute_many(
+            conn, "INSERT INTO contacts (profile, tags, legal_bases, lifecycle_stage, "
+            "opportunity, contact_owner_email, updated_at, id, uuid, account_id, email, "
+            f"created_at) VALUES ({placeholders(12)})",
+            [(*contact_state(c), c.id, c.uuid, key[0], c.email, c.created_at) for key, c in new])
+        store.execute_many(
+            conn, "UPDATE contacts SET profile = ?, tags = ?, legal_bases = ?, "
+            "lifecycle_stage = ?, opportunity = ?, contact_owner_email = ?, updated_at = ? "
+            "WHERE id = ?", [(*contact_state(c), c.id) for c in changed])
+        event_ids = store.allocate_ids(conn, "events", len(rows.events))
+        events, transitions = [], []
+        for event_id, row in zip(event_ids, rows.events):
+            contact_id = rows.contacts[row.contact].id
+            job, event = row.job, row.event
+            events.append((event_id, row.event_uuid, job.account_id, contact_id, job.batch_uuid,
+                           event.type.name, event.event_family, event_identifier(event),
+                           orjson.dumps(event.payload).decode(), job.received_at))
+            t = row.transition
+            if t is not None:
+                transitions.append((job.account_id, contact_id, event_id, t.from_stage,
+                                    t.to_stage, t.from_opportunity, t.to_opportunity, t.value,
+                                    t.reason, job.received_at))
+        store.execute_many(
+            conn, "INSERT INTO events (id, uuid, account_id, contact_id, batch_uuid, event_type, "
+            f"event_family, event_identifier, payload, received_at) VALUES ({placeholders(10)})",
+            events)
+        store.execute_many(
+            conn, "INSERT INTO funnel_transitions (account_id, contact_id, event_id, cause, "
+            "from_stage, to_stage, from_opportunity, to_opportunity, value, reason, created_at) "
+            f"VALUES (?, ?, ?, 'event', {placeholders(7)})", transitions)
+
+
+class SqlStore(Store):
+    """A store over a SQL database: writes on one writer thread fed by the group committer,
+    reads and administration through the backend's own means."""
+
+    # The driver's exceptions for a violated constraint.
+    integrity_errors: tuple[type[Exception], ...] = ()
+
+    def __init__(self, url: str, *, max_group: int = 256, max_pending: int = 10_000) -> None:
+        self.url = url
+        self._max_group = max_group
+        self._max_pending = max_pending
+        self._executor: ThreadPoolExecutor | None = None
+        self._committer: GroupCommitter | None = None
+
+    # --- what a backend provides ------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def query(self, conn: Any, sql: str, params: Iterable) -> list[tuple]:
+        """Run a statement on a connection of the writer thread and return its rows."""
+
+    @abc.abstractmethod
+    def execute_many(self, conn: Any, sql: str, rows: list[tuple]) -> None: ...
+
+    @abc.abstractmethod
+    def allocate_ids(self, conn: Any, table: str, count: int) -> list[int]:
+        """`count` unused primary keys of `table`, in the current write transaction."""
+
+    def lock_contacts(self, conn: Any, keys: set[ContactKey]) -> None:
+        """Keep other writers off these contacts until the transaction ends (if there can be
+        other writers at the same time)."""
+
+    @abc.abstractmethod
+    def commit_group(self, jobs: list[WriteJob]) -> list[Rejected | Failed | None]:
+        """Run `write_group` in one transaction on the writer thread's connection."""
+
+    @abc.abstractmethod
+    async def fetch(self, sql: str, params: Iterable = ()) -> list[tuple]:
+        """Run a read and return its rows; StoreUnavailable when the database is out of reach."""
+
+    @abc.abstractmethod
+    async def change(self, sql: str, params: Iterable = ()) -> tuple[int, list[tuple]]:
+        """Run one statement in a transaction of its own: (rows changed, rows returned)."""
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    def start_writer(self) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="writer")
+        self._committer = GroupCommitter(self._run_group, max_group=self._max_group,
+                                         max_pending=self._max_pending)
+        self._committer.start()
+
+    async def stop_writer(self) -> None:
+        if self._committer is not None:
+            await self._committer.stop()
+            self._committer = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+    # --- writes -----------------------------------------------------------------------------------
+
+    @property
+    def pending_writes(self) -> int:
+        return 0 if self._committer is None else self._committer.pending
+
+    async def write(self, job: WriteJob) -> Rejected | Failed | None:
+        if self._committer is None:
+            raise StoreUnavailable("the store is closed")
+        return await self._committer.submit(job)
+
+    async def _run_group(self, jobs: list[WriteJob]) -> list:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.commit_group, jobs)
+
+    def write_group(self, conn: Any, jobs: list[WriteJob]) -> list[Rejected | Failed | None]:
+        return write_group(WriteSession(self, conn), jobs)
+
+    # --- reads ------------------------------------------------------------------------------------
+
+    async def find_token(self, token_hash: str) -> Token | None:
+        rows = await self.fetch("SELECT account_id, expires_at, revoked_at FROM tokens "
+                                "WHERE token_hash = ?", (token_hash,))
+        if not rows:
+            return None
+        account_id, expires_at, revoked_at = rows[0]
+        return Token(account_id, expires_at, revoked_at is not None)
+
+    async def get_contact(self, account_id: int, by: str, value: str) -> Contact | None:
+        column = {"email": "email", "uuid": "uuid"}[by]
+        rows = await self.fetch(f"SELECT {CONTACT_COLUMNS} FROM contacts "
+                                f"WHERE account_id = ? AND {column} = ?", (account_id, value))
+        return contact_from_row(rows[0]) if rows else None
+
+    async def contact_events(self, account_id: int, contact_id: int, event_types: list[str],
+                             newest_first: bool, offset: int, limit: int) -> list[StoredEvent]:
+        where = "e.account_id = ? AND e.contact_id = ?"
+        params: list = [account_id, contact_id]
+        if event_types:
+            where += f" AND e.event_type IN ({placeholders(len(event_types))})"
+            params.extend(event_types)
+        order = "DESC" if newest_first else "ASC"
+        rows = await self.fetch(
+            f"SELECT {EVENT_COLUMNS} FROM {EVENTS_WITH_CONTACT} WHERE {where} "
+            f"ORDER BY e.id {order} LIMIT ? OFFSET ?", (*params, limit, offset))
+        return [event_from_row(row) for row in rows]
+
+    async def get_event(self, account_id: int, event_uuid: str) -> StoredEvent | None:
+        rows = await self.fetch(f"SELECT {EVENT_COLUMNS} FROM {EVENTS_WITH_CONTACT} "
+                                "WHERE e.uuid = ? AND e.account_id = ?", (event_uuid, account_id))
+        return event_from_row(rows[0]) if rows else None
+
+    # --- administration ---------------------------------------------------------------------------
+
+    async def create_account(self, name: str) -> Account:
+        if await self.get_account(name) is not None:
+            raise AccountExists(name)
+        try:
+            _, rows = await self.change("INSERT INTO accounts (name, created_at) VALUES (?, ?) "
+                                        "RETURNING id", (name, utc_now()))
+        except self.integrity_errors:
+            raise AccountExists(name) from None
+        return Account(rows[0][0], name)
+
+    async def get_account(self, name: str) -> Account | None:
+        rows = await self.fetch("SELECT id, name FROM accounts WHERE name = ?", (name,))
+        return Account(*rows[0]) if rows else None
+
+    async def count_accounts(self) -> int:
+        return (await self.fetch("SELECT count(*) FROM accounts"))[0][0]
+
+    async def create_token(self, account_id: int, token_hash: str,
+                           expires_at: str | None) -> None:
+        await self.change("INSERT INTO tokens (account_id, token_hash, created_at, expires_at) "
+                          "VALUES (?, ?, ?, ?)", (account_id, token_hash, utc_now(), expires_at))
+
+    async def revoke_token(self, token_hash: str) -> bool:
+        changed, _ = await self.change("UPDATE tokens SET revoked_at = ? "
+                                       "WHERE token_hash = ? AND revoked_at IS NULL",
+                                       (utc_now(), token_hash))
+        return changed > 0
+
