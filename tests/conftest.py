@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import threading
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import httpx
+import psycopg
 import pytest
 import uvicorn
 
@@ -98,9 +100,49 @@ def wait_for_token_cache(server: Server) -> None:
     time.sleep(server.settings.token_cache_seconds + 0.05)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = Server(sqlite_settings(tmp_path_factory.mktemp("db"))).start()
+POSTGRES_ADMIN_URL = os.environ.get("RDEVENTS_TEST_POSTGRES_URL",
+                                    "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test run (for each xdist worker), dropped after.
+
+    Without a reachable server the PostgreSQL tests are skipped, except in CI, where they fail.
+    """
+    try:
+        admin = psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL} ({exc}); set "
+                    "RDEVENTS_TEST_POSTGRES_URL to an admin URL to run these tests")
+    name = f"rdevents_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def backend_settings(request: pytest.FixtureRequest, backend: str, directory: Path,
+                     **overrides: Any) -> Settings:
+    if backend == "sqlite":
+        return sqlite_settings(directory, **overrides)
+    overrides.setdefault("token_cache_seconds", 0.2)
+    return Settings(database_url=request.getfixturevalue("postgres_url"), **overrides)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def server(request: pytest.FixtureRequest,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The app on each backend: every test that uses it runs once per backend."""
+    settings = backend_settings(request, request.param, tmp_path_factory.mktemp("db"))
+    running = Server(settings).start()
     yield running
     running.stop()
 

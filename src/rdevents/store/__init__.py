@@ -128,9 +128,15 @@ class AccountExists(Exception):
 
 
 def open_store(url: str, **options: Any) -> Store:
-    """The store for a database URL (`sqlite:///relative.db`, `sqlite:////absolute.db`)."""
+    """The store for a database URL (`sqlite:///relative.db`, `sqlite:////absolute.db`,
+    `postgresql://user@host:port/database`)."""
     if url.startswith("sqlite:"):
         from .sqlite import SQLiteStore
 
         return SQLiteStore(url, **options)
-    raise ValueError(f"Unsupported database URL {url!r}: use sqlite:///PATH")
+    if url.startswith(("postgresql:", "postgres:")):
+        from .postgres import PostgresStore
+
+        return PostgresStore(url, **options)
+    raise ValueError(f"Unsupported database URL {url!r}: use sqlite:///PATH or "
+                     "postgresql://USER@HOST:PORT/DATABASE")

@@ -17,10 +17,18 @@ class SchemaBehind(Exception):
     """The database holds data under an older schema; `rdevents db upgrade` brings it up."""
 
 
+def sqlalchemy_url(url: str) -> str:
+    """The URL as SQLAlchemy wants it: PostgreSQL through psycopg 3."""
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url[len(scheme):]
+    return url
+
+
 def _config(url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    config.set_main_option("sqlalchemy.url", sqlalchemy_url(url).replace("%", "%%"))
     return config
 
 
@@ -29,7 +37,7 @@ def head_revision() -> str:
 
 
 def current_revision(url: str) -> str | None:
-    engine = create_engine(url)
+    engine = create_engine(sqlalchemy_url(url))
     try:
         with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
@@ -57,7 +65,7 @@ def ensure_current(url: str) -> None:
 
 
 def _has_tables(url: str) -> bool:
-    engine = create_engine(url)
+    engine = create_engine(sqlalchemy_url(url))
     try:
         return bool(inspect(engine).get_table_names())
     finally:

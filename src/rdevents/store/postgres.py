@@ -1,0 +1,136 @@
+"""The PostgreSQL backend: many processes, on many hosts, on one database.
+
+Writes use the same group commit as SQLite, on one connection per process held by the writer
+thread. Other processes write at the same time, so a group first takes a transaction-scoped
+advisory lock for each contact it touches (in a fixed order, so no two groups deadlock): two
+groups that share a contact run one after the other, and no tag, field or funnel change is lost;
+two processes cannot both create the same contact. Reads use a pool of connections.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+from typing import Any, Iterable
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from . import Failed, Rejected, StoreUnavailable, WriteJob
+from .schema import ensure_current
+from .sql import SqlStore
+from .writes import ContactKey
+
+log = logging.getLogger(__name__)
+
+# A conflict with another process's transaction: the group is rolled back and run again.
+_RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure,
+              pg_errors.UniqueViolation)
+_ATTEMPTS = 3
+_CONNECT_TIMEOUT = 3  # seconds: an unreachable database answers 503 quickly
+
+
+@functools.lru_cache(maxsize=256)
+def to_pyformat(sql: str) -> str:
+    """The shared statements use `?`; psycopg uses `%s`."""
+    return sql.replace("?", "%s")
+
+
+def lock_key(key: ContactKey) -> int:
+    """A 64-bit advisory lock key for a contact (collisions only serialise more)."""
+    digest = hashlib.blake2b(f"{key[0]}:{key[1]}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+class PostgresStore(SqlStore):
+    integrity_errors = (psycopg.IntegrityError,)
+
+    def __init__(self, url: str, *, pool_size: int = 10, **options: Any) -> None:
+        super().__init__(url, **options)
+        self._pool = AsyncConnectionPool(
+            url, min_size=1, max_size=pool_size, open=False, timeout=_CONNECT_TIMEOUT,
+            kwargs={"autocommit": True, "connect_timeout": _CONNECT_TIMEOUT},
+            check=AsyncConnectionPool.check_connection)
+        self._writer: psycopg.Connection | None = None
+
+    async def open(self) -> None:
+        ensure_current(self.url)
+        await self._pool.open(wait=False)
+        self.start_writer()
+
+    async def close(self) -> None:
+        await self.stop_writer()
+        await self._pool.close()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    # --- the writer thread ------------------------------------------------------------------------
+
+    def query(self, conn: psycopg.Connection, sql: str, params: Iterable) -> list[tuple]:
+        return conn.execute(to_pyformat(sql), tuple(params)).fetchall()
+
+    def execute_many(self, conn: psycopg.Connection, sql: str, rows: list[tuple]) -> None:
+        if rows:
+            with conn.cursor() as cursor:
+                cursor.executemany(to_pyformat(sql), rows)
+
+    def allocate_ids(self, conn: psycopg.Connection, table: str, count: int) -> list[int]:
+        if not count:
+            return []
+        rows = conn.execute(f"SELECT nextval('{table}_id_seq') FROM generate_series(1, %s)",
+                            (count,)).fetchall()
+        return sorted(row[0] for row in rows)
+
+    def lock_contacts(self, conn: psycopg.Connection, keys: set[ContactKey]) -> None:
+        ordered = sorted({lock_key(key) for key in keys})
+        conn.execute("SELECT pg_advisory_xact_lock(k) FROM "
+                     "(SELECT unnest(%s::bigint[]) AS k ORDER BY 1) AS ordered", (ordered,))
+
+    def _writer_connection(self) -> psycopg.Connection:
+        if self._writer is None or self._writer.closed or self._writer.broken:
+            self._writer = psycopg.connect(self.url, connect_timeout=_CONNECT_TIMEOUT)
+        return self._writer
+
+    def commit_group(self, jobs: list[WriteJob]) -> list[Rejected | Failed | None]:
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                conn = self._writer_connection()
+            except psycopg.OperationalError as exc:
+                raise StoreUnavailable(str(exc)) from exc
+            try:
+                outcomes = self.write_group(conn, jobs)
+                conn.commit()
+                return outcomes
+            except _RETRYABLE as exc:
+                conn.rollback()
+                log.info("write conflict (attempt %d of %d): %s", attempt, _ATTEMPTS, exc)
+            except psycopg.OperationalError as exc:
+                conn.close()  # the next group reconnects
+                raise StoreUnavailable(str(exc)) from exc
+            except BaseException:
+                if not conn.closed:
+                    conn.rollback()
+                raise
+        raise StoreUnavailable(f"the write conflicted with others {_ATTEMPTS} times")
+
+    # --- reads and administration -----------------------------------------------------------------
+
+    async def fetch(self, sql: str, params: Iterable = ()) -> list[tuple]:
+        try:
+            async with self._pool.connection() as conn:
+                cursor = await conn.execute(to_pyformat(sql), tuple(params))
+                return await cursor.fetchall()
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    async def change(self, sql: str, params: Iterable = ()) -> tuple[int, list[tuple]]:
+        try:
+            async with self._pool.connection() as conn, conn.transaction():
+                cursor = await conn.execute(to_pyformat(sql), tuple(params))
+                rows = await cursor.fetchall() if cursor.description else []
+                return cursor.rowcount, rows
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise StoreUnavailable(str(exc)) from exc
