@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -14,31 +15,41 @@ import httpx
 from conftest import free_port
 
 
-def rdevents(*args: str, cwd: Path) -> str:
+def rdevents(*args: str, cwd: Path, env: dict | None = None) -> str:
     return subprocess.run([sys.executable, "-m", "rdevents", *args], cwd=cwd, check=True,
-                          capture_output=True, text=True, timeout=60).stdout.strip()
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **(env or {})}).stdout.strip()
 
 
 class ServerProcess:
-    """A server on its own database under `workdir`; start() may be called again after a stop
-    or a kill, on the same database."""
+    """A server under `workdir` on `database_url` (default: a SQLite file in workdir), with an
+    account of its own; start() may be called again after a stop or a kill."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, database_url: str | None = None,
+                 headers: dict | None = None) -> None:
         self.workdir = workdir
         self.database = workdir / "data" / "rdevents.db"
-        rdevents("accounts", "create", "test", cwd=workdir)
-        token = rdevents("tokens", "create", "--account", "test", cwd=workdir)
-        self.headers = {"Authorization": f"Bearer {token}"}
+        self.env = {"RDEVENTS_DATABASE_URL": database_url} if database_url else {}
+        if headers is None:
+            account = f"test-{uuid.uuid4().hex[:8]}"
+            rdevents("accounts", "create", account, cwd=workdir, env=self.env)
+            token = rdevents("tokens", "create", "--account", account, cwd=workdir, env=self.env)
+            headers = {"Authorization": f"Bearer {token}"}
+        self.headers = headers
         self.process: subprocess.Popen | None = None
         self.url = ""
+
+    def sibling(self) -> "ServerProcess":
+        """Another server on the same database, acting for the same account."""
+        return ServerProcess(self.workdir, self.env.get("RDEVENTS_DATABASE_URL"), self.headers)
 
     def start(self) -> "ServerProcess":
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "rdevents", "serve", "--port", str(port), "--log-level",
-             "warning"], cwd=self.workdir, env={**os.environ}, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL)
+             "warning"], cwd=self.workdir, env={**os.environ, **self.env},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -48,6 +59,9 @@ class ServerProcess:
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("the server did not start") from None
                 time.sleep(0.05)
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers=self.headers, timeout=30, verify=False)
 
     def wait_for_pending_requests(self, count: int, timeout: float = 30) -> None:
         """Wait until `count` write jobs are queued or being committed."""

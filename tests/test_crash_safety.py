@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
+from conftest import BACKENDS
 from serverproc import ServerProcess
 
 RUNS = 3
@@ -157,10 +158,12 @@ def assert_contact_agrees(client: httpx.Client, contact: dict, events: list[dict
     assert (funnel["lifecycle_stage"], funnel["opportunity"]) == (stage, opportunity)
 
 
-def test_acknowledged_events_survive_kill_9(tmp_path):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_acknowledged_events_survive_kill_9(tmp_path, request, backend):
     seed = random.randrange(2**32)
     rng = random.Random(seed)
-    server = ServerProcess(tmp_path)
+    database_url = request.getfixturevalue("postgres_url") if backend == "postgresql" else None
+    server = ServerProcess(tmp_path, database_url)
     ledger = Ledger()
     try:
         for run in range(RUNS):

@@ -66,12 +66,16 @@ def main() -> None:
               show_default=True, type=click.FloatRange(min=0),
               help="How long a live token is trusted without a database read (a revoked token "
                    "works at most this long).")
+@click.option("--workers", envvar="RDEVENTS_WORKERS", default=1, show_default=True,
+              type=click.IntRange(min=1), help="Server processes sharing the port.")
 @click.option("--log-level", envvar="RDEVENTS_LOG_LEVEL", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+@click.option("--log-format", envvar="RDEVENTS_LOG_FORMAT", default="text", show_default=True,
+              type=click.Choice(["text", "json"]), help="json: one JSON object a line.")
 def serve(host: str, port: int, database_url: str, max_body_bytes: int, max_batch_events: int,
-          max_pending_writes: int, token_cache_seconds: float, log_level: str) -> None:
+          max_pending_writes: int, token_cache_seconds: float, workers: int, log_level: str,
+          log_format: str) -> None:
     """Run the HTTP server."""
-    from .http.app import create_app
     from .http.server import run_server
 
     settings = Settings(database_url=database_url, max_body_bytes=max_body_bytes,
@@ -81,7 +85,8 @@ def serve(host: str, port: int, database_url: str, max_body_bytes: int, max_batc
     token = with_store(_first_start)(database_url)
     if token is not None:
         _print_welcome(token, host, port)
-    run_server(create_app(settings), host, port, log_level)
+    run_server(settings, host, port, workers=workers, log_level=log_level,
+               log_format=log_format)
 
 
 async def _first_start(store: Store) -> str | None:

@@ -12,12 +12,20 @@ from ..config import Settings
 from ..store import Store, open_store
 from . import contacts, docs, events
 from .auth import TokenCache
-from .errors import EXCEPTION_HANDLERS, JSON
+from .errors import EXCEPTION_HANDLERS, JSON, ApiError
 
 
 async def healthz(request: Request) -> JSON:
     """Liveness, with the depth of the write queue."""
     return JSON({"status": "ok", "pending_writes": request.app.state.store.pending_writes})
+
+
+async def readyz(request: Request) -> JSON:
+    """Readiness: the database answers and its schema is the one this code needs."""
+    problem = await request.app.state.store.readiness_problem()
+    if problem is not None:
+        raise ApiError(503, "SERVICE_UNAVAILABLE", problem, {"Retry-After": "1"})
+    return JSON({"status": "ready"})
 
 
 def create_app(settings: Settings, store: Store | None = None) -> Starlette:
@@ -35,7 +43,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
 
     app = Starlette(
         routes=[*events.routes, *contacts.routes, *docs.routes(),
-                Route("/healthz", healthz, methods=["GET"])],
+                Route("/healthz", healthz, methods=["GET"]),
+                Route("/readyz", readyz, methods=["GET"])],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )

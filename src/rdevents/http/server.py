@@ -1,10 +1,21 @@
-"""Running the app under uvicorn, with the shutdown rdevents promises."""
+"""Running the app under uvicorn, in one process or several, with the shutdown rdevents
+promises."""
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from typing import Any
 
+import orjson
 import uvicorn
+from starlette.applications import Starlette
+
+from ..config import Settings
+from ..logs import log_config
+from .app import create_app
+
+_SETTINGS_VARIABLE = "RDEVENTS_WORKER_SETTINGS"
 
 
 class GracefulServer(uvicorn.Server):
@@ -16,7 +27,19 @@ class GracefulServer(uvicorn.Server):
         self._captured_signals.clear()
 
 
-def run_server(app: Any, host: str, port: int, log_level: str) -> None:
-    config = uvicorn.Config(app, host=host, port=port, loop="uvloop", http="httptools",
-                            log_level=log_level, access_log=False, lifespan="on")
-    GracefulServer(config).run()
+def app_from_environment() -> Starlette:
+    """The app of a worker process, built from the settings its parent left in the environment."""
+    return create_app(Settings(**orjson.loads(os.environ[_SETTINGS_VARIABLE])))
+
+
+def run_server(settings: Settings, host: str, port: int, *, workers: int = 1,
+               log_level: str = "info", log_format: str = "text") -> None:
+    options: dict[str, Any] = dict(
+        host=host, port=port, loop="uvloop", http="httptools", access_log=False,
+        lifespan="on", log_level=log_level, log_config=log_config(log_format, log_level))
+    if workers == 1:
+        GracefulServer(uvicorn.Config(create_app(settings), **options)).run()
+        return
+    # Several processes share the port; each has its own store and writer.
+    os.environ[_SETTINGS_VARIABLE] = orjson.dumps(dataclasses.asdict(settings)).decode()
+    uvicorn.run(f"{__name__}:app_from_environment", factory=True, workers=workers, **options)

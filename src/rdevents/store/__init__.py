@@ -92,6 +92,10 @@ class Store(abc.ABC):
         """Store a job durably; None once committed."""
 
     @abc.abstractmethod
+    async def readiness_problem(self) -> str | None:
+        """None when the database answers and its schema is current; else what is wrong."""
+
+    @abc.abstractmethod
     async def find_token(self, token_hash: str) -> Token | None: ...
 
     @abc.abstractmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -32,6 +33,7 @@ def _config(url: str) -> Config:
     return config
 
 
+@functools.cache
 def head_revision() -> str:
     return ScriptDirectory.from_config(_config("sqlite://")).get_current_head()
 

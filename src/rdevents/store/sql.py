@@ -28,6 +28,7 @@ from . import (
     WriteJob,
 )
 from .group_commit import GroupCommitter
+from .schema import head_revision
 from .writes import ContactKey, GroupRows, event_identifier, write_group
 
 CONTACT_COLUMNS = ("id, uuid, email, profile, tags, legal_bases, lifecycle_stage, opportunity, "
@@ -203,6 +204,16 @@ class SqlStore(Store):
         return write_group(WriteSession(self, conn), jobs)
 
     # --- reads ------------------------------------------------------------------------------------
+
+    async def readiness_problem(self) -> str | None:
+        try:
+            rows = await self.fetch("SELECT version_num FROM alembic_version")
+        except StoreUnavailable as exc:
+            return f"The database is unreachable: {exc}"
+        current, needed = (rows[0][0] if rows else None), head_revision()
+        if current != needed:
+            return f"The database schema is at {current}, this version needs {needed}."
+        return None
 
     async def find_token(self, token_hash: str) -> Token | None:
         rows = await self.fetch("SELECT account_id, expires_at, revoked_at FROM tokens "

@@ -1,0 +1,185 @@
+"""PostgreSQL only: several server processes on one database, and a database that goes away."""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import psycopg
+import pytest
+
+from conftest import conversion, event, free_port
+from serverproc import ServerProcess
+
+
+@pytest.fixture
+def two_servers(tmp_path, postgres_url) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    first = ServerProcess(tmp_path, postgres_url)
+    second = first.sibling()
+    first.start()
+    second.start()
+    try:
+        yield first, second
+    finally:
+        first.stop()
+        second.stop()
+
+
+def fire_together(calls: list) -> list[httpx.Response]:
+    """Send requests at the same moment from as many threads."""
+    barrier = threading.Barrier(len(calls))
+
+    def run(call):
+        barrier.wait()
+        return call()
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(run, calls))
+
+
+def test_one_new_email_from_two_processes_makes_one_contact(two_servers):
+    email = f"same-{uuid.uuid4().hex[:8]}@example.com"
+    with two_servers[0].client() as a, two_servers[1].client() as b:
+        calls = [lambda c=c, i=i: c.post("/platform/events", json=conversion(
+                     email, conversion_identifier=f"c{i}"))
+                 for i, c in enumerate([a, b] * 10)]
+        assert [r.status_code for r in fire_together(calls)] == [200] * 20
+        seen_by_a = a.get(f"/platform/contacts/email:{email}").json()
+        seen_by_b = b.get(f"/platform/contacts/email:{email}").json()
+        assert seen_by_a["uuid"] == seen_by_b["uuid"]
+        history = a.get(f"/platform/contacts/{seen_by_a['uuid']}/events",
+                        params={"page_size": 100}).json()
+        assert sorted(e["event_identifier"] for e in history) == sorted(f"c{i}" for i in range(20))
+
+
+def test_concurrent_tag_merges_lose_no_tag(two_servers):
+    email = f"tags-{uuid.uuid4().hex[:8]}@example.com"
+    with two_servers[0].client() as a, two_servers[1].client() as b:
+        assert a.post("/platform/events", json=conversion(email)).status_code == 200
+        calls = [lambda c=c, i=i: c.post("/platform/events", json=conversion(
+                     email, tags=[f"tag{i}"]))
+                 for i, c in enumerate([a, b] * 15)]
+        assert [r.status_code for r in fire_together(calls)] == [200] * 30
+        tags = b.get(f"/platform/contacts/email:{email}").json()["tags"]
+        assert sorted(tags) == sorted(f"tag{i}" for i in range(30))
+
+
+def test_concurrent_funnel_changes_are_not_lost(two_servers):
+    emails = [f"funnel{i}-{uuid.uuid4().hex[:8]}@example.com" for i in range(12)]
+    with two_servers[0].client() as a, two_servers[1].client() as b:
+        created = a.post("/platform/events/batch", json=[conversion(e) for e in emails])
+        assert created.status_code == 200
+        calls = []
+        for email in emails:
+            calls.append(lambda e=email: a.post("/platform/events", json=event(
+                "SALE", email=e, funnel_name="default", value=10)))
+            calls.append(lambda e=email: b.post("/platform/events", json=event(
+                "OPPORTUNITY", email=e, funnel_name="default")))
+        assert [r.status_code for r in fire_together(calls)] == [200] * len(calls)
+        for email in emails:
+            funnel = a.get(f"/platform/contacts/email:{email}/funnels/default").json()
+            assert (funnel["lifecycle_stage"], funnel["opportunity"]) == ("Client", True), email
+
+
+# --- a database that goes away ---------------------------------------------------------------------
+
+def _postgres_bin() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+    return Path(found[-1]).parent if found else None
+
+
+class Cluster:
+    """A throwaway PostgreSQL cluster under a temporary directory, run by the `postgres` user
+    when the tests run as root (PostgreSQL refuses to run as root)."""
+
+    def __init__(self) -> None:
+        self.bin = _postgres_bin()
+        self.directory = Path(tempfile.mkdtemp(prefix="rdevents-pg-"))
+        self.data = self.directory / "data"
+        self.port = free_port()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self._as = []
+        if os.geteuid() == 0:
+            user = pwd.getpwnam("postgres")
+            os.chown(self.directory, user.pw_uid, user.pw_gid)
+            self._as = ["runuser", "-u", "postgres", "--"]
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
+
+    def _run(self, tool: str, *args: str) -> None:
+        subprocess.run([*self._as, str(self.bin / tool), *args], check=True,
+                       capture_output=True, timeout=120)
+
+    def start(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-w", "-l", str(self.directory / "log"),
+                  "-o", f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1",
+                  "start")
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-w", "-m", "fast", "stop")
+
+    def remove(self) -> None:
+        try:
+            self.stop()
+        except subprocess.CalledProcessError:
+            pass
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+@pytest.fixture
+def cluster() -> Iterator[Cluster]:
+    if _postgres_bin() is None:
+        if os.environ.get("CI"):
+            raise RuntimeError("PostgreSQL's server programs (initdb, pg_ctl) are not installed")
+        pytest.skip("PostgreSQL's server programs (initdb, pg_ctl) are not installed")
+    own = Cluster()
+    own.start()
+    try:
+        yield own
+    finally:
+        own.remove()
+
+
+def test_outage_answers_503_quickly_and_recovers_without_restart(tmp_path, cluster):
+    server = ServerProcess(tmp_path, cluster.url).start()
+    try:
+        with server.client() as client:
+            before = f"before-{uuid.uuid4().hex[:8]}@example.com"
+            assert client.post("/platform/events", json=conversion(before)).status_code == 200
+            time.sleep(1.1)  # let the token cache entry lapse, so that reads reach the database
+            cluster.stop()
+            during = f"during-{uuid.uuid4().hex[:8]}@example.com"
+            for attempt in range(3):
+                started = time.monotonic()
+                response = client.post("/platform/events", json=conversion(during))
+                assert time.monotonic() - started < 10
+                assert response.status_code == 503, response.text
+                assert response.json()["errors"]["error_type"] == "SERVICE_UNAVAILABLE"
+            assert client.get("/readyz").status_code == 503
+            cluster.start()
+            deadline = time.monotonic() + 30
+            after = f"after-{uuid.uuid4().hex[:8]}@example.com"
+            while (response := client.post("/platform/events", json=conversion(after))
+                   ).status_code != 200:
+                assert response.status_code == 503
+                assert time.monotonic() < deadline, "the server did not recover"
+                time.sleep(0.2)
+            assert client.get("/readyz").status_code == 200
+            assert client.get(f"/platform/contacts/email:{before}").status_code == 200
+            assert client.get(f"/platform/contacts/email:{during}").status_code == 404
+        with psycopg.connect(cluster.url) as conn:  # nothing half-written
+            contacts = conn.execute("SELECT count(*) FROM contacts").fetchone()[0]
+            events = conn.execute("SELECT count(*) FROM events").fetchone()[0]
+            assert (contacts, events) == (2, 2)
+    finally:
+        server.stop()
