@@ -7,6 +7,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -183,3 +184,48 @@ def test_outage_answers_503_quickly_and_recovers_without_restart(tmp_path, clust
             assert (contacts, events) == (2, 2)
     finally:
         server.stop()
+
+
+def copy(source: ServerProcess, target_url: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rdevents", "db", "copy", "--from",
+                           f"sqlite:///{source.database}", "--to", target_url],
+                          cwd=source.workdir, capture_output=True, text=True, timeout=120)
+
+
+def test_db_copy_from_sqlite_keeps_tokens_contacts_and_events(tmp_path, postgres_url):
+    source = ServerProcess(tmp_path).start()
+    email = f"copied-{uuid.uuid4().hex[:8]}@example.com"
+    with source.client() as client:
+        sent = client.post("/platform/events/batch", json=[
+            conversion(email, tags=["moved"], name="Ana"),
+            event("OPPORTUNITY", email=email, funnel_name="default")])
+        assert sent.status_code == 200
+        before = {"contact": client.get(f"/platform/contacts/email:{email}").json(),
+                  "funnel": client.get(f"/platform/contacts/email:{email}/funnels/default").json()}
+    source.stop()
+    target_url = postgres_url.rsplit("/", 1)[0] + f"/copy_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{target_url.rsplit("/", 1)[1]}"')
+    try:
+        copied = copy(source, target_url)
+        assert copied.returncode == 0, copied.stderr
+        target = ServerProcess(tmp_path, target_url, source.headers).start()  # the same token
+        try:
+            with target.client() as client:
+                contact = client.get(f"/platform/contacts/email:{email}").json()
+                assert contact == before["contact"]
+                assert client.get(f"/platform/contacts/{contact['uuid']}/funnels/default"
+                                  ).json() == before["funnel"]
+                for stored in sent.json()["events"]:
+                    assert client.get(f"/platform/events/{stored['event_uuid']}"
+                                      ).status_code == 200
+                # New rows get fresh ids after the copied ones.
+                assert client.post("/platform/events", json=conversion(
+                    f"new-{uuid.uuid4().hex[:8]}@example.com")).status_code == 200
+        finally:
+            target.stop()
+        again = copy(source, target_url)
+        assert again.returncode == 1 and "already holds accounts" in again.stderr
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{target_url.rsplit("/", 1)[1]}" WITH (FORCE)')

@@ -171,6 +171,22 @@ def db() -> None:
     """Manage the database schema."""
 
 
+@db.command("copy")
+@click.option("--from", "source", required=True, help="The database to copy, e.g. sqlite:///...")
+@click.option("--to", "target", required=True,
+              help="An empty database to copy into, e.g. postgresql://...")
+def db_copy(source: str, target: str) -> None:
+    """Copy every account, token, contact, event and funnel change to an empty database,
+    keeping their ids and uuids (stop the servers on the source first)."""
+    from .store.copy import TargetNotEmpty, copy_database
+
+    try:
+        copy_database(source, target,
+                      lambda table, rows: click.echo(f"{table}: {rows} rows", err=True))
+    except (TargetNotEmpty, SchemaBehind) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @db.command("upgrade")
 @database_option
 def db_upgrade(database_url: str) -> None:

@@ -1,0 +1,55 @@
+"""Copying a whole database to another (e.g. SQLite to PostgreSQL), keeping every id and uuid,
+so that tokens, contact uuids and event uuids stay valid."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from sqlalchemy import MetaData, create_engine, func, select, text
+
+from .schema import ensure_current, sqlalchemy_url, upgrade
+
+# Parents before children, as the foreign keys require.
+TABLES = ("accounts", "tokens", "contacts", "events", "funnel_transitions")
+CHUNK = 5_000
+
+
+class TargetNotEmpty(Exception):
+    pass
+
+
+def copy_database(source_url: str, target_url: str,
+                  progress: Callable[[str, int], None] = lambda table, rows: None) -> None:
+    ensure_current(source_url)
+    upgrade(target_url)
+    source = create_engine(sqlalchemy_url(source_url))
+    target = create_engine(sqlalchemy_url(target_url))
+    try:
+        metadata = MetaData()
+        metadata.reflect(source, only=TABLES)
+        with source.connect() as reader, target.begin() as writer:
+            if writer.execute(text("SELECT count(*) FROM accounts")).scalar():
+                raise TargetNotEmpty("The target database already holds accounts.")
+            for name in TABLES:
+                table = metadata.tables[name]
+                copied, last_id = 0, None
+                while True:
+                    query = select(table).order_by(table.c.id).limit(CHUNK)
+                    if last_id is not None:
+                        query = query.where(table.c.id > last_id)
+                    rows = [dict(row._mapping) for row in reader.execute(query)]
+                    if not rows:
+                        break
+                    writer.execute(table.insert(), rows)
+                    copied += len(rows)
+                    last_id = rows[-1]["id"]
+                progress(name, copied)
+                if target.dialect.name == "postgresql":
+                    # Ids were copied as they were: move the sequence past them.
+                    highest = writer.execute(select(func.max(table.c.id))).scalar()
+                    if highest is not None:
+                        writer.execute(text(f"SELECT setval('{name}_id_seq', :value)"),
+                                       {"value": highest})
+    finally:
+        source.dispose()
+        target.dispose()
