@@ -124,17 +124,40 @@ class Server:
                 self.process.kill()
 
 
-def rdevents(*args: str, cwd: Path) -> str:
+def rdevents(*args: str, cwd: Path, env: dict) -> str:
     return subprocess.run([sys.executable, "-m", "rdevents", *args], cwd=cwd, check=True,
-                          capture_output=True, text=True).stdout.strip()
+                          capture_output=True, text=True, env={**os.environ, **env}
+                          ).stdout.strip()
 
 
-def start_rdevents(workdir: Path) -> tuple[Server, str]:
+POSTGRES_ADMIN_URL = os.environ.get("RDEVENTS_BENCH_POSTGRES_URL",
+                                    "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def fresh_postgres_database() -> str:
+    import psycopg
+
+    name = f"rdevents_bench_{int(time.time())}_{os.getpid()}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_postgres_database(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
+def start_rdevents(workdir: Path, database_url: str | None = None) -> tuple[Server, str]:
+    """rdevents on a fresh database: a SQLite file under `workdir`, or `database_url`."""
     workdir.mkdir(parents=True, exist_ok=True)
-    rdevents("accounts", "create", "bench", cwd=workdir)
-    token = rdevents("tokens", "create", "--account", "bench", cwd=workdir)
+    env = {"RDEVENTS_DATABASE_URL": database_url} if database_url else {}
+    rdevents("accounts", "create", "bench", cwd=workdir, env=env)
+    token = rdevents("tokens", "create", "--account", "bench", cwd=workdir, env=env)
     server = Server([sys.executable, "-m", "rdevents", "serve", "--log-level", "warning"],
-                    cwd=workdir)
+                    cwd=workdir, env=env)
     return server, token
 
 
@@ -267,12 +290,36 @@ def scenario_memory(workdir: Path, total_events: int) -> list[Result]:
         server.stop()
 
 
+def scenario_postgres(workdir: Path, seconds: int) -> list[Result]:
+    """The single and batch scenarios on PostgreSQL (a fresh database, dropped after)."""
+    results = []
+    for name, body, path, connections, per_request in (
+            ("single events, 64 connections, new contact each", single_body(),
+             "/platform/events", 64, 1),
+            ("batches of 100 mixed seed events, 16 connections", batch_body(),
+             "/platform/events/batch", 16, 100)):
+        url = fresh_postgres_database()
+        try:
+            server, token = start_rdevents(workdir / f"pg-{per_request}", url)
+            try:
+                measured = wrk(server.url, body, token, path=path, connections=connections,
+                               seconds=seconds)
+                results.append(to_result(f"PostgreSQL: {name}", measured, per_request,
+                                         server.process.pid))
+            finally:
+                server.stop()
+        finally:
+            drop_postgres_database(url)
+    return results
+
+
 SCENARIOS = {
     "ceiling": scenario_ceiling,
     "single": scenario_single,
     "steady": scenario_steady,
     "batch": scenario_batch,
     "memory": scenario_memory,
+    "postgres": scenario_postgres,
 }
 
 

@@ -1,4 +1,4 @@
-"""Default events: conversion and the funnel qualification events (seed: "Eventos Predeterminados")."""
+"""Default events: conversion and funnel qualification (seed: "Eventos Predeterminados")."""
 
 from .fields import (
     LEGAL_BASES,

@@ -79,13 +79,8 @@ class WriteSession:
             by_account.setdefault(account_id, []).append(email)
         found: dict[ContactKey, Contact] = {}
         for account_id, emails in by_account.items():
-            for start in range(0, len(emails), CHUNK):
-                chunk = emails[start:start + CHUNK]
-                rows = self.store.query(
-                    self.conn, f"SELECT {CONTACT_COLUMNS} FROM contacts WHERE account_id = ? "
-                    f"AND email IN ({placeholders(len(chunk))})", (account_id, *chunk))
-                for row in rows:
-                    found[(account_id, row[2])] = contact_from_row(row)
+            for row in self.store.select_contacts(self.conn, account_id, emails):
+                found[(account_id, row[2])] = contact_from_row(row)
         return found
 
     def flush(self, rows: GroupRows) -> None:
@@ -94,10 +89,10 @@ class WriteSession:
         changed = [c for c in rows.contacts.values() if c.id is not None]
         for (_, contact), contact_id in zip(new, store.allocate_ids(conn, "contacts", len(new))):
             contact.id = contact_id
-        store.execute_many(
-            conn, "INSERT INTO contacts (profile, tags, legal_bases, lifecycle_stage, "
-            "opportunity, contact_owner_email, updated_at, id, uuid, account_id, email, "
-            f"created_at) VALUES ({placeholders(12)})",
+        store.insert_rows(
+            conn, "contacts", ("profile", "tags", "legal_bases", "lifecycle_stage", "opportunity",
+                               "contact_owner_email", "updated_at", "id", "uuid", "account_id",
+                               "email", "created_at"),
             [(*contact_state(c), c.id, c.uuid, key[0], c.email, c.created_at) for key, c in new])
         store.execute_many(
             conn, "UPDATE contacts SET profile = ?, tags = ?, legal_bases = ?, "
@@ -116,14 +111,15 @@ class WriteSession:
                 transitions.append((job.account_id, contact_id, event_id, t.from_stage,
                                     t.to_stage, t.from_opportunity, t.to_opportunity, t.value,
                                     t.reason, job.received_at))
-        store.execute_many(
-            conn, "INSERT INTO events (id, uuid, account_id, contact_id, batch_uuid, event_type, "
-            f"event_family, event_identifier, payload, received_at) VALUES ({placeholders(10)})",
+        store.insert_rows(
+            conn, "events", ("id", "uuid", "account_id", "contact_id", "batch_uuid", "event_type",
+                             "event_family", "event_identifier", "payload", "received_at"),
             events)
-        store.execute_many(
-            conn, "INSERT INTO funnel_transitions (account_id, contact_id, event_id, cause, "
-            "from_stage, to_stage, from_opportunity, to_opportunity, value, reason, created_at) "
-            f"VALUES (?, ?, ?, 'event', {placeholders(7)})", transitions)
+        store.insert_rows(
+            conn, "funnel_transitions", ("account_id", "contact_id", "event_id", "from_stage",
+                                         "to_stage", "from_opportunity", "to_opportunity",
+                                         "value", "reason", "created_at", "cause"),
+            [(*t, "event") for t in transitions])
 
 
 class SqlStore(Store):
@@ -148,6 +144,22 @@ class SqlStore(Store):
 
     @abc.abstractmethod
     def execute_many(self, conn: Any, sql: str, rows: list[tuple]) -> None: ...
+
+    def select_contacts(self, conn: Any, account_id: int, emails: list[str]) -> list[tuple]:
+        """The rows of the account's contacts with these e-mails."""
+        rows: list[tuple] = []
+        for start in range(0, len(emails), CHUNK):
+            chunk = emails[start:start + CHUNK]
+            rows += self.query(conn, f"SELECT {CONTACT_COLUMNS} FROM contacts WHERE account_id = ? "
+                                     f"AND email IN ({placeholders(len(chunk))})",
+                               (account_id, *chunk))
+        return rows
+
+    def insert_rows(self, conn: Any, table: str, columns: tuple[str, ...],
+                    rows: list[tuple]) -> None:
+        """Insert many rows (a backend may have a faster way than INSERT)."""
+        self.execute_many(conn, f"INSERT INTO {table} ({', '.join(columns)}) "
+                                f"VALUES ({placeholders(len(columns))})", rows)
 
     @abc.abstractmethod
     def allocate_ids(self, conn: Any, table: str, count: int) -> list[int]:
