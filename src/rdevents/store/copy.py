@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from sqlalchemy import MetaData, create_engine, func, select, text
+import orjson
+from sqlalchemy import JSON, MetaData, Table, create_engine, func, select, text
 
 from .schema import ensure_current, sqlalchemy_url, upgrade
 
@@ -18,6 +19,18 @@ class TargetNotEmpty(Exception):
     pass
 
 
+def _adapt(row: dict, table: Table) -> dict:
+    """JSON is text on SQLite and JSONB on PostgreSQL: convert between the two."""
+    adapted = dict(row)
+    for name, value in row.items():
+        is_json = isinstance(table.c[name].type, JSON)
+        if is_json and isinstance(value, str):
+            adapted[name] = orjson.loads(value)
+        elif not is_json and isinstance(value, (dict, list)):
+            adapted[name] = orjson.dumps(value).decode()
+    return adapted
+
+
 def copy_database(source_url: str, target_url: str,
                   progress: Callable[[str, int], None] = lambda table, rows: None) -> None:
     ensure_current(source_url)
@@ -25,8 +38,9 @@ def copy_database(source_url: str, target_url: str,
     source = create_engine(sqlalchemy_url(source_url))
     target = create_engine(sqlalchemy_url(target_url))
     try:
-        metadata = MetaData()
+        metadata, target_metadata = MetaData(), MetaData()
         metadata.reflect(source, only=TABLES)
+        target_metadata.reflect(target, only=TABLES)
         with source.connect() as reader, target.begin() as writer:
             if writer.execute(text("SELECT count(*) FROM accounts")).scalar():
                 raise TargetNotEmpty("The target database already holds accounts.")
@@ -40,7 +54,9 @@ def copy_database(source_url: str, target_url: str,
                     rows = [dict(row._mapping) for row in reader.execute(query)]
                     if not rows:
                         break
-                    writer.execute(table.insert(), rows)
+                    target_table = target_metadata.tables[name]
+                    writer.execute(target_table.insert(), [_adapt(row, target_table)
+                                                           for row in rows])
                     copied += len(rows)
                     last_id = rows[-1]["id"]
                 progress(name, copied)

@@ -47,9 +47,9 @@ def current_revision(url: str) -> str | None:
         engine.dispose()
 
 
-def upgrade(url: str) -> None:
-    """Apply every migration the database lacks."""
-    command.upgrade(_config(url), "head")
+def upgrade(url: str, revision: str = "head") -> None:
+    """Apply the migrations the database lacks, up to `revision`."""
+    command.upgrade(_config(url), revision)
 
 
 def ensure_current(url: str) -> None:

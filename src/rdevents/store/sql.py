@@ -40,10 +40,15 @@ EVENTS_WITH_CONTACT = "events e LEFT JOIN contacts c ON c.id = e.contact_id"
 CHUNK = 500
 
 
+def from_json(value: Any) -> Any:
+    """A JSON column's value: text on SQLite, already decoded from JSONB on PostgreSQL."""
+    return orjson.loads(value) if isinstance(value, (str, bytes)) else value
+
+
 def contact_from_row(row: tuple) -> Contact:
     return Contact(
-        id=row[0], uuid=row[1], email=row[2], profile=orjson.loads(row[3]),
-        tags=orjson.loads(row[4]), legal_bases=orjson.loads(row[5]), lifecycle_stage=row[6],
+        id=row[0], uuid=row[1], email=row[2], profile=from_json(row[3]),
+        tags=from_json(row[4]), legal_bases=from_json(row[5]), lifecycle_stage=row[6],
         opportunity=bool(row[7]), contact_owner_email=row[8], created_at=row[9],
         updated_at=row[10],
     )
