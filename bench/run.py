@@ -221,37 +221,35 @@ def scenario_ceiling(workdir: Path, seconds: int) -> list[Result]:
         server.stop()
 
 
-def scenario_single(workdir: Path, seconds: int) -> list[Result]:
-    server, token = start_rdevents(workdir / "single")
+def _on_rdevents(workdir: Path, name: str, events_per_request: int, measure) -> list[Result]:
+    """Start rdevents on a fresh SQLite database, run `measure(url, token)`, stop it."""
+    server, token = start_rdevents(workdir / name.split(",")[0].replace(" ", "-"))
     try:
-        measured = wrk(server.url, single_body(), token, path="/platform/events",
-                       connections=64, seconds=seconds)
-        return [to_result("single events, 64 connections, new contact each", measured, 1,
+        return [to_result(name, measure(server.url, token), events_per_request,
                           server.process.pid)]
     finally:
         server.stop()
+
+
+def scenario_single(workdir: Path, seconds: int) -> list[Result]:
+    return _on_rdevents(
+        workdir, "single events, 64 connections, new contact each", 1,
+        lambda url, token: wrk(url, single_body(), token, path="/platform/events",
+                               connections=64, seconds=seconds))
 
 
 def scenario_steady(workdir: Path, seconds: int) -> list[Result]:
-    server, token = start_rdevents(workdir / "steady")
-    try:
-        measured = hey(server.url, single_body(), token, path="/platform/events", rate=1000,
-                       seconds=seconds)
-        return [to_result("single events at 1,000 requests/s offered", measured, 1,
-                          server.process.pid)]
-    finally:
-        server.stop()
+    return _on_rdevents(
+        workdir, "single events at 1,000 requests/s offered", 1,
+        lambda url, token: hey(url, single_body(), token, path="/platform/events", rate=1000,
+                               seconds=seconds))
 
 
 def scenario_batch(workdir: Path, seconds: int) -> list[Result]:
-    server, token = start_rdevents(workdir / "batch")
-    try:
-        measured = wrk(server.url, batch_body(), token, path="/platform/events/batch",
-                       connections=16, seconds=seconds)
-        return [to_result("batches of 100 mixed seed events, 16 connections", measured, 100,
-                          server.process.pid)]
-    finally:
-        server.stop()
+    return _on_rdevents(
+        workdir, "batches of 100 mixed seed events, 16 connections", 100,
+        lambda url, token: wrk(url, batch_body(), token, path="/platform/events/batch",
+                               connections=16, seconds=seconds))
 
 
 def scenario_memory(workdir: Path, total_events: int) -> list[Result]:

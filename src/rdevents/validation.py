@@ -298,15 +298,11 @@ def validate_event(body: Any, path: str = "$.body") -> tuple[ValidEvent | None, 
     errors: list[Error] = []
     if not isinstance(body, dict):
         return None, [type_error("OBJECT", path)]
-    event_type = _check_event_type(body.get("event_type"), child(path, "event_type"), errors)
-    family = body.get("event_family")
-    family_path = child(path, "event_family")
-    if family is None:
-        errors.append(null_error(family_path))
-    elif not isinstance(family, str):
-        errors.append(type_error("STRING", family_path))
-    elif family != EVENT_FAMILY:
-        errors.append(option_error((EVENT_FAMILY,), family_path))
+    name = _check_choice(body.get("event_type"), EVENT_TYPE_NAMES, child(path, "event_type"),
+                         errors)
+    event_type = EVENT_TYPES[name] if name is not None else None
+    family = _check_choice(body.get("event_family"), (EVENT_FAMILY,), child(path, "event_family"),
+                           errors)
     payload = body.get("payload")
     payload_path = child(path, "payload")
     if payload is None:
@@ -320,15 +316,17 @@ def validate_event(body: Any, path: str = "$.body") -> tuple[ValidEvent | None, 
     return ValidEvent(event_type, family, payload, normalise_email(payload["email"]), path), []
 
 
-def _check_event_type(value: Any, path: str, errors: list[Error]) -> EventType | None:
+def _check_choice(value: Any, options: tuple[str, ...], path: str,
+                  errors: list[Error]) -> str | None:
+    """A required string among `options`: the value, or None with its error appended."""
     if value is None:
         errors.append(null_error(path))
     elif not isinstance(value, str):
         errors.append(type_error("STRING", path))
-    elif value not in EVENT_TYPES:
-        errors.append(option_error(EVENT_TYPE_NAMES, path))
+    elif value not in options:
+        errors.append(option_error(options, path))
     else:
-        return EVENT_TYPES[value]
+        return value
     return None
 
 
