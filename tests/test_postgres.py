@@ -229,3 +229,26 @@ def test_db_copy_from_sqlite_keeps_tokens_contacts_and_events(tmp_path, postgres
     finally:
         with psycopg.connect(postgres_url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{target_url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
+def test_writer_reconnects_when_its_connection_was_dropped(tmp_path, postgres_url):
+    """A database restart or a proxy may drop the writer's idle connection: the next write
+    reconnects and succeeds instead of failing once."""
+    from rdevents.store.postgres import WRITER_APPLICATION_NAME
+
+    server = ServerProcess(tmp_path, postgres_url).start()
+    try:
+        with server.client() as client:
+            assert client.post("/platform/events", json=conversion(
+                f"a-{uuid.uuid4().hex[:8]}@example.com")).status_code == 200
+            with psycopg.connect(postgres_url, autocommit=True) as admin:
+                killed = admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = %s AND datname = current_database()",
+                    (WRITER_APPLICATION_NAME,)).fetchall()
+            # (another test's server on this database may lose its writer too: it reconnects)
+            assert killed and all(row == (True,) for row in killed)
+            assert client.post("/platform/events", json=conversion(
+                f"b-{uuid.uuid4().hex[:8]}@example.com")).status_code == 200
+    finally:
+        server.stop()

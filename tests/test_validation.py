@@ -588,3 +588,42 @@ def test_invalid_event_leaves_an_existing_contact_unchanged(api):
     assert api.contact(email).json() == before
     history = api.get(f"/platform/contacts/email:{email}/events").json()
     assert len(history) == 1
+
+
+# --- values no database can store ------------------------------------------------------------------
+
+
+def test_nul_characters_are_refused_where_they_would_be_stored(api):
+    from conftest import conversion
+
+    body = conversion("nul@example.com", name="A\u0000B", tags=["ok", "x\u0000"],
+                      cf_note="n\u0000", conversion_identifier="id\u0000")
+    body["payload"]["cf_bad\u0000key"] = "v"
+    response = api.send_event(body)
+    assert response.status_code == 400
+    paths = [e["path"] for e in response.json()["errors"]]
+    assert paths == ["$.body.payload.conversion_identifier", "$.body.payload.name",
+                     "$.body.payload.tags[1]", '$.body.payload.cf_note',
+                     '$.body.payload["cf_bad\\u0000key"]']
+    assert {e["error_type"] for e in response.json()["errors"]} == {"INVALID_FORMAT"}
+    assert api.contact("nul@example.com").status_code == 404
+
+
+def test_an_unstorable_event_fails_alone_among_concurrent_ones(api):
+    """A payload nested deeper than the store writes is refused with its own 400, and the
+    requests that share its transaction are stored."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from conftest import conversion
+
+    deep: list = []
+    for _ in range(300):
+        deep = [deep]
+    bodies = [conversion(f"mate{i}@example.com") for i in range(12)]
+    bodies[5]["payload"]["extra"] = deep
+    with ThreadPoolExecutor(12) as pool:
+        responses = list(pool.map(api.send_event, bodies))
+    assert [r.status_code for r in responses] == [200] * 5 + [400] + [200] * 6
+    assert responses[5].json()["errors"] == [{
+        "error_type": "INVALID_FORMAT", "error_message": "Must not nest JSON deeper than 254 "
+        "levels.", "validation_rules": {"max_depth": 254}, "path": "$.body.payload"}]

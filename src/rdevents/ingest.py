@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+
+import orjson
 from typing import Any
 
 from .clock import utc_now
@@ -10,9 +12,12 @@ from .store import Failed, Rejected, Store, StoreUnavailable, WriteJob
 from .catalogue import EVENT_TYPES
 from .ids import new_uuid
 from .validation import (
+    INVALID_FORMAT,
     Error,
     ValidEvent,
     check_query_event_type,
+    child,
+    error,
     is_email,
     normalise_email,
     unknown_contact_error,
@@ -85,10 +90,25 @@ def _element_index(error: Error) -> int:
     return int(match.group(1)) if match else -1
 
 
+def stored_payloads(events: list[ValidEvent]) -> list[str]:
+    """Each payload as the store keeps it (JSON text), or the errors of those it cannot keep."""
+    payloads, errors = [], []
+    for event in events:
+        try:
+            payloads.append(orjson.dumps(event.payload).decode())
+        except orjson.JSONEncodeError:  # nesting deeper than orjson writes
+            errors.append(error(INVALID_FORMAT, "Must not nest JSON deeper than 254 levels.",
+                                child(event.path, "payload"), {"max_depth": 254}))
+    if errors:
+        raise InvalidEvents(errors)
+    return payloads
+
+
 async def _store(store: Store, account_id: int, events: list[ValidEvent],
                  batch_uuid: str | None) -> tuple[str | None, list[str]]:
     uuids = [new_uuid() for _ in events]
-    outcome = await store.write(WriteJob(account_id, events, uuids, batch_uuid, utc_now()))
+    outcome = await store.write(WriteJob(account_id, events, uuids, stored_payloads(events),
+                                         batch_uuid, utc_now()))
     if isinstance(outcome, Rejected):
         raise InvalidEvents(outcome.errors)
     if isinstance(outcome, Failed):

@@ -68,6 +68,16 @@ def format_error(message: str, fmt: str, path: str) -> Error:
     return error(INVALID_FORMAT, message, path, {"format": fmt})
 
 
+# U+0000 cannot be stored by every database (PostgreSQL refuses it in text), so values that
+# become columns or contact attributes must not hold it.
+NUL = "\x00"
+
+
+def nul_error(path: str) -> Error:
+    return error(INVALID_FORMAT, "Must not contain the NUL character (U+0000).", path,
+                 {"format": "no-nul"})
+
+
 def child(path: str, key: str) -> str:
     """The JSONPath of `key` inside the object at `path`."""
     if key.isascii() and key.isidentifier():
@@ -142,6 +152,8 @@ def check_field(spec: Field, value: Any, parent: str, errors: list[Error]) -> No
         for index, item in enumerate(value):
             if not isinstance(item, str):
                 errors.append(type_error("STRING", f"{path}[{index}]"))
+            elif NUL in item:
+                errors.append(nul_error(f"{path}[{index}]"))
     elif kind is FieldType.OBJECT_ARRAY:
         _check_object_array(spec, value, path, errors)
 
@@ -150,7 +162,8 @@ def _plainly_valid(spec: Field, kind: FieldType, value: Any) -> bool:
     """The valid scalar cases, decided without building paths or messages."""
     value_type = type(value)
     if kind is FieldType.STRING:
-        if value_type is not str or spec.required and (value == "" or value.isspace()):
+        if (value_type is not str or spec.required and (value == "" or value.isspace())
+                or NUL in value):
             return False
         if spec.options is not None:
             return value in spec.options
@@ -162,7 +175,7 @@ def _plainly_valid(spec: Field, kind: FieldType, value: Any) -> bool:
     if kind is FieldType.BOOLEAN:
         return value_type is bool
     if kind is FieldType.TIMESTAMP:
-        return value_type is str and is_rfc3339(value)
+        return value_type is str and is_rfc3339(value)  # RFC 3339 leaves no room for NUL
     return False
 
 
@@ -177,6 +190,8 @@ def _is_integer(value: Any) -> bool:
 def _check_string(spec: Field, value: Any, path: str, errors: list[Error]) -> None:
     if not isinstance(value, str):
         errors.append(type_error("STRING", path))
+    elif NUL in value:
+        errors.append(nul_error(path))
     elif spec.required and not value.strip():
         errors.append(blank_error(path))
     elif spec.options is not None and value not in spec.options:
@@ -204,13 +219,15 @@ def _check_object_array(spec: Field, value: Any, path: str, errors: list[Error])
             ITEM_RULES[rule](spec, item, item_path, errors)
 
 
-def _check_custom_field(value: Any, path: str, errors: list[Error]) -> None:
+def _check_custom_field(key: str, value: Any, path: str, errors: list[Error]) -> None:
     """A cf_* key a CONVERSION carries beyond the table: a scalar or a list of strings."""
-    if value is None or isinstance(value, (str, bool, int, float)):
+    if NUL in key or isinstance(value, str) and NUL in value or (
+            isinstance(value, list) and any(isinstance(i, str) and NUL in i for i in value)):
+        errors.append(nul_error(path))
+    elif value is None or isinstance(value, (str, bool, int, float)):
         return
-    if isinstance(value, list) and all(isinstance(item, str) for item in value):
-        return
-    errors.append(type_error("STRING", path))
+    elif not (isinstance(value, list) and all(isinstance(item, str) for item in value)):
+        errors.append(type_error("STRING", path))
 
 
 # --- cross-field rules, named in the catalogue ---------------------------------------------------
@@ -336,7 +353,7 @@ def _check_payload(event_type: EventType, payload: dict, path: str, errors: list
     if event_type.custom_fields:
         for key, value in payload.items():
             if is_custom_field(event_type, key):
-                _check_custom_field(value, child(path, key), errors)
+                _check_custom_field(key, value, child(path, key), errors)
     for rule in event_type.rules:
         PAYLOAD_RULES[rule](event_type, payload, path, errors)
 

@@ -58,7 +58,7 @@ async def _find_contact(request: Request) -> tuple[int, Contact]:
         raise ApiError(400, "INVALID_OPTION",
                        "Identify the contact as uuid:<uuid>, email:<email> or <uuid>.")
     contact = None
-    if kind == "email" or _UUID.match(value):
+    if "\x00" not in value and (kind == "email" or _UUID.match(value)):
         contact = await request.app.state.store.get_contact(account_id, kind, value.lower())
     if contact is None:
         raise not_found("Lead not found.")

@@ -54,6 +54,7 @@ class WriteJob:
     account_id: int
     events: list[ValidEvent]
     event_uuids: list[str]
+    payloads: list[str]  # each event's payload as stored: JSON text, made off the writer
     batch_uuid: str | None
     received_at: str
 

@@ -21,9 +21,9 @@ class GroupCommitter:
     """Runs `commit_group(jobs) -> outcomes` for batches of queued jobs, one batch at a time.
 
     A group holds every job waiting when the previous transaction ended, up to `max_group`.
-    `commit_group` raising means the transaction did not commit: every job of the group then
-    fails with StoreUnavailable. The queue is bounded by `max_pending`; past it `submit` raises
-    Overloaded at once instead of letting memory grow.
+    `commit_group` raising means the transaction did not commit: StoreUnavailable fails every
+    job of the group; any other error has the jobs run again one by one. The queue is bounded
+    by `max_pending`; past it `submit` raises Overloaded at once instead of letting memory grow.
     """
 
     def __init__(self, commit_group: Callable[[list[Any]], Awaitable[list[Any]]], *,
@@ -84,13 +84,29 @@ class GroupCommitter:
         jobs = [job for job, _ in group]
         self._in_flight = len(jobs)
         try:
-            outcomes = await self._commit_group(jobs)
-        except Exception as exc:  # the transaction did not commit
-            log.error("write transaction failed: %s", exc)
-            unavailable = StoreUnavailable(str(exc))
-            outcomes = [Failed(unavailable)] * len(group)
+            outcomes = await self._outcomes(jobs)
         finally:
             self._in_flight = 0
         for (_, future), outcome in zip(group, outcomes):
             if not future.done():
                 future.set_result(outcome)
+
+    async def _outcomes(self, jobs: list) -> list:
+        """The outcome of each job. When the transaction fails for a reason other than the
+        database being unavailable (one job's data the database refuses), each job is run again
+        alone, so that the others do not fail with it."""
+        try:
+            return await self._commit_group(jobs)
+        except StoreUnavailable as exc:  # nothing could commit
+            log.error("write transaction failed: %s", exc)
+            return [Failed(exc)] * len(jobs)
+        except Exception as exc:
+            if len(jobs) == 1:
+                log.exception("write failed")
+                return [Failed(exc)]
+            log.warning("write transaction of %d jobs failed (%s); running them one by one",
+                        len(jobs), exc)
+        outcomes = []
+        for job in jobs:
+            outcomes.extend(await self._outcomes([job]))
+        return outcomes

@@ -30,6 +30,7 @@ _RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure,
               pg_errors.UniqueViolation)
 _ATTEMPTS = 3
 _CONNECT_TIMEOUT = 3  # seconds: an unreachable database answers 503 quickly
+WRITER_APPLICATION_NAME = "rdevents writer"  # how the writer shows in pg_stat_activity
 
 
 @functools.lru_cache(maxsize=256)
@@ -51,7 +52,8 @@ class PostgresStore(SqlStore):
         super().__init__(url, **options)
         self._pool = AsyncConnectionPool(
             url, min_size=1, max_size=pool_size, open=False, timeout=_CONNECT_TIMEOUT,
-            kwargs={"autocommit": True, "connect_timeout": _CONNECT_TIMEOUT},
+            kwargs={"autocommit": True, "connect_timeout": _CONNECT_TIMEOUT,
+                    "application_name": "rdevents"},
             check=AsyncConnectionPool.check_connection)
         self._writer: psycopg.Connection | None = None
 
@@ -110,7 +112,8 @@ class PostgresStore(SqlStore):
 
     def _writer_connection(self) -> psycopg.Connection:
         if self._writer is None or self._writer.closed or self._writer.broken:
-            self._writer = psycopg.connect(self.url, connect_timeout=_CONNECT_TIMEOUT)
+            self._writer = psycopg.connect(self.url, connect_timeout=_CONNECT_TIMEOUT,
+                                           application_name=WRITER_APPLICATION_NAME)
         return self._writer
 
     def commit_group(self, jobs: list[WriteJob]) -> list[Rejected | Failed | None]:
@@ -121,19 +124,45 @@ class PostgresStore(SqlStore):
                 raise StoreUnavailable(str(exc)) from exc
             try:
                 outcomes = self.write_group(conn, jobs)
-                conn.commit()
-                return outcomes
             except _RETRYABLE as exc:
                 conn.rollback()
                 log.info("write conflict (attempt %d of %d): %s", attempt, _ATTEMPTS, exc)
+                continue
             except psycopg.OperationalError as exc:
-                conn.close()  # the next group reconnects
-                raise StoreUnavailable(str(exc)) from exc
+                # Nothing was committed. The connection may have been dropped while idle (a
+                # database restart, a proxy): the next attempt reconnects.
+                conn.close()
+                if attempt == _ATTEMPTS:
+                    raise StoreUnavailable(str(exc)) from exc
+                continue
             except BaseException:
-                if not conn.closed:
+                if not conn.closed and not conn.broken:
                     conn.rollback()
                 raise
+            try:
+                conn.commit()
+            except psycopg.OperationalError as exc:
+                conn.close()
+                return self._settle_uncertain_commit(jobs, outcomes, exc)
+            return outcomes
         raise StoreUnavailable(f"the write conflicted with others {_ATTEMPTS} times")
+
+    def _settle_uncertain_commit(self, jobs: list[WriteJob], outcomes: list,
+                                 failure: Exception) -> list:
+        """The connection failed during COMMIT, so the transaction may have committed or not.
+        Ask the database, by the accepted jobs' event uuids, which it was; answering 503 for
+        a committed write would make clients send it again."""
+        accepted = [job.event_uuids[0] for job, outcome in zip(jobs, outcomes) if outcome is None]
+        try:
+            with psycopg.connect(self.url, connect_timeout=_CONNECT_TIMEOUT) as conn:
+                found = conn.execute("SELECT count(*) FROM events WHERE uuid = ANY(%s)",
+                                     (accepted,)).fetchone()[0]
+        except psycopg.Error as exc:
+            log.error("commit outcome unknown (%s); answering 503", exc)
+            raise StoreUnavailable(str(failure)) from failure
+        if found == len(accepted):
+            return outcomes
+        raise StoreUnavailable(str(failure)) from failure
 
     # --- reads and administration -----------------------------------------------------------------
 

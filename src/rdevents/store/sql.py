@@ -110,7 +110,7 @@ class WriteSession:
             job, event = row.job, row.event
             events.append((event_id, row.event_uuid, job.account_id, contact_id, job.batch_uuid,
                            event.type.name, event.event_family, event_identifier(event),
-                           orjson.dumps(event.payload).decode(), job.received_at))
+                           row.payload, job.received_at))
             t = row.transition
             if t is not None:
                 transitions.append((job.account_id, contact_id, event_id, t.from_stage,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 import threading
@@ -108,14 +109,17 @@ class SQLiteStore(SqlStore):
 
     def commit_group(self, jobs: list[WriteJob]) -> list[Rejected | Failed | None]:
         conn = self._writer
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            outcomes = self.write_group(conn, jobs)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                outcomes = self.write_group(conn, jobs)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as exc:  # locked, disk full, I/O error
+            raise StoreUnavailable(str(exc)) from exc
         return outcomes
 
     # --- reads and administration -----------------------------------------------------------------
@@ -130,6 +134,10 @@ class SQLiteStore(SqlStore):
             raise StoreUnavailable(str(exc)) from exc
 
     async def change(self, sql: str, params: Iterable = ()) -> tuple[int, list[tuple]]:
+        # On a thread: waiting for SQLite's write lock must not stall the event loop.
+        return await asyncio.to_thread(self._change, sql, tuple(params))
+
+    def _change(self, sql: str, params: tuple) -> tuple[int, list[tuple]]:
         with closing(connect(self.path)) as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:

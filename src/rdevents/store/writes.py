@@ -23,6 +23,7 @@ class EventRow:
     job: WriteJob
     event: ValidEvent
     event_uuid: str
+    payload: str
     contact: ContactKey
     transition: FunnelTransition | None
 
@@ -86,7 +87,7 @@ def _apply_job(job: WriteJob, group: dict[ContactKey, Contact],
     touched: dict[ContactKey, Contact] = {}
     events: list[EventRow] = []
     errors: list[Error] = []
-    for event, event_uuid in zip(job.events, job.event_uuids):
+    for event, event_uuid, payload in zip(job.events, job.event_uuids, job.payloads):
         key = (job.account_id, event.email)
         contact = touched.get(key)
         if contact is None:
@@ -99,7 +100,7 @@ def _apply_job(job: WriteJob, group: dict[ContactKey, Contact],
         contact, transition = apply_event(contact, event, new_uuid() if contact is None else None,
                                           job.received_at)
         touched[key] = contact
-        events.append(EventRow(job, event, event_uuid, key, transition))
+        events.append(EventRow(job, event, event_uuid, payload, key, transition))
     return touched, events, errors
 
 

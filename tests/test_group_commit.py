@@ -1,0 +1,108 @@
+"""The group committer's rules, on a commit function of the test's own."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from rdevents.store import Failed, Overloaded, StoreUnavailable
+from rdevents.store.group_commit import GroupCommitter
+
+
+def run(coroutine):
+    return asyncio.run(coroutine)
+
+
+def test_jobs_waiting_together_share_one_transaction():
+    groups = []
+
+    async def commit(jobs):
+        groups.append(list(jobs))
+        await asyncio.sleep(0.01)
+        return [None] * len(jobs)
+
+    async def scenario():
+        committer = GroupCommitter(commit)
+        committer.start()
+        results = await asyncio.gather(*(committer.submit(i) for i in range(10)))
+        await committer.stop()
+        return results
+
+    assert run(scenario()) == [None] * 10
+    assert sorted(job for group in groups for job in group) == list(range(10))
+    assert len(groups) < 10
+
+
+def test_a_job_the_database_refuses_fails_alone():
+    """A transaction that fails for one job's data is run again job by job."""
+    attempts = []
+
+    async def commit(jobs):
+        attempts.append(list(jobs))
+        await asyncio.sleep(0)
+        if "bad" in jobs:
+            raise ValueError("refused")
+        return [None] * len(jobs)
+
+    async def scenario():
+        committer = GroupCommitter(commit)
+        committer.start()
+        results = await asyncio.gather(*(committer.submit(job)
+                                         for job in ["a", "bad", "b", "c"]))
+        await committer.stop()
+        return results
+
+    results = run(scenario())
+    assert [r is None for r in results] == [True, False, True, True]
+    assert isinstance(results[1], Failed) and str(results[1].exception) == "refused"
+
+
+def test_an_unavailable_database_fails_the_whole_group_at_once():
+    calls = []
+
+    async def commit(jobs):
+        calls.append(len(jobs))
+        raise StoreUnavailable("down")
+
+    async def scenario():
+        committer = GroupCommitter(commit)
+        committer.start()
+        results = await asyncio.gather(*(committer.submit(i) for i in range(5)))
+        await committer.stop()
+        return results
+
+    results = run(scenario())
+    assert all(isinstance(r, Failed) and isinstance(r.exception, StoreUnavailable)
+               for r in results)
+    assert sum(calls) == 5  # no job-by-job retry against a database that is down
+
+
+def test_a_full_queue_refuses_at_once_and_stop_commits_what_was_queued():
+    release = asyncio.Event()
+    committed = []
+
+    async def commit(jobs):
+        await release.wait()
+        committed.extend(jobs)
+        return [None] * len(jobs)
+
+    async def scenario():
+        committer = GroupCommitter(commit, max_pending=2)
+        committer.start()
+        first = asyncio.ensure_future(committer.submit("in-flight"))
+        await asyncio.sleep(0.01)  # the writer takes it and waits
+        queued = [asyncio.ensure_future(committer.submit(n)) for n in ("q1", "q2")]
+        await asyncio.sleep(0)
+        with pytest.raises(Overloaded):
+            await committer.submit("refused")
+        stopping = asyncio.ensure_future(committer.stop())
+        await asyncio.sleep(0.01)
+        with pytest.raises(StoreUnavailable):
+            await committer.submit("too late")
+        release.set()
+        await stopping
+        return await asyncio.gather(first, *queued)
+
+    assert run(scenario()) == [None, None, None]
+    assert committed == ["in-flight", "q1", "q2"]
