@@ -210,3 +210,21 @@ def test_near_valid_batch(fuzz_api, events):
         assert_validation_errors(body, "$.body[")
         indices = {int(item["path"][len("$.body["):].split("]")[0]) for item in body["errors"]}
         assert indices <= set(range(len(events)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(near_valid_events())
+def test_the_quick_check_never_passes_what_the_full_check_refuses(event):
+    """The validator's quick pass may only accept payloads that the full check finds valid."""
+    from rdevents.catalogue import EVENT_TYPES
+    from rdevents.validation import payload_errors, payload_plainly_valid
+
+    event_type = EVENT_TYPES.get(event.get("event_type")) if isinstance(
+        event.get("event_type"), str) else None
+    payload = event.get("payload")
+    if event_type is None or not isinstance(payload, dict):
+        return
+    errors: list = []
+    payload_errors(event_type, payload, "$.body.payload", errors)
+    if payload_plainly_valid(event_type, payload):
+        assert errors == []

@@ -348,6 +348,13 @@ def _check_choice(value: Any, options: tuple[str, ...], path: str,
 
 
 def _check_payload(event_type: EventType, payload: dict, path: str, errors: list[Error]) -> None:
+    if not payload_plainly_valid(event_type, payload):
+        payload_errors(event_type, payload, path, errors)
+
+
+def payload_errors(event_type: EventType, payload: dict, path: str,
+                   errors: list[Error]) -> None:
+    """The full check of a payload: every error, with its path."""
     for spec in event_type.fields:
         check_field(spec, payload.get(spec.name), path, errors)
     if event_type.custom_fields:
@@ -356,6 +363,112 @@ def _check_payload(event_type: EventType, payload: dict, path: str, errors: list
                 _check_custom_field(key, value, child(path, key), errors)
     for rule in event_type.rules:
         PAYLOAD_RULES[rule](event_type, payload, path, errors)
+
+
+# --- the quick check ----------------------------------------------------------------------------
+# Most events are valid. They are recognised by one tight pass over the payload, with no paths
+# or messages built; anything it is not sure of goes through the full check above, which alone
+# decides what is wrong. It may send a valid payload to the full check, never the reverse.
+
+(_KIND_STRING, _KIND_EMAIL, _KIND_INTEGER, _KIND_FLOAT, _KIND_BOOLEAN, _KIND_TIMESTAMP,
+ _KIND_STRINGS, _KIND_OBJECTS) = range(8)
+_KINDS = {FieldType.STRING: _KIND_STRING, FieldType.INTEGER: _KIND_INTEGER,
+          FieldType.FLOAT: _KIND_FLOAT, FieldType.BOOLEAN: _KIND_BOOLEAN,
+          FieldType.TIMESTAMP: _KIND_TIMESTAMP, FieldType.STRING_ARRAY: _KIND_STRINGS,
+          FieldType.OBJECT_ARRAY: _KIND_OBJECTS}
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    required: frozenset[str]
+    fields: dict[str, tuple]  # name -> (kind, required, options, item plan, field)
+
+
+def _plan(fields: tuple[Field, ...]) -> _Plan:
+    return _Plan(
+        frozenset(f.name for f in fields if f.required),
+        {f.name: (_KIND_EMAIL if f.format == "email" else _KINDS[f.type], f.required,
+                  f.options, _plan(f.items) if f.items else None, f) for f in fields})
+
+
+_PLANS = {name: _plan(t.fields) for name, t in EVENT_TYPES.items()}
+
+
+def payload_plainly_valid(event_type: EventType, payload: dict) -> bool:
+    """True only when the full check would find nothing wrong with `payload`."""
+    if not _object_plainly_valid(_PLANS[event_type.name], payload):
+        return False
+    if event_type.custom_fields:
+        known = event_type.fields_by_name
+        for key in payload.keys() - known.keys():
+            if is_custom_field(event_type, key) and not _custom_plainly_valid(key, payload[key]):
+                return False
+    scratch: list[Error] = []
+    for rule in event_type.rules:
+        PAYLOAD_RULES[rule](event_type, payload, "$", scratch)
+    return not scratch
+
+
+def _custom_plainly_valid(key: str, value: Any) -> bool:
+    if NUL in key:
+        return False
+    kind = type(value)
+    if kind is str:
+        return NUL not in value
+    if kind is list:
+        return all(type(item) is str and NUL not in item for item in value)
+    return value is None or kind is bool or kind is int or kind is float
+
+
+def _object_plainly_valid(plan: _Plan, obj: dict) -> bool:
+    if not plan.required <= obj.keys():
+        return False
+    rules = plan.fields
+    for key, value in obj.items():
+        rule = rules.get(key)
+        if rule is None:
+            continue
+        kind, required, options, items, spec = rule
+        if value is None:
+            if required:
+                return False
+            continue
+        value_type = type(value)
+        if kind == _KIND_STRING:
+            if (value_type is not str or NUL in value
+                    or required and (value == "" or value.isspace())
+                    or options is not None and value not in options):
+                return False
+        elif kind == _KIND_EMAIL:
+            if value_type is not str or not is_email(value):
+                return False
+        elif kind == _KIND_INTEGER:
+            if value_type is not int:
+                return False
+        elif kind == _KIND_FLOAT:
+            if value_type is not float and value_type is not int:
+                return False
+        elif kind == _KIND_BOOLEAN:
+            if value_type is not bool:
+                return False
+        elif kind == _KIND_TIMESTAMP:
+            if value_type is not str or not is_rfc3339(value):
+                return False
+        elif kind == _KIND_STRINGS:
+            if value_type is not list or not all(type(i) is str and NUL not in i for i in value):
+                return False
+        else:
+            if value_type is not list:
+                return False
+            for item in value:
+                if type(item) is not dict or not _object_plainly_valid(items, item):
+                    return False
+                scratch: list[Error] = []
+                for item_rule in spec.item_rules:
+                    ITEM_RULES[item_rule](spec, item, "$", scratch)
+                if scratch:
+                    return False
+    return True
 
 
 def unknown_contact_error(event_type: str, email: str, path: str) -> Error:
