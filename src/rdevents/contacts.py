@@ -108,6 +108,8 @@ def merge_tags(current: list[str], new: list[str]) -> list[str]:
 
 def merge_legal_bases(current: list[dict], new: list[dict]) -> list[dict]:
     """One legal basis per (category, type): a newer one replaces the older."""
+    if new == current:  # the same bases again, as most integrations send
+        return current
     by_key = {(b["category"], b["type"]): b for b in current}
     for basis in new:
         kept = {k: basis[k] for k in ("category", "type", "status") if basis.get(k) is not None}

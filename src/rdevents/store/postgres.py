@@ -116,6 +116,10 @@ class PostgresStore(SqlStore):
                                            application_name=WRITER_APPLICATION_NAME)
         return self._writer
 
+    async def run_group(self, jobs: list[WriteJob]) -> list[Rejected | Failed | None]:
+        # Every statement is a network round trip: all of it runs on the writer thread.
+        return await self.in_writer_thread(self.commit_group, jobs)
+
     def commit_group(self, jobs: list[WriteJob]) -> list[Rejected | Failed | None]:
         for attempt in range(1, _ATTEMPTS + 1):
             try:

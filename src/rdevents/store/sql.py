@@ -175,8 +175,8 @@ class SqlStore(Store):
         other writers at the same time)."""
 
     @abc.abstractmethod
-    def commit_group(self, jobs: list[WriteJob]) -> list[Rejected | Failed | None]:
-        """Run `write_group` in one transaction on the writer thread's connection."""
+    async def run_group(self, jobs: list[WriteJob]) -> list[Rejected | Failed | None]:
+        """Run `write_group` for `jobs` in one transaction, and commit it."""
 
     @abc.abstractmethod
     async def fetch(self, sql: str, params: Iterable = ()) -> list[tuple]:
@@ -190,7 +190,7 @@ class SqlStore(Store):
 
     def start_writer(self) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="writer")
-        self._committer = GroupCommitter(self._run_group, max_group=self._max_group,
+        self._committer = GroupCommitter(self.run_group, max_group=self._max_group,
                                          max_pending=self._max_pending)
         self._committer.start()
 
@@ -213,9 +213,8 @@ class SqlStore(Store):
             raise StoreUnavailable("the store is closed")
         return await self._committer.submit(job)
 
-    async def _run_group(self, jobs: list[WriteJob]) -> list:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.commit_group, jobs)
+    async def in_writer_thread(self, function: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
 
     def write_group(self, conn: Any, jobs: list[WriteJob]) -> list[Rejected | Failed | None]:
         return write_group(WriteSession(self, conn), jobs)

@@ -107,20 +107,30 @@ class SQLiteStore(SqlStore):
         first = conn.execute(f"SELECT coalesce(max(id), 0) + 1 FROM {table}").fetchone()[0]
         return list(range(first, first + count))
 
-    def commit_group(self, jobs: list[WriteJob]) -> list[Rejected | Failed | None]:
+    async def run_group(self, jobs: list[WriteJob]) -> list[Rejected | Failed | None]:
+        """The group's Python work runs on the event loop's thread; only waiting for SQLite's
+        write lock and the commit's disk sync run on the writer thread. A writer thread that
+        did it all would hand the GIL back and forth with the event loop for every row."""
         conn = self._writer
+        await self.in_writer_thread(self._execute, "BEGIN IMMEDIATE")
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                outcomes = self.write_group(conn, jobs)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+            outcomes = self._sqlite_errors(self.write_group, conn, jobs)
+            await self.in_writer_thread(self._execute, "COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return outcomes
+
+    def _execute(self, sql: str) -> None:
+        self._sqlite_errors(self._writer.execute, sql)
+
+    @staticmethod
+    def _sqlite_errors(function, *args):
+        try:
+            return function(*args)
         except sqlite3.OperationalError as exc:  # locked, disk full, I/O error
             raise StoreUnavailable(str(exc)) from exc
-        return outcomes
 
     # --- reads and administration -----------------------------------------------------------------
 
