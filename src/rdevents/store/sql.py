@@ -128,8 +128,9 @@ class WriteSession:
 
 
 class SqlStore(Store):
-    """A store over a SQL database: writes on one writer thread fed by the group committer,
-    reads and administration through the backend's own means."""
+    """A store over a SQL database: writes through the group committer, one group at a time,
+    with a writer thread of their own for what blocks (see each backend's `run_group`); reads
+    and administration through the backend's own means."""
 
     # The driver's exceptions for a violated constraint.
     integrity_errors: tuple[type[Exception], ...] = ()

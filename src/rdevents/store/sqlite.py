@@ -1,4 +1,5 @@
-"""The SQLite backend: WAL mode, durable commits, one writer thread fed by the group committer."""
+"""The SQLite backend: WAL mode, durable commits, group commit with the disk sync off the event
+loop, checkpoints in the background."""
 
 from __future__ import annotations
 
