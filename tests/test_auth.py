@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from conftest import conversion, event, wait_for_token_cache
-from rdevents.tokens import hash_token, issue_token
+from rdevents.tokens import hash_secret, issue_token
 
 MISSING = {"error": "invalid_request", "error_description": "The access token is missing"}
 INVALID = {"errors": {"error_type": "UNAUTHORIZED", "error_message": "Invalid token."}}
@@ -127,7 +127,7 @@ def test_revoked_token(server, index):
     email = new_email()
     with server.client(token) as client:
         assert client.send_event(conversion(email)).status_code == 200
-        assert server.call(server.store.revoke_token(hash_token(token))) is True
+        assert server.call(server.store.revoke_token(hash_secret(token))) is True
         wait_for_token_cache(server)
         method, path, body = routes(email)[index]
         response = call(client, method, path, body)
@@ -138,7 +138,7 @@ def test_revoked_token(server, index):
 def test_revoking_one_token_leaves_the_accounts_other_tokens_alive(server):
     account_id, token = server.new_account()
     other = second_token(server, account_id)
-    server.call(server.store.revoke_token(hash_token(token)))
+    server.call(server.store.revoke_token(hash_secret(token)))
     with server.client(other) as client:
         assert client.send_event(conversion(new_email())).status_code == 200
 
@@ -146,7 +146,7 @@ def test_revoking_one_token_leaves_the_accounts_other_tokens_alive(server):
 def test_a_401_stores_nothing(server, expired):
     account_id, expired_token, live = expired
     revoked = second_token(server, account_id)
-    server.call(server.store.revoke_token(hash_token(revoked)))
+    server.call(server.store.revoke_token(hash_secret(revoked)))
     wait_for_token_cache(server)
     attempts = {
         "missing": {},
@@ -275,12 +275,12 @@ def test_qualification_for_another_accounts_contact_is_rejected(two_accounts, ev
 
 def test_token_cache_trusts_a_live_token_for_its_ttl_only(server):
     """The cache spares a read per request; revocation reaches it when the entry expires."""
-    from rdevents.http.auth import TokenCache
+    from rdevents.http.auth import CredentialCache
 
     _, token = server.new_account()
-    token_hash = hash_token(token)
-    cache = TokenCache(server.store, ttl=60)
+    token_hash = hash_secret(token)
+    cache = CredentialCache(server.store.find_token, ttl=60)
     assert server.call(cache.find(token_hash)).revoked is False
     server.call(server.store.revoke_token(token_hash))
     assert server.call(cache.find(token_hash)).revoked is False  # still trusted: cached
-    assert server.call(TokenCache(server.store, ttl=0).find(token_hash)).revoked is True
+    assert server.call(CredentialCache(server.store.find_token, ttl=0).find(token_hash)).revoked is True

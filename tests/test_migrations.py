@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, text
 
 from conftest import BACKENDS, Server, backend_settings, conversion
 from rdevents.store.schema import SchemaBehind, ensure_current, sqlalchemy_url, upgrade
-from rdevents.tokens import hash_token
+from rdevents.tokens import hash_secret
 
 OLDEST = "0001"
 
@@ -33,7 +33,7 @@ def fill_at_oldest_revision(url: str) -> dict:
             "INSERT INTO accounts (name, created_at) VALUES (:name, :now) RETURNING id"),
             {"name": f"old-{uuid.uuid4().hex[:8]}", "now": now}).scalar()
         conn.execute(text("INSERT INTO tokens (account_id, token_hash, created_at) "
-                          "VALUES (:a, :h, :now)"), {"a": account_id, "h": hash_token(token),
+                          "VALUES (:a, :h, :now)"), {"a": account_id, "h": hash_secret(token),
                                                       "now": now})
         contact_id = conn.execute(text(
             "INSERT INTO contacts (uuid, account_id, email, profile, tags, legal_bases, "

@@ -17,7 +17,7 @@ from .config import (
 )
 from .store import AccountExists, Store, open_store
 from .store.schema import SchemaBehind, current_revision, upgrade
-from .tokens import issue_token
+from .tokens import MAX_API_KEYS, hash_secret, issue_api_key, issue_token
 
 database_option = click.option(
     "--database", "database_url", envvar="RDEVENTS_DATABASE_URL", default=DEFAULT_DATABASE_URL,
@@ -159,11 +159,47 @@ async def tokens_create(store: Store, account_name: str, expires_in: int | None)
 @with_store
 async def tokens_revoke(store: Store, token: str) -> None:
     """Revoke an access token."""
-    from .tokens import hash_token
-
-    if not await store.revoke_token(hash_token(token)):
+    if not await store.revoke_token(hash_secret(token)):
         raise click.ClickException("No such live token.")
     click.echo("Token revoked.", err=True)
+
+
+@main.group()
+def apikeys() -> None:
+    """Manage API keys (for POST /platform/conversions?api_key=...)."""
+
+
+@apikeys.command("create")
+@click.option("--account", "account_name", required=True)
+@database_option
+@with_store
+async def apikeys_create(store: Store, account_name: str) -> None:
+    """Create an active API key and print it alone on stdout (at most 5 an account)."""
+    account = await store.get_account(account_name)
+    if account is None:
+        raise click.ClickException(f"No account named {account_name!r}.")
+    key = await issue_api_key(store, account.id)
+    if key is None:
+        raise click.ClickException(
+            f"Account {account_name!r} has {MAX_API_KEYS} API keys already: deactivate one "
+            "instead (keys are never deleted).")
+    click.echo(key)
+
+
+def _set_api_key(active: bool):
+    @database_option
+    @with_store
+    async def command(store: Store, key: str) -> None:
+        if not await store.set_api_key_active(hash_secret(key), active):
+            raise click.ClickException("No such API key.")
+        click.echo(f"API key {'activated' if active else 'deactivated'}.", err=True)
+
+    return click.argument("key")(command)
+
+
+apikeys.command("activate", help="Activate an API key.")(_set_api_key(True))
+apikeys.command("deactivate", help="Deactivate an API key (it stops working within "
+                                   "--token-cache-seconds of the servers).")(_set_api_key(False))
 
 
 @main.group()

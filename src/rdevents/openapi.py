@@ -140,6 +140,15 @@ def build_openapi() -> dict[str, Any]:
                 "responses": _write_responses({"type": "object", "required": ["event_uuid"],
                                                "properties": {"event_uuid": uuid}}),
             }},
+            "/platform/conversions": {"post": {
+                "summary": "Send a CONVERSION with an API key (the one route with CORS)",
+                "parameters": [{"name": "api_key", "in": "query", "required": True,
+                                "schema": {"type": "string"}}],
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": _ref("CONVERSION")}}},
+                "responses": _write_responses({"type": "object", "required": ["event_uuid"],
+                                               "properties": {"event_uuid": uuid}}),
+            }},
             "/platform/events/batch": {"post": {
                 "summary": "Send a batch of events, stored all together or not at all",
                 "security": bearer,

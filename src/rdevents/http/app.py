@@ -10,8 +10,8 @@ from starlette.routing import Route
 
 from ..config import Settings
 from ..store import Store, open_store
-from . import contacts, docs, events
-from .auth import TokenCache
+from . import contacts, conversions, docs, events
+from .auth import CredentialCache
 from .errors import EXCEPTION_HANDLERS, JSON, ApiError
 
 
@@ -42,7 +42,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             await store.close()
 
     app = Starlette(
-        routes=[*events.routes, *contacts.routes, *docs.routes(),
+        routes=[*events.routes, *conversions.routes, *contacts.routes, *docs.routes(),
                 Route("/healthz", healthz, methods=["GET"]),
                 Route("/readyz", readyz, methods=["GET"])],
         exception_handlers=EXCEPTION_HANDLERS,
@@ -50,5 +50,6 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     )
     app.state.settings = settings
     app.state.store = store
-    app.state.tokens = TokenCache(store, ttl=settings.token_cache_seconds)
+    app.state.tokens = CredentialCache(store.find_token, ttl=settings.token_cache_seconds)
+    app.state.api_keys = CredentialCache(store.find_api_key, ttl=settings.token_cache_seconds)
     return app

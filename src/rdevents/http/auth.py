@@ -6,9 +6,10 @@ import time
 
 from starlette.requests import Request
 
-from ..store import Store, Token
+from typing import Any, Awaitable, Callable
+
 from ..clock import utc_now
-from ..tokens import hash_token
+from ..tokens import hash_secret
 from .errors import JSON, ApiError
 
 REALM = "rdevents"
@@ -29,30 +30,30 @@ class MissingToken(ApiError):
                     headers={"WWW-Authenticate": f'Bearer realm="{REALM}"'})
 
 
-class TokenCache:
-    """Live tokens remembered for `ttl` seconds, sparing a database read per request.
+class CredentialCache:
+    """Live credentials (tokens, API keys) remembered for `ttl` seconds, sparing a database
+    read per request. A revoked or deactivated one stops working within `ttl` seconds; token
+    expiry is checked on every request."""
 
-    A revoked token stops working within `ttl` seconds; expiry is checked on every request.
-    """
-
-    def __init__(self, store: Store, ttl: float = 1.0, max_entries: int = 10_000) -> None:
-        self._store = store
+    def __init__(self, lookup: Callable[[str], Awaitable[Any]], ttl: float = 1.0,
+                 max_entries: int = 10_000) -> None:
+        self._lookup = lookup
         self._ttl = ttl
         self._max_entries = max_entries
-        self._entries: dict[str, tuple[Token, float]] = {}
+        self._entries: dict[str, tuple[Any, float]] = {}
 
-    async def find(self, token_hash: str) -> Token | None:
+    async def find(self, secret_hash: str) -> Any:
         now = time.monotonic()
-        entry = self._entries.get(token_hash)
+        entry = self._entries.get(secret_hash)
         if entry is not None and now - entry[1] < self._ttl:
             return entry[0]
-        record = await self._store.find_token(token_hash)
+        record = await self._lookup(secret_hash)
         if record is None or record.revoked:
-            self._entries.pop(token_hash, None)
+            self._entries.pop(secret_hash, None)
             return record
         if len(self._entries) >= self._max_entries:
             self._entries.clear()
-        self._entries[token_hash] = (record, now)
+        self._entries[secret_hash] = (record, now)
         return record
 
 
@@ -65,11 +66,20 @@ async def authenticate(request: Request) -> int:
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise _invalid()
-    record = await request.app.state.tokens.find(hash_token(token))
+    record = await request.app.state.tokens.find(hash_secret(token))
     if record is None or record.revoked:
         raise _invalid()
     if record.expires_at is not None and record.expires_at <= utc_now():
         raise ApiError(401, "UNAUTHORIZED", "Invalid token.", {
             "WWW-Authenticate": f'Bearer realm="{REALM}", error="expired_token", '
                                 'error_description="The access token expired"'})
+    return record.account_id
+
+
+async def authenticate_api_key(request: Request) -> int:
+    """The account id of the request's `api_key` query parameter, or a 401."""
+    key = request.query_params.get("api_key", "").strip()
+    record = await request.app.state.api_keys.find(hash_secret(key)) if key else None
+    if record is None or record.revoked:
+        raise ApiError(401, "UNAUTHORIZED", "Invalid API key.")
     return record.account_id

@@ -36,6 +36,16 @@ class Token:
 
 
 @dataclass(frozen=True)
+class ApiKey:
+    account_id: int
+    active: bool
+
+    @property
+    def revoked(self) -> bool:
+        return not self.active
+
+
+@dataclass(frozen=True)
 class StoredEvent:
     uuid: str
     event_type: str
@@ -126,6 +136,17 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def revoke_token(self, token_hash: str) -> bool:
         """True when a live token was revoked."""
+
+    @abc.abstractmethod
+    async def create_api_key(self, account_id: int, key_hash: str, limit: int) -> bool:
+        """Store an active key; False (and nothing stored) when the account has `limit`."""
+
+    @abc.abstractmethod
+    async def find_api_key(self, key_hash: str) -> ApiKey | None: ...
+
+    @abc.abstractmethod
+    async def set_api_key_active(self, key_hash: str, active: bool) -> bool:
+        """False when there is no such key."""
 
 
 class AccountExists(Exception):

@@ -18,6 +18,7 @@ from ..clock import utc_now
 from ..contacts import Contact
 from . import (
     Account,
+    ApiKey,
     AccountExists,
     Failed,
     Rejected,
@@ -292,5 +293,22 @@ class SqlStore(Store):
         changed, _ = await self.change("UPDATE tokens SET revoked_at = ? "
                                        "WHERE token_hash = ? AND revoked_at IS NULL",
                                        (utc_now(), token_hash))
+        return changed > 0
+
+    async def create_api_key(self, account_id: int, key_hash: str, limit: int) -> bool:
+        changed, _ = await self.change(
+            "INSERT INTO api_keys (account_id, key_hash, active, created_at) "
+            "SELECT ?, ?, ?, ? WHERE (SELECT count(*) FROM api_keys WHERE account_id = ?) < ?",
+            (account_id, key_hash, True, utc_now(), account_id, limit))
+        return changed > 0
+
+    async def find_api_key(self, key_hash: str) -> ApiKey | None:
+        rows = await self.fetch("SELECT account_id, active FROM api_keys WHERE key_hash = ?",
+                                (key_hash,))
+        return ApiKey(rows[0][0], bool(rows[0][1])) if rows else None
+
+    async def set_api_key_active(self, key_hash: str, active: bool) -> bool:
+        changed, _ = await self.change("UPDATE api_keys SET active = ? WHERE key_hash = ?",
+                                       (active, key_hash))
         return changed > 0
 
