@@ -203,6 +203,69 @@ apikeys.command("deactivate", help="Deactivate an API key (it stops working with
 
 
 @main.group()
+def apps() -> None:
+    """Manage OAuth apps (clients of /auth/dialog and /auth/token)."""
+
+
+@apps.command("create")
+@click.option("--account", "account_name", required=True)
+@click.option("--redirect-uri", required=True,
+              help="Where /auth/dialog sends the browser back, compared as an exact string.")
+@database_option
+@with_store
+async def apps_create(store: Store, account_name: str, redirect_uri: str) -> None:
+    """Create an app; print {"client_id", "client_secret"} as JSON (the secret is shown once)."""
+    from .oauth import create_app
+
+    account = await store.get_account(account_name)
+    if account is None:
+        raise click.ClickException(f"No account named {account_name!r}.")
+    client_id, client_secret = await create_app(store, account.id, redirect_uri)
+    click.echo(json.dumps({"client_id": client_id, "client_secret": client_secret}))
+
+
+@apps.command("authorize")
+@click.option("--client-id", required=True)
+@database_option
+@with_store
+async def apps_authorize(store: Store, client_id: str) -> None:
+    """Print a one-time authorization code for the app, as /auth/dialog would give after
+    consent (for setups without a browser). It expires after first use or 60 minutes."""
+    from .oauth import issue_code
+
+    app = await store.find_app(client_id)
+    if app is None:
+        raise click.ClickException(f"No app with client_id {client_id!r}.")
+    click.echo(await issue_code(store, app))
+
+
+@main.group()
+def admins() -> None:
+    """Manage account administrators (who consent on /auth/dialog)."""
+
+
+@admins.command("create")
+@click.option("--account", "account_name", required=True)
+@click.option("--username", required=True)
+@click.option("--password", envvar="RDEVENTS_ADMIN_PASSWORD", prompt=True, hide_input=True,
+              confirmation_prompt=True)
+@database_option
+@with_store
+async def admins_create(store: Store, account_name: str, username: str, password: str) -> None:
+    """Create an administrator of an account."""
+    from .oauth import hash_password
+
+    account = await store.get_account(account_name)
+    if account is None:
+        raise click.ClickException(f"No account named {account_name!r}.")
+    try:
+        await store.create_admin(account.id, username, hash_password(password))
+    except AccountExists:
+        raise click.ClickException(f"The username {username!r} is taken.") from None
+    click.echo(f"Created administrator {username!r} of {account_name!r}.", err=True)
+
+
+@main.group()
 def db() -> None:
     """Manage the database schema."""
 

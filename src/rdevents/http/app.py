@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from ..config import Settings
 from ..store import Store, open_store
-from . import contacts, conversions, docs, events
+from . import contacts, conversions, docs, events, oauth
 from .auth import CredentialCache
 from .errors import EXCEPTION_HANDLERS, JSON, ApiError
 
@@ -42,7 +42,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             await store.close()
 
     app = Starlette(
-        routes=[*events.routes, *conversions.routes, *contacts.routes, *docs.routes(),
+        routes=[*events.routes, *conversions.routes, *contacts.routes, *oauth.routes,
+                *docs.routes(),
                 Route("/healthz", healthz, methods=["GET"]),
                 Route("/readyz", readyz, methods=["GET"])],
         exception_handlers=EXCEPTION_HANDLERS,

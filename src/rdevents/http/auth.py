@@ -42,6 +42,10 @@ class CredentialCache:
         self._max_entries = max_entries
         self._entries: dict[str, tuple[Any, float]] = {}
 
+    def forget(self, secret_hash: str) -> None:
+        """Drop a credential revoked by this process, so that it stops working at once here."""
+        self._entries.pop(secret_hash, None)
+
     async def find(self, secret_hash: str) -> Any:
         now = time.monotonic()
         entry = self._entries.get(secret_hash)

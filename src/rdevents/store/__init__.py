@@ -46,6 +46,17 @@ class ApiKey:
 
 
 @dataclass(frozen=True)
+class App:
+    """An OAuth client of one account."""
+
+    id: int
+    account_id: int
+    client_id: str
+    secret_hash: str
+    redirect_uri: str
+
+
+@dataclass(frozen=True)
 class StoredEvent:
     uuid: str
     event_type: str
@@ -147,6 +158,46 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def set_api_key_active(self, key_hash: str, active: bool) -> bool:
         """False when there is no such key."""
+
+    # --- OAuth (see oauth.py) ---------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def create_app(self, account_id: int, client_id: str, secret_hash: str,
+                         redirect_uri: str) -> None: ...
+
+    @abc.abstractmethod
+    async def find_app(self, client_id: str) -> App | None: ...
+
+    @abc.abstractmethod
+    async def create_admin(self, account_id: int, username: str, password_hash: str) -> None:
+        """Raises AccountExists when the username is taken."""
+
+    @abc.abstractmethod
+    async def find_admin(self, username: str) -> tuple[int, str] | None:
+        """(account id, password hash) of an administrator."""
+
+    @abc.abstractmethod
+    async def create_code(self, app_id: int, code_hash: str, expires_at: str) -> None: ...
+
+    @abc.abstractmethod
+    async def use_code(self, app_id: int, code_hash: str) -> bool:
+        """Consume a live code of the app: True once, False if unknown, used or expired."""
+
+    @abc.abstractmethod
+    async def create_refresh_token(self, app_id: int, account_id: int,
+                                   token_hash: str) -> int: ...
+
+    @abc.abstractmethod
+    async def find_refresh_token(self, app_id: int, token_hash: str) -> tuple[int, int] | None:
+        """(id, account id) of a live refresh token of the app."""
+
+    @abc.abstractmethod
+    async def create_access_token(self, account_id: int, token_hash: str, expires_at: str,
+                                  refresh_token_id: int) -> None: ...
+
+    @abc.abstractmethod
+    async def revoke_refresh_token(self, token_hash: str) -> bool:
+        """Revoke a refresh token and every access token made from it."""
 
 
 class AccountExists(Exception):

@@ -19,6 +19,7 @@ from ..contacts import Contact
 from . import (
     Account,
     ApiKey,
+    App,
     AccountExists,
     Failed,
     Rejected,
@@ -311,4 +312,69 @@ class SqlStore(Store):
         changed, _ = await self.change("UPDATE api_keys SET active = ? WHERE key_hash = ?",
                                        (active, key_hash))
         return changed > 0
+
+    # --- OAuth ------------------------------------------------------------------------------------
+
+    async def create_app(self, account_id: int, client_id: str, secret_hash: str,
+                         redirect_uri: str) -> None:
+        await self.change("INSERT INTO apps (account_id, client_id, secret_hash, redirect_uri, "
+                          "created_at) VALUES (?, ?, ?, ?, ?)",
+                          (account_id, client_id, secret_hash, redirect_uri, utc_now()))
+
+    async def find_app(self, client_id: str) -> App | None:
+        rows = await self.fetch("SELECT id, account_id, client_id, secret_hash, redirect_uri "
+                                "FROM apps WHERE client_id = ?", (client_id,))
+        return App(*rows[0]) if rows else None
+
+    async def create_admin(self, account_id: int, username: str, password_hash: str) -> None:
+        try:
+            await self.change("INSERT INTO admins (account_id, username, password_hash, "
+                              "created_at) VALUES (?, ?, ?, ?)",
+                              (account_id, username, password_hash, utc_now()))
+        except self.integrity_errors:
+            raise AccountExists(username) from None
+
+    async def find_admin(self, username: str) -> tuple[int, str] | None:
+        rows = await self.fetch("SELECT account_id, password_hash FROM admins "
+                                "WHERE username = ?", (username,))
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    async def create_code(self, app_id: int, code_hash: str, expires_at: str) -> None:
+        await self.change("INSERT INTO auth_codes (app_id, code_hash, expires_at) "
+                          "VALUES (?, ?, ?)", (app_id, code_hash, expires_at))
+
+    async def use_code(self, app_id: int, code_hash: str) -> bool:
+        now = utc_now()
+        changed, _ = await self.change(
+            "UPDATE auth_codes SET used_at = ? WHERE code_hash = ? AND app_id = ? "
+            "AND used_at IS NULL AND expires_at > ?", (now, code_hash, app_id, now))
+        return changed > 0
+
+    async def create_refresh_token(self, app_id: int, account_id: int, token_hash: str) -> int:
+        _, rows = await self.change(
+            "INSERT INTO refresh_tokens (app_id, account_id, token_hash, created_at) "
+            "VALUES (?, ?, ?, ?) RETURNING id", (app_id, account_id, token_hash, utc_now()))
+        return rows[0][0]
+
+    async def find_refresh_token(self, app_id: int, token_hash: str) -> tuple[int, int] | None:
+        rows = await self.fetch("SELECT id, account_id FROM refresh_tokens WHERE app_id = ? "
+                                "AND token_hash = ? AND revoked_at IS NULL",
+                                (app_id, token_hash))
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    async def create_access_token(self, account_id: int, token_hash: str, expires_at: str,
+                                  refresh_token_id: int) -> None:
+        await self.change("INSERT INTO tokens (account_id, token_hash, created_at, expires_at, "
+                          "refresh_token_id) VALUES (?, ?, ?, ?, ?)",
+                          (account_id, token_hash, utc_now(), expires_at, refresh_token_id))
+
+    async def revoke_refresh_token(self, token_hash: str) -> bool:
+        now = utc_now()
+        changed, rows = await self.change(
+            "UPDATE refresh_tokens SET revoked_at = ? WHERE token_hash = ? "
+            "AND revoked_at IS NULL RETURNING id", (now, token_hash))
+        if rows:
+            await self.change("UPDATE tokens SET revoked_at = ? WHERE refresh_token_id = ? "
+                              "AND revoked_at IS NULL", (now, rows[0][0]))
+        return bool(rows)
 
