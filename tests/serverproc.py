@@ -26,12 +26,13 @@ class ServerProcess:
     account of its own; start() may be called again after a stop or a kill."""
 
     def __init__(self, workdir: Path, database_url: str | None = None,
-                 headers: dict | None = None) -> None:
+                 headers: dict | None = None, serve_args: tuple[str, ...] = ()) -> None:
         self.workdir = workdir
+        self.serve_args = serve_args
         self.database = workdir / "data" / "rdevents.db"
         self.env = {"RDEVENTS_DATABASE_URL": database_url} if database_url else {}
+        self.account = account = f"test-{uuid.uuid4().hex[:8]}"
         if headers is None:
-            account = f"test-{uuid.uuid4().hex[:8]}"
             rdevents("accounts", "create", account, cwd=workdir, env=self.env)
             token = rdevents("tokens", "create", "--account", account, cwd=workdir, env=self.env)
             headers = {"Authorization": f"Bearer {token}"}
@@ -41,14 +42,17 @@ class ServerProcess:
 
     def sibling(self) -> "ServerProcess":
         """Another server on the same database, acting for the same account."""
-        return ServerProcess(self.workdir, self.env.get("RDEVENTS_DATABASE_URL"), self.headers)
+        other = ServerProcess(self.workdir, self.env.get("RDEVENTS_DATABASE_URL"), self.headers,
+                              self.serve_args)
+        other.account = self.account
+        return other
 
     def start(self) -> "ServerProcess":
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "rdevents", "serve", "--port", str(port), "--log-level",
-             "warning"], cwd=self.workdir, env={**os.environ, **self.env},
+             "warning", *self.serve_args], cwd=self.workdir, env={**os.environ, **self.env},
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 30
         while True:

@@ -15,6 +15,7 @@ from .config import (
     DEFAULT_MAX_BODY_BYTES,
     Settings,
 )
+from .limits import PLANS
 from .store import AccountExists, Store, open_store
 from .store.schema import SchemaBehind, current_revision, upgrade
 from .tokens import MAX_API_KEYS, hash_secret, issue_api_key, issue_token
@@ -66,6 +67,10 @@ def main() -> None:
               show_default=True, type=click.FloatRange(min=0),
               help="How long a live token is trusted without a database read (a revoked token "
                    "works at most this long).")
+@click.option("--rate-limits", envvar="RDEVENTS_RATE_LIMITS", default="off", show_default=True,
+              type=click.Choice(["off", "rd"]),
+              help="rd: RD Station's limits (120 events/min an account, 500 on the advanced "
+                   "plan; 120 events/day a contact), per account overridable.")
 @click.option("--workers", envvar="RDEVENTS_WORKERS", default=1, show_default=True,
               type=click.IntRange(min=1), help="Server processes sharing the port.")
 @click.option("--log-level", envvar="RDEVENTS_LOG_LEVEL", default="info", show_default=True,
@@ -73,15 +78,16 @@ def main() -> None:
 @click.option("--log-format", envvar="RDEVENTS_LOG_FORMAT", default="text", show_default=True,
               type=click.Choice(["text", "json"]), help="json: one JSON object a line.")
 def serve(host: str, port: int, database_url: str, max_body_bytes: int, max_batch_events: int,
-          max_pending_writes: int, token_cache_seconds: float, workers: int, log_level: str,
-          log_format: str) -> None:
+          max_pending_writes: int, token_cache_seconds: float, rate_limits: str, workers: int,
+          log_level: str, log_format: str) -> None:
     """Run the HTTP server."""
     from .http.server import run_server
 
     settings = Settings(database_url=database_url, max_body_bytes=max_body_bytes,
                         max_batch_events=max_batch_events,
                         max_pending_writes=max_pending_writes,
-                        token_cache_seconds=token_cache_seconds)
+                        token_cache_seconds=token_cache_seconds,
+                        rate_limits=rate_limits == "rd")
     token = with_store(_first_start)(database_url)
     if token is not None:
         _print_welcome(token, host, port)
@@ -132,6 +138,26 @@ async def accounts_create(store: Store, name: str) -> None:
     except AccountExists:
         raise click.ClickException(f"Account {name!r} already exists.") from None
     click.echo(f"Created account {name!r}.", err=True)
+
+
+@accounts.command("limits")
+@click.argument("name")
+@click.option("--plan", type=click.Choice(sorted(PLANS)), help="RD's plan: its per-minute limit.")
+@click.option("--events-per-minute", type=click.IntRange(min=0),
+              help="The account's own limit a minute (0: the plan's).")
+@click.option("--events-per-contact-day", type=click.IntRange(min=0),
+              help="The account's own limit a day for each contact (0: RD's 120).")
+@database_option
+@with_store
+async def accounts_limits(store: Store, name: str, plan: str | None,
+                          events_per_minute: int | None,
+                          events_per_contact_day: int | None) -> None:
+    """Set an account's rate-limit plan or limits of its own (with `serve --rate-limits rd`)."""
+    account = await store.get_account(name)
+    if account is None:
+        raise click.ClickException(f"No account named {name!r}.")
+    await store.set_account_limits(account.id, plan, events_per_minute, events_per_contact_day)
+    click.echo(f"Limits of {name!r} updated.", err=True)
 
 
 @main.group()

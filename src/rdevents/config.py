@@ -18,3 +18,5 @@ class Settings:
     # How long a live token is trusted without a database read: a revoked token keeps working
     # for at most this long.
     token_cache_seconds: float = 1.0
+    # RD's rate limits (limits.py): off unless asked for.
+    rate_limits: bool = False

@@ -11,6 +11,7 @@ from .clock import utc_now
 from .store import Failed, Rejected, Store, StoreUnavailable, WriteJob
 from .catalogue import EVENT_TYPES
 from .ids import new_uuid
+from .limits import Limited
 from .validation import (
     INVALID_FORMAT,
     Error,
@@ -26,6 +27,14 @@ from .validation import (
 )
 
 
+class RateLimited(Exception):
+    """The request would pass a rate limit; nothing was stored or counted."""
+
+    def __init__(self, limited: Limited) -> None:
+        super().__init__(f"{limited.scope} rate limit")
+        self.limited = limited
+
+
 class InvalidEvents(Exception):
     """The request's events are invalid; nothing was stored."""
 
@@ -35,19 +44,19 @@ class InvalidEvents(Exception):
 
 
 async def ingest_event(store: Store, account_id: int, body: Any,
-                       query_event_type: str | None = None) -> str:
+                       query_event_type: str | None = None, rate_limited: bool = False) -> str:
     """Store one event; return its uuid."""
     event, errors = validate_event(body)
     if query_event_type is not None:
         errors += check_query_event_type(query_event_type, body)
     if errors:
         raise InvalidEvents(errors)
-    _, uuids = await _store(store, account_id, [event], batch_uuid=None)
+    _, uuids = await _store(store, account_id, [event], None, rate_limited)
     return uuids[0]
 
 
-async def ingest_batch(store: Store, account_id: int, body: list,
-                       max_events: int) -> tuple[str, list[str]]:
+async def ingest_batch(store: Store, account_id: int, body: list, max_events: int,
+                       rate_limited: bool = False) -> tuple[str, list[str]]:
     """Store every event of a batch or none; return the batch uuid and the event uuids in order."""
     events, errors = validate_batch(body, max_events)
     if errors:
@@ -55,7 +64,7 @@ async def ingest_batch(store: Store, account_id: int, body: list,
             errors += await _unknown_contacts(store, account_id, body)
             errors.sort(key=_element_index)
         raise InvalidEvents(errors)
-    return await _store(store, account_id, events, batch_uuid=new_uuid())
+    return await _store(store, account_id, events, new_uuid(), rate_limited)
 
 
 async def _unknown_contacts(store: Store, account_id: int, body: list) -> list[Error]:
@@ -105,10 +114,12 @@ def stored_payloads(events: list[ValidEvent]) -> list[str]:
 
 
 async def _store(store: Store, account_id: int, events: list[ValidEvent],
-                 batch_uuid: str | None) -> tuple[str | None, list[str]]:
+                 batch_uuid: str | None, rate_limited: bool) -> tuple[str | None, list[str]]:
     uuids = [new_uuid() for _ in events]
     outcome = await store.write(WriteJob(account_id, events, uuids, stored_payloads(events),
-                                         batch_uuid, utc_now()))
+                                         batch_uuid, utc_now(), rate_limited))
+    if isinstance(outcome, Limited):
+        raise RateLimited(outcome)
     if isinstance(outcome, Rejected):
         raise InvalidEvents(outcome.errors)
     if isinstance(outcome, Failed):

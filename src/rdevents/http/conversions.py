@@ -51,7 +51,8 @@ async def post_conversion(request: Request) -> Response:
     event_type = body.get("event_type")
     if isinstance(event_type, str) and event_type != "CONVERSION":
         raise InvalidEvents([option_error(("CONVERSION",), "$.body.event_type")])
-    event_uuid = await ingest_event(request.app.state.store, account_id, body)
+    event_uuid = await ingest_event(request.app.state.store, account_id, body,
+                                    rate_limited=request.app.state.settings.rate_limits)
     return JSON({"event_uuid": event_uuid})
 
 

@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..ingest import InvalidEvents
+from ..ingest import InvalidEvents, RateLimited
 from ..store import Overloaded, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,21 @@ async def _http_exception(request: Request, exc: HTTPException) -> JSON:
     return request_error(exc.status_code, "BAD_REQUEST", str(exc.detail), exc.headers)
 
 
+async def _rate_limited(request: Request, exc: RateLimited) -> JSON:
+    """RD's two 429s: its lead limiter's body for a contact, its gateway's for an account."""
+    limited = exc.limited
+    wait = str(limited.remaining_time)
+    if limited.scope == "contact":
+        return JSON({"error": f"'lead_limiter' rate limit exceeded for {limited.period} "
+                              f"second(s) period for key '{limited.key}'",
+                     "max": limited.max, "usage": limited.usage,
+                     "remaining_time": limited.remaining_time}, 429,
+                    headers={"Retry-After": wait})
+    return JSON({"message": "API rate limit exceeded"}, 429, headers={
+        "Retry-After": wait, "RateLimit-Limit-Quotas": str(limited.max),
+        "Retry-After-Quotas": wait})
+
+
 async def _store_unavailable(request: Request, exc: StoreUnavailable) -> JSON:
     log.warning("store unavailable: %s", exc)
     return request_error(503, "SERVICE_UNAVAILABLE", "Service temporarily unavailable",
@@ -90,6 +105,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSON:
 EXCEPTION_HANDLERS = {
     ApiError: _api_error,
     InvalidEvents: _invalid_events,
+    RateLimited: _rate_limited,
     HTTPException: _http_exception,
     StoreUnavailable: _store_unavailable,
     Overloaded: _overloaded,

@@ -17,7 +17,8 @@ async def post_event(request: Request) -> JSON:
     if not isinstance(body, dict):
         raise bad_shape("object with event_type, event_family and payload")
     event_uuid = await ingest_event(request.app.state.store, account_id, body,
-                                    request.query_params.get("event_type"))
+                                    request.query_params.get("event_type"),
+                                    request.app.state.settings.rate_limits)
     return JSON({"event_uuid": event_uuid})
 
 
@@ -26,8 +27,9 @@ async def post_batch(request: Request) -> JSON:
     body = await read_json(request)
     if not isinstance(body, list):
         raise bad_shape("array of events")
+    settings = request.app.state.settings
     batch_uuid, uuids = await ingest_batch(request.app.state.store, account_id, body,
-                                           request.app.state.settings.max_batch_events)
+                                           settings.max_batch_events, settings.rate_limits)
     return JSON({"event_batch_uuid": batch_uuid,
                  "events": [{"event_uuid": event_uuid} for event_uuid in uuids]})
 

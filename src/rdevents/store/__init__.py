@@ -78,6 +78,7 @@ class WriteJob:
     payloads: list[str]  # each event's payload as stored: JSON text, made off the writer
     batch_uuid: str | None
     received_at: str
+    rate_limited: bool = False  # whether the account's rate limits apply (see limits.py)
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,11 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def count_accounts(self) -> int: ...
+
+    @abc.abstractmethod
+    async def set_account_limits(self, account_id: int, plan: str | None,
+                                 per_minute: int | None, per_contact_day: int | None) -> None:
+        """Change what is given: a plan, or limits of the account's own (0: none of its own)."""
 
     @abc.abstractmethod
     async def create_token(self, account_id: int, token_hash: str,

@@ -16,6 +16,7 @@ import orjson
 
 from ..clock import utc_now
 from ..contacts import Contact
+from ..limits import ACCOUNT, DAY, CounterKey, Quota, quota
 from . import (
     Account,
     ApiKey,
@@ -78,6 +79,7 @@ class WriteSession:
     def __init__(self, store: SqlStore, conn: Any) -> None:
         self.store = store
         self.conn = conn
+        self._fresh_minutes: set[CounterKey] = set()
 
     def load_contacts(self, keys: set[ContactKey]) -> dict[ContactKey, Contact]:
         self.store.lock_contacts(self.conn, keys)
@@ -88,6 +90,31 @@ class WriteSession:
         for account_id, emails in by_account.items():
             for row in self.store.select_contacts(self.conn, account_id, emails):
                 found[(account_id, row[2])] = contact_from_row(row)
+        return found
+
+    def load_quotas(self, account_ids: set[int]) -> dict[int, Quota]:
+        ids = sorted(account_ids)
+        rows = self.store.query(
+            self.conn, "SELECT id, plan, events_per_minute, events_per_contact_day FROM accounts "
+            f"WHERE id IN ({placeholders(len(ids))})", ids)
+        return {row[0]: quota(row[1], row[2], row[3]) for row in rows}
+
+    def load_counters(self, keys: set[CounterKey]) -> dict[CounterKey, int]:
+        accounts = sorted({key[0] for key in keys})
+        self.store.lock_counters(self.conn, accounts)
+        found: dict[CounterKey, int] = {}
+        for account_id in accounts:
+            subjects = sorted({key[1] for key in keys if key[0] == account_id})
+            windows = sorted({key[2] for key in keys if key[0] == account_id})
+            for start in range(0, len(subjects), CHUNK):
+                chunk = subjects[start:start + CHUNK]
+                for subject, window_start, count in self.store.query(
+                        self.conn, "SELECT subject, window_start, count FROM rate_counters "
+                        f"WHERE account_id = ? AND window_start IN ({placeholders(len(windows))}) "
+                        f"AND subject IN ({placeholders(len(chunk))})",
+                        (account_id, *windows, *chunk)):
+                    found[(account_id, subject, window_start)] = count
+        self._fresh_minutes = {key for key in keys if key[1] == ACCOUNT and key not in found}
         return found
 
     def flush(self, rows: GroupRows) -> None:
@@ -127,6 +154,22 @@ class WriteSession:
                                          "to_stage", "from_opportunity", "to_opportunity",
                                          "value", "reason", "created_at", "cause"),
             [(*t, "event") for t in transitions])
+        self._save_counters(rows.counters)
+
+    def _save_counters(self, counters: dict[CounterKey, int]) -> None:
+        if not counters:
+            return
+        self.store.execute_many(
+            self.conn, "INSERT INTO rate_counters (account_id, subject, window_start, count) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (account_id, subject, window_start) "
+            "DO UPDATE SET count = excluded.count",
+            [(*key, count) for key, count in counters.items()])
+        # The first write of an account in a new minute drops its counters of windows that
+        # are over.
+        self.store.execute_many(
+            self.conn, "DELETE FROM rate_counters WHERE account_id = ? AND window_start < ?",
+            [(account_id, start - DAY) for account_id, _, start in self._fresh_minutes
+             if (account_id, ACCOUNT, start) in counters])
 
 
 class SqlStore(Store):
@@ -176,6 +219,9 @@ class SqlStore(Store):
     def lock_contacts(self, conn: Any, keys: set[ContactKey]) -> None:
         """Keep other writers off these contacts until the transaction ends (if there can be
         other writers at the same time)."""
+
+    def lock_counters(self, conn: Any, account_ids: list[int]) -> None:
+        """Keep other writers off these accounts' rate counters until the transaction ends."""
 
     @abc.abstractmethod
     async def run_group(self, jobs: list[WriteJob]) -> list[Rejected | Failed | None]:
@@ -284,6 +330,19 @@ class SqlStore(Store):
 
     async def count_accounts(self) -> int:
         return (await self.fetch("SELECT count(*) FROM accounts"))[0][0]
+
+    async def set_account_limits(self, account_id: int, plan: str | None,
+                                 per_minute: int | None, per_contact_day: int | None) -> None:
+        given: dict[str, Any] = {}
+        if plan is not None:
+            given["plan"] = plan
+        if per_minute is not None:
+            given["events_per_minute"] = per_minute or None
+        if per_contact_day is not None:
+            given["events_per_contact_day"] = per_contact_day or None
+        if given:
+            await self.change(f"UPDATE accounts SET {', '.join(f'{n} = ?' for n in given)} "
+                              "WHERE id = ?", (*given.values(), account_id))
 
     async def create_token(self, account_id: int, token_hash: str,
                            expires_at: str | None) -> None:

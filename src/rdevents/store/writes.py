@@ -7,11 +7,13 @@ Then the accepted jobs' rows are written in bulk: one statement per table, not o
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from ..ids import new_uuid
 from ..contacts import Contact, FunnelTransition, apply_event
+from ..ids import new_uuid
+from ..limits import CounterKey, Limited, Quota, check, job_counters
 from ..validation import Error, ValidEvent, child, unknown_contact_error
 from . import Failed, Rejected, WriteJob
 
@@ -30,11 +32,12 @@ class EventRow:
 
 @dataclass
 class GroupRows:
-    """What a group's accepted jobs write: the final state of each contact they touched, and
-    their events (with funnel transitions) in order."""
+    """What a group's accepted jobs write: the final state of each contact they touched, their
+    events (with funnel transitions) in order, and the rate counters they moved."""
 
     contacts: dict[ContactKey, Contact] = field(default_factory=dict)
     events: list[EventRow] = field(default_factory=list)
+    counters: dict[CounterKey, int] = field(default_factory=dict)
 
 
 class WriteBackend(Protocol):
@@ -44,7 +47,14 @@ class WriteBackend(Protocol):
         """The stored contacts among `keys` (absent keys are left out)."""
 
     def flush(self, rows: GroupRows) -> None:
-        """Insert new contacts (id None), update the others, insert events and transitions."""
+        """Insert new contacts (id None), update the others, insert events and transitions,
+        save the rate counters."""
+
+    def load_quotas(self, account_ids: set[int]) -> dict[int, Quota]: ...
+
+    def load_counters(self, keys: set[CounterKey]) -> dict[CounterKey, int]:
+        """The current values of these rate counters; other writers of the same accounts'
+        counters wait until the transaction ends."""
 
 
 def event_identifier(event: ValidEvent) -> str:
@@ -53,13 +63,19 @@ def event_identifier(event: ValidEvent) -> str:
     return event.payload[name] if name else event.type.name
 
 
-def write_group(backend: WriteBackend, jobs: list[WriteJob]) -> list[Rejected | Failed | None]:
+def write_group(backend: WriteBackend,
+                jobs: list[WriteJob]) -> list[Rejected | Failed | Limited | None]:
     """Apply and write `jobs`; one outcome per job (None when it will commit with the group)."""
+    limits = _RateLimits(backend, [job for job in jobs if job.rate_limited])
     stored = backend.load_contacts({(job.account_id, event.email)
                                     for job in jobs for event in job.events})
     rows = GroupRows()
-    outcomes: list[Rejected | Failed | None] = []
+    outcomes: list[Rejected | Failed | Limited | None] = []
     for job in jobs:
+        refused = limits.refusal(job)
+        if refused is not None:
+            outcomes.append(refused)
+            continue
         try:
             touched, events, errors = _apply_job(job, rows.contacts, stored)
         except Exception as exc:  # a bug: fail this job alone
@@ -70,10 +86,32 @@ def write_group(backend: WriteBackend, jobs: list[WriteJob]) -> list[Rejected | 
             continue
         rows.contacts.update(touched)
         rows.events.extend(events)
+        limits.count(job, rows.counters)
         outcomes.append(None)
     if rows.events:
         backend.flush(rows)
     return outcomes
+
+
+class _RateLimits:
+    """The rate counters of a group's limited jobs: loaded once, moved by accepted jobs."""
+
+    def __init__(self, backend: WriteBackend, jobs: list[WriteJob]) -> None:
+        self.now = time.time()
+        self.adds = {id(job): job_counters(job.account_id, [e.email for e in job.events],
+                                           self.now) for job in jobs}
+        wanted = set().union(*self.adds.values()) if jobs else set()
+        self.current = backend.load_counters(wanted) if jobs else {}
+        self.quotas = backend.load_quotas({job.account_id for job in jobs}) if jobs else {}
+
+    def refusal(self, job: WriteJob) -> Limited | None:
+        if not job.rate_limited:
+            return None
+        return check(self.adds[id(job)], self.current, self.quotas[job.account_id], self.now)
+
+    def count(self, job: WriteJob, saved: dict[CounterKey, int]) -> None:
+        for key, added in self.adds.get(id(job), {}).items():
+            self.current[key] = saved[key] = self.current.get(key, 0) + added
 
 
 def _apply_job(job: WriteJob, group: dict[ContactKey, Contact],
