@@ -210,3 +210,50 @@ def test_cli_apps_and_headless_authorization(tmp_path):
                      env={**os.environ, "RDEVENTS_ADMIN_PASSWORD": "pw"})
     assert again.returncode == 1 and "taken" in again.stderr
     assert rdevents("apps", "authorize", "--client-id", "nope").returncode == 1
+
+
+def test_a_code_expires_after_60_minutes(server, app, anonymous):
+    from rdevents.clock import utc_now
+    from rdevents.tokens import hash_secret
+
+    client_id, secret, _ = app
+    found = server.call(server.store.find_app(client_id))
+    server.call(server.store.create_code(found.id, hash_secret("old-code"), utc_now(-1)))
+    response = exchange(anonymous, client_id, secret, code="old-code")
+    assert (response.status_code, response.json()) == (401, EXPIRED_CODE)
+
+
+def test_a_client_that_refreshes_on_401_keeps_working_across_expiry(server, app, anonymous):
+    """What RD client libraries do: on 401 with error="expired_token", refresh and retry."""
+    import time
+
+    from rdevents.clock import utc_now
+    from rdevents.tokens import hash_secret
+
+    client_id, secret, _ = app
+    grant = exchange(anonymous, client_id, secret, code=code_for(server, client_id)).json()
+    found = server.call(server.store.find_app(client_id))
+    refresh_id, account_id = server.call(server.store.find_refresh_token(
+        found.id, hash_secret(grant["refresh_token"])))
+    # An access token of the same grant about to expire, as one does after 24 hours.
+    server.call(server.store.create_access_token(account_id, hash_secret("rdv_short-lived"),
+                                                 utc_now(1), refresh_id))
+    state = {"access_token": "rdv_short-lived", "refreshes": 0}
+
+    def send(email: str) -> httpx.Response:
+        for _ in range(2):
+            response = anonymous.post("/platform/events", json=conversion(email), headers={
+                "Authorization": f"Bearer {state['access_token']}"})
+            if response.status_code != 401 or 'error="expired_token"' not in \
+                    response.headers.get("www-authenticate", ""):
+                return response
+            renewed = exchange(anonymous, client_id, secret,
+                               refresh_token=grant["refresh_token"]).json()
+            state["access_token"] = renewed["access_token"]
+            state["refreshes"] += 1
+        return response
+
+    assert send(f"before-{uuid.uuid4().hex[:6]}@example.com").status_code == 200
+    time.sleep(1.1)
+    assert send(f"after-{uuid.uuid4().hex[:6]}@example.com").status_code == 200
+    assert state["refreshes"] == 1
