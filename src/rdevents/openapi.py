@@ -101,6 +101,18 @@ _COMMON_ERRORS = {
 }
 
 
+_TOKEN_REQUEST = {
+    "type": "object", "required": ["client_id", "client_secret"],
+    "properties": {name: {"type": "string"} for name in (
+        "client_id", "client_secret", "code", "refresh_token", "grant_type")},
+}
+_TOKEN_RESPONSE = {
+    "type": "object", "required": ["access_token", "expires_in", "refresh_token"],
+    "properties": {"access_token": {"type": "string"}, "expires_in": {"type": "integer"},
+                   "refresh_token": {"type": "string"}},
+}
+
+
 def _write_responses(success: dict) -> dict[str, Any]:
     return {
         "200": _json(success, "Stored durably"),
@@ -192,7 +204,38 @@ def build_openapi() -> dict[str, Any]:
                 "parameters": [contact_param],
                 "responses": {"200": _json({"type": "object"}, "The funnel"), **read_errors},
             }},
-            "/healthz": {"get": {"summary": "The process is alive",
+            "/healthz": {"get": {"summary": "The process is alive, and its write-queue depth",
                                  "responses": {"200": _json({"type": "object"}, "Alive")}}},
+            "/readyz": {"get": {"summary": "The database answers and its schema is current",
+                                "responses": {"200": _json({"type": "object"}, "Ready"),
+                                              "503": _json(_ref("RequestError"), "Not ready")}}},
+            "/auth/dialog": {"get": {
+                "summary": "The consent page of RD's authorization-code flow",
+                "parameters": [{"name": n, "in": "query", "required": n == "client_id",
+                                "schema": {"type": "string"}}
+                               for n in ("client_id", "redirect_uri", "redirect_url", "state")],
+                "responses": {"200": {"description": "The consent page (HTML)"},
+                              "400": _json(_ref("RequestError"), "Unknown app or redirect")},
+            }},
+            **{path: {"post": {
+                "summary": "Tokens for a code or a refresh token (RD's OAuth)",
+                "requestBody": {"required": True, "content": {
+                    media: {"schema": _TOKEN_REQUEST} for media in (
+                        "application/json", "application/x-www-form-urlencoded")}},
+                "responses": {"200": _json(_TOKEN_RESPONSE, "Tokens"),
+                              "400": _json({"type": "object"}, "A field is missing"),
+                              "401": _json(_ref("RequestError"), "ACCESS_DENIED, "
+                                           "EXPIRED_CODE_GRANT or INVALID_REFRESH_TOKEN")},
+            }} for path in ("/auth/token", "/oauth2/token")},
+            "/auth/revoke": {"post": {
+                "summary": "Revoke an access or refresh token",
+                "requestBody": {"required": True, "content": {
+                    "application/x-www-form-urlencoded": {"schema": {
+                        "type": "object", "required": ["token"], "properties": {
+                            "token": {"type": "string"},
+                            "token_type_hint": {"enum": ["access_token",
+                                                         "refresh_token"]}}}}}},
+                "responses": {"200": _json({"type": "object"}, "Revoked (or unknown)")},
+            }},
         },
     }
