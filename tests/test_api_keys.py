@@ -134,8 +134,15 @@ def test_cli_creates_at_most_five_keys_and_deactivates_them(tmp_path):
     assert all(r.returncode == 0 and r.stdout.startswith("rdk_") and r.stdout.count("\n") == 1
                for r in created)
     sixth = rdevents("apikeys", "create", "--account", "shop")
-    assert sixth.returncode == 1 and "deactivate one" in sixth.stderr
+    assert sixth.returncode == 1 and "the most an account" in sixth.stderr
     key = created[0].stdout.strip()
     assert rdevents("apikeys", "deactivate", key).returncode == 0
     assert rdevents("apikeys", "activate", key).returncode == 0
     assert rdevents("apikeys", "deactivate", "rdk_unknown").returncode == 1
+
+
+def test_a_wrong_method_on_the_conversions_route_still_answers_cors(server):
+    with server.client() as anonymous:
+        response = anonymous.get("/platform/conversions")
+    assert response.status_code == 405
+    assert_cors(response)

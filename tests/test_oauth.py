@@ -257,3 +257,35 @@ def test_a_client_that_refreshes_on_401_keeps_working_across_expiry(server, app,
     time.sleep(1.1)
     assert send(f"after-{uuid.uuid4().hex[:6]}@example.com").status_code == 200
     assert state["refreshes"] == 1
+
+
+def test_revoking_a_refresh_token_stops_its_access_tokens_at_once(server, app, anonymous):
+    """On the process that revoked it, with no wait for the token cache; and an access token
+    made from it in a race with the revocation is refused too."""
+    from rdevents.clock import utc_now
+    from rdevents.tokens import hash_secret
+
+    client_id, secret, _ = app
+    grant = exchange(anonymous, client_id, secret, code=code_for(server, client_id)).json()
+    bearer = {"Authorization": f"Bearer {grant['access_token']}"}
+    email = f"race-{uuid.uuid4().hex[:6]}@example.com"
+    assert anonymous.post("/platform/events", json=conversion(email),
+                          headers=bearer).status_code == 200  # now cached as live
+    found = server.call(server.store.find_app(client_id))
+    refresh_id, account_id = server.call(server.store.find_refresh_token(
+        found.id, hash_secret(grant["refresh_token"])))
+    assert anonymous.post("/auth/revoke", data={"token": grant["refresh_token"]}
+                          ).status_code == 200
+    late = "rdv_made-in-a-race"
+    server.call(server.store.create_access_token(account_id, hash_secret(late),
+                                                 utc_now(3600), refresh_id))
+    for token in (grant["access_token"], late):
+        response = anonymous.get(f"/platform/contacts/email:{email}",
+                                 headers={"Authorization": f"Bearer {token}"})
+        assert (response.status_code, response.json()) == (401, INVALID_TOKEN)
+
+
+def test_oauth_bodies_are_limited_like_the_others(anonymous):
+    response = anonymous.post("/auth/revoke", content=b"token=" + b"x" * 300_000,
+                              headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 413

@@ -115,3 +115,14 @@ def test_limits_hold_across_two_processes(tmp_path, request, backend):
     finally:
         first.stop()
         second.stop()
+
+
+def test_a_batch_over_the_limit_by_itself_is_400_not_429(limited_server):
+    """Waiting would never let it through: a 429 would have clients retry it forever."""
+    with limited_server.client(account(limited_server, per_minute=3)) as client:
+        response = client.send_batch([conversion(new_email()) for _ in range(4)])
+        assert response.status_code == 400
+        assert response.json() == {"errors": [{
+            "error_type": "TOO_LONG",
+            "error_message": "Must contain at most 3 events, the account's limit a minute.",
+            "validation_rules": {"max_items": 3}, "path": "$.body"}]}

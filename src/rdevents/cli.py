@@ -207,8 +207,9 @@ async def apikeys_create(store: Store, account_name: str) -> None:
     key = await issue_api_key(store, account.id)
     if key is None:
         raise click.ClickException(
-            f"Account {account_name!r} has {MAX_API_KEYS} API keys already: deactivate one "
-            "instead (keys are never deleted).")
+            f"Account {account_name!r} has {MAX_API_KEYS} API keys already, the most an account "
+            "can have: keys are never deleted, but `rdevents apikeys activate` turns one back "
+            "on.")
     click.echo(key)
 
 

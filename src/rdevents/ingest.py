@@ -14,6 +14,7 @@ from .ids import new_uuid
 from .limits import Limited
 from .validation import (
     INVALID_FORMAT,
+    TOO_LONG,
     Error,
     ValidEvent,
     check_query_event_type,
@@ -119,6 +120,12 @@ async def _store(store: Store, account_id: int, events: list[ValidEvent],
     outcome = await store.write(WriteJob(account_id, events, uuids, stored_payloads(events),
                                          batch_uuid, utc_now(), rate_limited))
     if isinstance(outcome, Limited):
+        if outcome.alone:  # waiting would not help: say so with a 400, not a 429
+            raise InvalidEvents([error(
+                TOO_LONG, f"Must contain at most {outcome.max} events"
+                + (" for one contact, the limit a day." if outcome.scope == "contact"
+                   else ", the account's limit a minute."),
+                "$.body" if batch_uuid else "$.body.payload", {"max_items": outcome.max})])
         raise RateLimited(outcome)
     if isinstance(outcome, Rejected):
         raise InvalidEvents(outcome.errors)

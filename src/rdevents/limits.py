@@ -43,6 +43,7 @@ class Limited:
     usage: int
     period: int
     remaining_time: int  # seconds until the window ends
+    alone: bool  # the job passes the limit by itself: it could never be accepted
 
 
 def window(now: float, period: int) -> int:
@@ -68,5 +69,5 @@ def check(adds: Counter, current: dict[CounterKey, int], limits: Quota,
                                 else (DAY, limits.per_contact_day, "contact"))
         if usage > limit:
             return Limited(scope, subject, limit, usage, period,
-                           max(1, int(start + period - now)))
+                           max(1, int(start + period - now)), added > limit)
     return None

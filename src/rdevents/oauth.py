@@ -29,6 +29,10 @@ def hash_password(password: str) -> str:
     return f"scrypt${salt.hex()}${digest.hex()}"
 
 
+# Verified against when the administrator does not exist, so that the answer takes as long.
+UNKNOWN_ADMIN_HASH = hash_password(secrets.token_urlsafe(16))
+
+
 def verify_password(password: str, stored: str) -> bool:
     scheme, salt, digest = stored.split("$")
     if scheme != "scrypt":

@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.routing import Route
 
@@ -47,6 +48,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
                 Route("/healthz", healthz, methods=["GET"]),
                 Route("/readyz", readyz, methods=["GET"])],
         exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[Middleware(conversions.CorsOnConversions)],
         lifespan=lifespan,
     )
     app.state.settings = settings

@@ -42,9 +42,9 @@ class CredentialCache:
         self._max_entries = max_entries
         self._entries: dict[str, tuple[Any, float]] = {}
 
-    def forget(self, secret_hash: str) -> None:
-        """Drop a credential revoked by this process, so that it stops working at once here."""
-        self._entries.pop(secret_hash, None)
+    def clear(self) -> None:
+        """Forget every credential: after a revocation by this process, it works no more here."""
+        self._entries.clear()
 
     async def find(self, secret_hash: str) -> Any:
         now = time.monotonic()

@@ -16,12 +16,8 @@ def _media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
-async def read_json(request: Request) -> Any:
-    """The decoded body, or the RD error for a wrong media type, an oversized or bad body."""
-    if _media_type(request) != "application/json":
-        raise ApiError(415, "UNSUPPORTED_MEDIA_TYPE",
-                       "The payload is in a format not supported by this method on the target "
-                       "resource.")
+async def read_body(request: Request) -> bytes:
+    """The raw body, or 413 past the configured limit (read no further than the limit)."""
     limit = request.app.state.settings.max_body_bytes
     too_large = ApiError(413, "REQUEST_ENTITY_TOO_LARGE",
                          f"The request body must not exceed {limit} bytes.")
@@ -34,7 +30,16 @@ async def read_json(request: Request) -> Any:
         if size > limit:
             raise too_large
         chunks.append(chunk)
-    body = b"".join(chunks)
+    return b"".join(chunks)
+
+
+async def read_json(request: Request) -> Any:
+    """The decoded body, or the RD error for a wrong media type, an oversized or bad body."""
+    if _media_type(request) != "application/json":
+        raise ApiError(415, "UNSUPPORTED_MEDIA_TYPE",
+                       "The payload is in a format not supported by this method on the target "
+                       "resource.")
+    body = await read_body(request)
     try:
         if _LONG_NUMBER in body.translate(_DIGITS_AS_ZERO):
             return _parse_exactly(body)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route, request_response
+from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..ingest import InvalidEvents, ingest_event
@@ -26,13 +26,18 @@ CORS_HEADERS = {
 _RAW_CORS_HEADERS = [(k.lower().encode(), v.encode()) for k, v in CORS_HEADERS.items()]
 
 
-class WithCors:
-    """An ASGI app that adds the CORS headers to every response of the app it wraps."""
+class CorsOnConversions:
+    """Middleware: the CORS headers on every response of /platform/conversions (405s and
+    errors included), and on no other route."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != PATH:
+            await self.app(scope, receive, send)
+            return
+
         async def send_with_cors(message: dict) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", []), *_RAW_CORS_HEADERS]
@@ -56,5 +61,5 @@ async def post_conversion(request: Request) -> Response:
     return JSON({"event_uuid": event_uuid})
 
 
-routes = [Route("/platform/conversions", WithCors(request_response(post_conversion)),
-                methods=["POST", "OPTIONS"])]
+PATH = "/platform/conversions"
+routes = [Route(PATH, post_conversion, methods=["POST", "OPTIONS"])]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -13,7 +14,7 @@ from starlette.routing import Route
 
 from .. import oauth
 from ..store import App
-from ..tokens import hash_secret
+from .body import read_body
 from .errors import JSON, ApiError
 
 _BAD_REDIRECT = "O parâmetro redirect_uri não contém um valor válido."
@@ -25,7 +26,7 @@ def _denied(message: str = "Wrong credentials provided.") -> ApiError:
 
 async def _form_or_json(request: Request) -> dict[str, Any]:
     """The body's fields, JSON or form-encoded (RD clients send both); query fields too."""
-    raw = await request.body()
+    raw = await read_body(request)
     fields: dict[str, Any] = dict(request.query_params)
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type == "application/json":
@@ -87,12 +88,15 @@ async def dialog(request: Request) -> Response:
 
 
 async def consent(request: Request) -> Response:
-    form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+    form = dict(parse_qsl((await read_body(request)).decode("utf-8", "replace")))
     app = await _app_for(request, form.get("client_id"), form.get("redirect_uri"))
     state = form.get("state", "")
     admin = await request.app.state.store.find_admin(form.get("username", ""))
-    if admin is None or admin[0] != app.account_id or not oauth.verify_password(
-            form.get("password", ""), admin[1]):
+    # scrypt runs on a thread, and for unknown administrators too: the answer takes as long
+    # whether the name exists or not, and the event loop never waits for it.
+    stored = admin[1] if admin is not None else oauth.UNKNOWN_ADMIN_HASH
+    valid = await asyncio.to_thread(oauth.verify_password, form.get("password", ""), stored)
+    if admin is None or admin[0] != app.account_id or not valid:
         return _consent_page(app, state, "Wrong administrator or password.", 401)
     code = await oauth.issue_code(request.app.state.store, app)
     query = urlencode({"code": code, **({"state": state} if state else {})})
@@ -129,7 +133,8 @@ async def revoke(request: Request) -> JSON:
         return _missing("token")
     await oauth.revoke(request.app.state.store, str(fields["token"]),
                        fields.get("token_type_hint"))
-    request.app.state.tokens.forget(hash_secret(str(fields["token"])))
+    # The access tokens of a revoked refresh token are unknown here: forget them all.
+    request.app.state.tokens.clear()
     return JSON({})
 
 

@@ -30,8 +30,8 @@ _RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure,
               pg_errors.UniqueViolation)
 _ATTEMPTS = 3
 _CONNECT_TIMEOUT = 3  # seconds: an unreachable database answers 503 quickly
-WRITER_APPLICATION_NAME = "rdevents writer"
-RATE_LOCK = "\x00rate counters"  # a lock key no e-mail can have (NUL is refused in e-mails)  # how the writer shows in pg_stat_activity
+WRITER_APPLICATION_NAME = "rdevents writer"  # how the writer shows in pg_stat_activity
+RATE_LOCK = "\x00rate counters"  # a lock key no e-mail can have (NUL is refused in e-mails)
 
 
 @functools.lru_cache(maxsize=256)

@@ -16,7 +16,7 @@ import orjson
 
 from ..clock import utc_now
 from ..contacts import Contact
-from ..limits import ACCOUNT, DAY, CounterKey, Quota, quota
+from ..limits import ACCOUNT, DAY, CounterKey, Quota, quota, window
 from . import (
     Account,
     ApiKey,
@@ -99,9 +99,11 @@ class WriteSession:
             f"WHERE id IN ({placeholders(len(ids))})", ids)
         return {row[0]: quota(row[1], row[2], row[3]) for row in rows}
 
+    def lock_counters(self, account_ids: set[int]) -> None:
+        self.store.lock_counters(self.conn, sorted(account_ids))
+
     def load_counters(self, keys: set[CounterKey]) -> dict[CounterKey, int]:
         accounts = sorted({key[0] for key in keys})
-        self.store.lock_counters(self.conn, accounts)
         found: dict[CounterKey, int] = {}
         for account_id in accounts:
             subjects = sorted({key[1] for key in keys if key[0] == account_id})
@@ -165,10 +167,12 @@ class WriteSession:
             "DO UPDATE SET count = excluded.count",
             [(*key, count) for key, count in counters.items()])
         # The first write of an account in a new minute drops its counters of windows that
-        # are over.
+        # are over: minutes before this one, days before today.
         self.store.execute_many(
-            self.conn, "DELETE FROM rate_counters WHERE account_id = ? AND window_start < ?",
-            [(account_id, start - DAY) for account_id, _, start in self._fresh_minutes
+            self.conn, "DELETE FROM rate_counters WHERE account_id = ? AND "
+            "(subject = ? AND window_start < ? OR subject <> ? AND window_start < ?)",
+            [(account_id, ACCOUNT, start, ACCOUNT, window(start, DAY))
+             for account_id, _, start in self._fresh_minutes
              if (account_id, ACCOUNT, start) in counters])
 
 
@@ -281,12 +285,16 @@ class SqlStore(Store):
         return None
 
     async def find_token(self, token_hash: str) -> Token | None:
-        rows = await self.fetch("SELECT account_id, expires_at, revoked_at FROM tokens "
-                                "WHERE token_hash = ?", (token_hash,))
+        # A token made from a refresh token is revoked with it: read both in one statement.
+        rows = await self.fetch(
+            "SELECT t.account_id, t.expires_at, t.revoked_at, r.revoked_at FROM tokens t "
+            "LEFT JOIN refresh_tokens r ON r.id = t.refresh_token_id WHERE t.token_hash = ?",
+            (token_hash,))
         if not rows:
             return None
-        account_id, expires_at, revoked_at = rows[0]
-        return Token(account_id, expires_at, revoked_at is not None)
+        account_id, expires_at, revoked_at, refresh_revoked_at = rows[0]
+        return Token(account_id, expires_at,
+                     revoked_at is not None or refresh_revoked_at is not None)
 
     async def get_contact(self, account_id: int, by: str, value: str) -> Contact | None:
         column = {"email": "email", "uuid": "uuid"}[by]
@@ -428,12 +436,9 @@ class SqlStore(Store):
                           (account_id, token_hash, utc_now(), expires_at, refresh_token_id))
 
     async def revoke_refresh_token(self, token_hash: str) -> bool:
-        now = utc_now()
-        changed, rows = await self.change(
-            "UPDATE refresh_tokens SET revoked_at = ? WHERE token_hash = ? "
-            "AND revoked_at IS NULL RETURNING id", (now, token_hash))
-        if rows:
-            await self.change("UPDATE tokens SET revoked_at = ? WHERE refresh_token_id = ? "
-                              "AND revoked_at IS NULL", (now, rows[0][0]))
-        return bool(rows)
+        # Its access tokens need no change: find_token reads the refresh token's revocation.
+        changed, _ = await self.change("UPDATE refresh_tokens SET revoked_at = ? "
+                                       "WHERE token_hash = ? AND revoked_at IS NULL",
+                                       (utc_now(), token_hash))
+        return changed > 0
 

@@ -52,9 +52,10 @@ class WriteBackend(Protocol):
 
     def load_quotas(self, account_ids: set[int]) -> dict[int, Quota]: ...
 
-    def load_counters(self, keys: set[CounterKey]) -> dict[CounterKey, int]:
-        """The current values of these rate counters; other writers of the same accounts'
-        counters wait until the transaction ends."""
+    def lock_counters(self, account_ids: set[int]) -> None:
+        """Keep other writers off these accounts' rate counters until the transaction ends."""
+
+    def load_counters(self, keys: set[CounterKey]) -> dict[CounterKey, int]: ...
 
 
 def event_identifier(event: ValidEvent) -> str:
@@ -97,12 +98,15 @@ class _RateLimits:
     """The rate counters of a group's limited jobs: loaded once, moved by accepted jobs."""
 
     def __init__(self, backend: WriteBackend, jobs: list[WriteJob]) -> None:
-        self.now = time.time()
+        accounts = {job.account_id for job in jobs}
+        if accounts:
+            backend.lock_counters(accounts)
+        self.now = time.time()  # after the lock: the windows of the moment the group writes
         self.adds = {id(job): job_counters(job.account_id, [e.email for e in job.events],
                                            self.now) for job in jobs}
         wanted = set().union(*self.adds.values()) if jobs else set()
         self.current = backend.load_counters(wanted) if jobs else {}
-        self.quotas = backend.load_quotas({job.account_id for job in jobs}) if jobs else {}
+        self.quotas = backend.load_quotas(accounts) if jobs else {}
 
     def refusal(self, job: WriteJob) -> Limited | None:
         if not job.rate_limited:
