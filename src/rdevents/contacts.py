@@ -135,6 +135,31 @@ def _apply_funnel(contact: Contact, event: ValidEvent) -> FunnelTransition | Non
                             contact.opportunity, **extra)
 
 
+@dataclass(frozen=True)
+class FunnelUpdate:
+    """A change of a contact's funnel through the API (RD's PUT .../funnels/default): only the
+    attributes given change; `contact_owner_email` None with `owner_given` unsets the owner."""
+
+    lifecycle_stage: str | None = None
+    opportunity: bool | None = None
+    owner_given: bool = False
+    contact_owner_email: str | None = None
+
+
+def apply_funnel_update(contact: Contact, update: FunnelUpdate, now: str) -> FunnelTransition:
+    """Apply an API funnel change to `contact`; the transition records it."""
+    before_stage, before_opportunity = contact.lifecycle_stage, contact.opportunity
+    if update.lifecycle_stage is not None:
+        contact.lifecycle_stage = update.lifecycle_stage
+    if update.opportunity is not None:
+        contact.opportunity = update.opportunity
+    if update.owner_given:
+        contact.contact_owner_email = update.contact_owner_email
+    contact.updated_at = now
+    return FunnelTransition(before_stage, contact.lifecycle_stage, before_opportunity,
+                            contact.opportunity)
+
+
 def _float_or_none(value: Any) -> float | None:
     return None if value is None else float(value)
 

@@ -8,6 +8,7 @@ import orjson
 from typing import Any
 
 from .clock import utc_now
+from .contacts import FunnelUpdate
 from .store import Failed, Rejected, Store, StoreUnavailable, WriteJob
 from .catalogue import EVENT_TYPES
 from .ids import new_uuid
@@ -119,6 +120,23 @@ async def _store(store: Store, account_id: int, events: list[ValidEvent],
     uuids = [new_uuid() for _ in events]
     outcome = await store.write(WriteJob(account_id, events, uuids, stored_payloads(events),
                                          batch_uuid, utc_now(), rate_limited))
+    _raise_for(outcome, batch_uuid)
+    return batch_uuid, uuids
+
+
+async def update_funnel(store: Store, account_id: int, email: str,
+                        update: FunnelUpdate) -> bool:
+    """Apply an API funnel change through the writer; False when the contact is gone."""
+    outcome = await store.write(WriteJob(account_id, [], [], [], None, utc_now(),
+                                         funnel_update=update, target_email=email))
+    if isinstance(outcome, Rejected):
+        return False
+    _raise_for(outcome, None)
+    return True
+
+
+def _raise_for(outcome: Any, batch_uuid: str | None) -> None:
+    """Turn a write outcome other than success into the exception the HTTP layer renders."""
     if isinstance(outcome, Limited):
         if outcome.alone:  # waiting would not help: say so with a 400, not a 429
             raise InvalidEvents([error(
@@ -133,4 +151,3 @@ async def _store(store: Store, account_id: int, events: list[ValidEvent],
         if isinstance(outcome.exception, StoreUnavailable):
             raise outcome.exception
         raise RuntimeError("storing the events failed") from outcome.exception
-    return batch_uuid, uuids

@@ -6,6 +6,7 @@ from typing import Any
 
 from . import __version__
 from .catalogue import EVENT_FAMILY, EVENT_TYPES, EventType, Field, FieldType
+from .contacts import LIFECYCLE_STAGES
 
 _SCALARS = {
     FieldType.STRING: {"type": "string"},
@@ -199,11 +200,28 @@ def build_openapi() -> dict[str, Any]:
                               "400": _json(_ref("ValidationErrors"), "Bad query"),
                               **read_errors},
             }},
-            "/platform/contacts/{contact}/funnels/default": {"get": {
-                "summary": "A contact's funnel", "security": bearer,
-                "parameters": [contact_param],
-                "responses": {"200": _json({"type": "object"}, "The funnel"), **read_errors},
-            }},
+            "/platform/contacts/{contact}/funnels/default": {
+                "get": {
+                    "summary": "A contact's funnel", "security": bearer,
+                    "parameters": [contact_param],
+                    "responses": {"200": _json({"type": "object"}, "The funnel"),
+                                  **read_errors},
+                },
+                "put": {
+                    "summary": "Change a contact's funnel (only what the body names)",
+                    "security": bearer, "parameters": [contact_param],
+                    "requestBody": {"required": True, "content": {"application/json": {
+                        "schema": {"type": "object", "additionalProperties": False,
+                                   "properties": {
+                                       "lifecycle_stage": {"enum": list(LIFECYCLE_STAGES)},
+                                       "opportunity": {"type": "boolean"},
+                                       "contact_owner_email": {
+                                           "type": ["string", "null"], "format": "email"}}}}}},
+                    "responses": {"200": _json({"type": "object"}, "The funnel"),
+                                  "400": _json({"type": "object"}, "Invalid values"),
+                                  **read_errors},
+                },
+            },
             "/healthz": {"get": {"summary": "The process is alive, and its write-queue depth",
                                  "responses": {"200": _json({"type": "object"}, "Alive")}}},
             "/readyz": {"get": {"summary": "The database answers and its schema is current",

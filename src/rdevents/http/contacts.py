@@ -9,8 +9,10 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from ..catalogue import EVENT_TYPE_NAMES, EVENT_TYPES
-from ..contacts import Contact
-from ..validation import normalise_email, option_error, type_error
+from ..contacts import LIFECYCLE_STAGES, Contact, FunnelUpdate
+from ..ingest import update_funnel
+from ..validation import is_email, normalise_email, option_error, type_error
+from .body import bad_shape, read_json
 from .auth import authenticate
 from .errors import JSON, ApiError, not_found
 
@@ -75,6 +77,64 @@ async def get_funnel(request: Request) -> JSON:
     return JSON(funnel_document(contact))
 
 
+def funnel_update_from(body: Any) -> FunnelUpdate:
+    """RD's PUT .../funnels/default body, or its attribute-keyed 400 errors."""
+    if not isinstance(body, dict):
+        raise bad_shape("object")
+    unknown = sorted(set(body) - {"lifecycle_stage", "opportunity", "contact_owner_email"})
+    if unknown:
+        raise ApiError(400, "INVALID_FIELDS", "Payload contains fields that do not exist: "
+                                              f"({', '.join(unknown)})")
+    errors: dict[str, list[dict[str, str]]] = {}
+
+    def fail(name: str, error_type: str, message: str) -> None:
+        errors[name] = [{"error_type": error_type, "error_message": message}]
+
+    stage = body.get("lifecycle_stage")
+    if "lifecycle_stage" in body:
+        if stage is None:
+            fail("lifecycle_stage", "CANNOT_BE_NULL", "lifecycle_stage cannot be null.")
+        elif not isinstance(stage, str):
+            fail("lifecycle_stage", "MUST_BE_STRING", "lifecycle_stage must be string.")
+        elif stage not in LIFECYCLE_STAGES:
+            fail("lifecycle_stage", "MUST_BE_VALID_OPTION",
+                 "invalid options for lifecycle_stage, the valid options are: "
+                 + ", ".join(f"'{s}'" for s in LIFECYCLE_STAGES))
+    opportunity = body.get("opportunity")
+    if "opportunity" in body and not isinstance(opportunity, bool):
+        fail("opportunity", "MUST_BE_BOOLEAN", "opportunity must be boolean.")
+    owner = body.get("contact_owner_email")
+    if owner is not None and (not isinstance(owner, str) or not is_email(owner)):
+        fail("contact_owner_email", "INVALID_EMAIL_FORMAT",
+             "contact_owner_email must be a valid e-mail address.")
+    if errors:
+        raise FunnelErrors(errors)
+    return FunnelUpdate(stage, opportunity, "contact_owner_email" in body,
+                        normalise_email(owner) if owner else None)
+
+
+class FunnelErrors(ApiError):
+    """RD's contacts-API validation errors: an object keyed by attribute."""
+
+    def __init__(self, errors: dict) -> None:
+        super().__init__(400, "INVALID", "invalid funnel")
+        self.errors = errors
+
+    def response(self) -> JSON:
+        return JSON({"errors": self.errors}, 400)
+
+
+async def put_funnel(request: Request) -> JSON:
+    account_id, contact = await _find_contact(request)
+    update = funnel_update_from(await read_json(request))
+    if not await update_funnel(request.app.state.store, account_id, contact.email, update):
+        raise not_found("Lead not found.")
+    changed = await request.app.state.store.get_contact(account_id, "uuid", contact.uuid)
+    if changed is None:
+        raise not_found("Lead not found.")
+    return JSON(funnel_document(changed))
+
+
 async def get_contact_events(request: Request) -> JSON:
     account_id, contact = await _find_contact(request)
     query = request.query_params
@@ -110,4 +170,5 @@ routes = [
     Route("/platform/contacts/{contact}", get_contact, methods=["GET"]),
     Route("/platform/contacts/{contact}/events", get_contact_events, methods=["GET"]),
     Route("/platform/contacts/{contact}/funnels/default", get_funnel, methods=["GET"]),
+    Route("/platform/contacts/{contact}/funnels/default", put_funnel, methods=["PUT"]),
 ]

@@ -10,7 +10,7 @@ import abc
 from dataclasses import dataclass
 from typing import Any
 
-from ..contacts import Contact
+from ..contacts import Contact, FunnelUpdate
 from ..validation import Error, ValidEvent
 
 
@@ -79,6 +79,9 @@ class WriteJob:
     batch_uuid: str | None
     received_at: str
     rate_limited: bool = False  # whether the account's rate limits apply (see limits.py)
+    # A funnel change through the API, of the contact with this e-mail (no events then).
+    funnel_update: FunnelUpdate | None = None
+    target_email: str | None = None
 
 
 @dataclass(frozen=True)

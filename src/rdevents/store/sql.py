@@ -146,16 +146,19 @@ class WriteSession:
             if t is not None:
                 transitions.append((job.account_id, contact_id, event_id, t.from_stage,
                                     t.to_stage, t.from_opportunity, t.to_opportunity, t.value,
-                                    t.reason, job.received_at))
+                                    t.reason, job.received_at, "event"))
         store.insert_rows(
             conn, "events", ("id", "uuid", "account_id", "contact_id", "batch_uuid", "event_type",
                              "event_family", "event_identifier", "payload", "received_at"),
             events)
+        for key, t, at in rows.api_transitions:
+            transitions.append((key[0], rows.contacts[key].id, None, t.from_stage, t.to_stage,
+                                t.from_opportunity, t.to_opportunity, None, None, at, "api"))
         store.insert_rows(
             conn, "funnel_transitions", ("account_id", "contact_id", "event_id", "from_stage",
                                          "to_stage", "from_opportunity", "to_opportunity",
                                          "value", "reason", "created_at", "cause"),
-            [(*t, "event") for t in transitions])
+            transitions)
         self._save_counters(rows.counters)
 
     def _save_counters(self, counters: dict[CounterKey, int]) -> None:

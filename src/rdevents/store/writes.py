@@ -11,10 +11,17 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from ..contacts import Contact, FunnelTransition, apply_event
+from ..contacts import Contact, FunnelTransition, apply_event, apply_funnel_update
 from ..ids import new_uuid
 from ..limits import CounterKey, Limited, Quota, check, job_counters
-from ..validation import Error, ValidEvent, child, unknown_contact_error
+from ..validation import (
+    RESOURCE_NOT_FOUND,
+    Error,
+    ValidEvent,
+    child,
+    error,
+    unknown_contact_error,
+)
 from . import Failed, Rejected, WriteJob
 
 ContactKey = tuple[int, str]  # (account_id, e-mail)
@@ -38,6 +45,9 @@ class GroupRows:
     contacts: dict[ContactKey, Contact] = field(default_factory=dict)
     events: list[EventRow] = field(default_factory=list)
     counters: dict[CounterKey, int] = field(default_factory=dict)
+    # Funnel changes made through the API: (contact, transition, time); caused by no event.
+    api_transitions: list[tuple[ContactKey, FunnelTransition, str]] = field(
+        default_factory=list)
 
 
 class WriteBackend(Protocol):
@@ -68,8 +78,9 @@ def write_group(backend: WriteBackend,
                 jobs: list[WriteJob]) -> list[Rejected | Failed | Limited | None]:
     """Apply and write `jobs`; one outcome per job (None when it will commit with the group)."""
     limits = _RateLimits(backend, [job for job in jobs if job.rate_limited])
-    stored = backend.load_contacts({(job.account_id, event.email)
-                                    for job in jobs for event in job.events})
+    stored = backend.load_contacts(
+        {(job.account_id, event.email) for job in jobs for event in job.events}
+        | {(job.account_id, job.target_email) for job in jobs if job.target_email})
     rows = GroupRows()
     outcomes: list[Rejected | Failed | Limited | None] = []
     for job in jobs:
@@ -78,7 +89,10 @@ def write_group(backend: WriteBackend,
             outcomes.append(refused)
             continue
         try:
-            touched, events, errors = _apply_job(job, rows.contacts, stored)
+            if job.funnel_update is not None:
+                touched, events, errors = _apply_funnel_update(job, rows, stored)
+            else:
+                touched, events, errors = _apply_job(job, rows.contacts, stored)
         except Exception as exc:  # a bug: fail this job alone
             outcomes.append(Failed(exc))
             continue
@@ -89,9 +103,21 @@ def write_group(backend: WriteBackend,
         rows.events.extend(events)
         limits.count(job, rows.counters)
         outcomes.append(None)
-    if rows.events:
+    if rows.events or rows.api_transitions:
         backend.flush(rows)
     return outcomes
+
+
+def _apply_funnel_update(job: WriteJob, rows: GroupRows, stored: dict[ContactKey, Contact]
+                         ) -> tuple[dict[ContactKey, Contact], list[EventRow], list[Error]]:
+    key = (job.account_id, job.target_email)
+    current = rows.contacts.get(key) or stored.get(key)
+    if current is None:  # deleted since the request found it
+        return {}, [], [error(RESOURCE_NOT_FOUND, "Lead not found.", "$.path")]
+    contact = _copy(current)
+    rows.api_transitions.append(
+        (key, apply_funnel_update(contact, job.funnel_update, job.received_at), job.received_at))
+    return {key: contact}, [], []
 
 
 class _RateLimits:
