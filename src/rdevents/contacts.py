@@ -146,6 +146,58 @@ class FunnelUpdate:
     contact_owner_email: str | None = None
 
 
+class ContactChangeRefused(Exception):
+    """A contacts-API change that the contact's state forbids (RD's error type and message)."""
+
+    def __init__(self, error_type: str, message: str, attribute: str | None = None) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.message = message
+        self.attribute = attribute  # set for RD's attribute-keyed errors
+
+
+@dataclass(frozen=True)
+class ContactChange:
+    """A change of a contact through RD's contacts API.
+
+    kind: "create" (POST: the e-mail must be new; tags added), "upsert" (PATCH: created or
+    updated; tags replaced), "tag" (POST .../tag: the contact must exist; tags added, none
+    already there), "funnel" (PUT .../funnels/default).
+    """
+
+    kind: str
+    attributes: dict[str, Any] = field(default_factory=dict)
+    tags: list[str] | None = None
+    legal_bases: list[dict] | None = None
+    funnel: FunnelUpdate | None = None
+
+
+def apply_contact_change(contact: Contact | None, change: ContactChange, email: str,
+                         new_uuid: str, now: str) -> tuple[Contact, FunnelTransition | None]:
+    """The contact after an API change, and the funnel transition it caused (if any)."""
+    if change.kind == "create" and contact is not None:
+        raise ContactChangeRefused("EMAIL_ALREADY_IN_USE", "email already in use")
+    if change.kind in ("tag", "funnel") and contact is None:
+        raise ContactChangeRefused("RESOURCE_NOT_FOUND", "Lead not found.")
+    transition = None
+    if contact is None:
+        contact = Contact(uuid=new_uuid, email=email, created_at=now, updated_at=now)
+        transition = FunnelTransition(None, LEAD, None, False)
+    if change.kind == "funnel":
+        return contact, apply_funnel_update(contact, change.funnel, now)
+    contact.profile.update({k: v for k, v in change.attributes.items() if v is not None})
+    if change.tags is not None:
+        tags = [t.strip().lower() for t in change.tags]
+        if change.kind == "tag" and set(tags) & set(contact.tags):
+            raise ContactChangeRefused("VALUES_MUST_BE_UNIQUE", "must not contain duplicate values",
+                                       "tags")
+        contact.tags = merge_tags([] if change.kind == "upsert" else contact.tags, tags)
+    if change.legal_bases:
+        contact.legal_bases = merge_legal_bases(contact.legal_bases, change.legal_bases)
+    contact.updated_at = now
+    return contact, transition
+
+
 def apply_funnel_update(contact: Contact, update: FunnelUpdate, now: str) -> FunnelTransition:
     """Apply an API funnel change to `contact`; the transition records it."""
     before_stage, before_opportunity = contact.lifecycle_stage, contact.opportunity

@@ -8,7 +8,7 @@ import orjson
 from typing import Any
 
 from .clock import utc_now
-from .contacts import FunnelUpdate
+from .contacts import ContactChange, ContactChangeRefused
 from .store import Failed, Rejected, Store, StoreUnavailable, WriteJob
 from .catalogue import EVENT_TYPES
 from .ids import new_uuid
@@ -124,15 +124,17 @@ async def _store(store: Store, account_id: int, events: list[ValidEvent],
     return batch_uuid, uuids
 
 
-async def update_funnel(store: Store, account_id: int, email: str,
-                        update: FunnelUpdate) -> bool:
-    """Apply an API funnel change through the writer; False when the contact is gone."""
+async def change_contact(store: Store, account_id: int, email: str,
+                         change: ContactChange) -> None:
+    """Apply a contacts-API change through the writer, so that it never races events.
+    Raises ContactChangeRefused when the contact's state forbids it."""
     outcome = await store.write(WriteJob(account_id, [], [], [], None, utc_now(),
-                                         funnel_update=update, target_email=email))
+                                         contact_change=change, target_email=email))
     if isinstance(outcome, Rejected):
-        return False
+        refused = outcome.errors[0]
+        raise ContactChangeRefused(refused["error_type"], refused["error_message"],
+                                   refused["path"] or None)
     _raise_for(outcome, None)
-    return True
 
 
 def _raise_for(outcome: Any, batch_uuid: str | None) -> None:

@@ -219,7 +219,7 @@ def _check_object_array(spec: Field, value: Any, path: str, errors: list[Error])
             ITEM_RULES[rule](spec, item, item_path, errors)
 
 
-def _check_custom_field(key: str, value: Any, path: str, errors: list[Error]) -> None:
+def check_custom_field(key: str, value: Any, path: str, errors: list[Error]) -> None:
     """A cf_* key a CONVERSION carries beyond the table: a scalar or a list of strings."""
     if NUL in key or isinstance(value, str) and NUL in value or (
             isinstance(value, list) and any(isinstance(i, str) and NUL in i for i in value)):
@@ -360,7 +360,7 @@ def payload_errors(event_type: EventType, payload: dict, path: str,
     if event_type.custom_fields:
         for key, value in payload.items():
             if is_custom_field(event_type, key):
-                _check_custom_field(key, value, child(path, key), errors)
+                check_custom_field(key, value, child(path, key), errors)
     for rule in event_type.rules:
         PAYLOAD_RULES[rule](event_type, payload, path, errors)
 

@@ -9,9 +9,24 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from ..catalogue import EVENT_TYPE_NAMES, EVENT_TYPES
-from ..contacts import LIFECYCLE_STAGES, Contact, FunnelUpdate
-from ..ingest import update_funnel
-from ..validation import is_email, normalise_email, option_error, type_error
+from ..contacts import (
+    LIFECYCLE_STAGES,
+    Contact,
+    ContactChange,
+    ContactChangeRefused,
+    FunnelUpdate,
+)
+from ..ingest import change_contact
+from ..catalogue.fields import LEGAL_BASES
+from ..validation import (
+    NUL,
+    check_custom_field,
+    check_field,
+    is_email,
+    normalise_email,
+    option_error,
+    type_error,
+)
 from .body import bad_shape, read_json
 from .auth import authenticate
 from .errors import JSON, ApiError, not_found
@@ -108,13 +123,14 @@ def funnel_update_from(body: Any) -> FunnelUpdate:
         fail("contact_owner_email", "INVALID_EMAIL_FORMAT",
              "contact_owner_email must be a valid e-mail address.")
     if errors:
-        raise FunnelErrors(errors)
+        raise AttributeErrors(errors)
     return FunnelUpdate(stage, opportunity, "contact_owner_email" in body,
                         normalise_email(owner) if owner else None)
 
 
-class FunnelErrors(ApiError):
-    """RD's contacts-API validation errors: an object keyed by attribute."""
+class AttributeErrors(ApiError):
+    """RD's contacts-API validation errors (contacts and funnels): an object keyed by
+    attribute."""
 
     def __init__(self, errors: dict) -> None:
         super().__init__(400, "INVALID", "invalid funnel")
@@ -124,11 +140,119 @@ class FunnelErrors(ApiError):
         return JSON({"errors": self.errors}, 400)
 
 
+WRITABLE_ATTRIBUTES = frozenset(RD_ATTRIBUTES) | {"tags", "legal_bases"}
+
+
+def contact_change_from(kind: str, body: Any, identified_by: str | None) -> ContactChange:
+    """RD's contacts-API body as a change, or its errors (attribute-keyed, or INVALID_FIELDS,
+    or CONFLICTING_FIELD when the body repeats the attribute that identifies the contact)."""
+    if not isinstance(body, dict):
+        raise bad_shape("object")
+    if identified_by is not None and identified_by in body:
+        raise ApiError(400, "CONFLICTING_FIELD",
+                       "The payload contains an attribute that was used to identify the lead")
+    allowed = WRITABLE_ATTRIBUTES | ({"email"} if kind == "create" else set())
+    unknown = sorted(k for k in body if k not in allowed and not k.startswith("cf_"))
+    if unknown:
+        raise ApiError(400, "INVALID_FIELDS", "Payload contains fields that do not exist: "
+                                              f"({', '.join(unknown)})")
+    errors: dict[str, list[dict[str, str]]] = {}
+
+    def fail(name: str, error_type: str, message: str) -> None:
+        errors[name] = [{"error_type": error_type, "error_message": message}]
+
+    attributes: dict[str, Any] = {}
+    for name, value in body.items():
+        if name in ("email", "tags", "legal_bases"):
+            continue
+        if name.startswith("cf_"):
+            problems: list = []
+            check_custom_field(name, value, "$", problems)
+            if problems:
+                fail(name, "MUST_BE_STRING", f"{name} must be string.")
+        elif not isinstance(value, str) or NUL in value:
+            fail(name, "MUST_BE_STRING", f"{name} must be string.")
+        attributes[name] = value
+    if kind == "create":
+        email = body.get("email")
+        if email is None:
+            fail("email", "CANNOT_BE_NULL", "email cannot be null.")
+        elif not isinstance(email, str) or not is_email(email):
+            fail("email", "INVALID_EMAIL_FORMAT", "email must be a valid e-mail address.")
+    tags = body.get("tags")
+    if "tags" in body:
+        if not isinstance(tags, list) or not all(isinstance(t, str) and NUL not in t
+                                                 for t in tags):
+            fail("tags", "MUST_BE_STRING_ARRAY", "It must be an array of strings")
+        elif any(t != t.lower() for t in tags):
+            fail("tags", "VALUES_MUST_BE_LOWERCASE", "must not contain capital letters")
+    bases = body.get("legal_bases")
+    if "legal_bases" in body:
+        problems = []
+        check_field(LEGAL_BASES, bases, "$", problems)
+        if problems or bases is None:
+            fail("legal_bases", problems[0]["error_type"] if problems else "CANNOT_BE_NULL",
+                 problems[0]["error_message"] if problems else "legal_bases cannot be null.")
+    if errors:
+        raise AttributeErrors(errors)
+    return ContactChange(kind, attributes, tags, bases)
+
+
+async def _change(request: Request, account_id: int, email: str, change: ContactChange) -> None:
+    try:
+        await change_contact(request.app.state.store, account_id, email, change)
+    except ContactChangeRefused as refused:
+        if refused.attribute:
+            raise AttributeErrors({refused.attribute: [
+                {"error_type": refused.error_type, "error_message": refused.message}]})
+        status = 404 if refused.error_type == "RESOURCE_NOT_FOUND" else 400
+        raise ApiError(status, refused.error_type, refused.message) from None
+
+
+async def _document(request: Request, account_id: int, email: str) -> JSON:
+    contact = await request.app.state.store.get_contact(account_id, "email", email)
+    if contact is None:
+        raise not_found("Lead not found.")
+    return JSON(contact_document(contact))
+
+
+async def create_contact(request: Request) -> JSON:
+    account_id = await authenticate(request)
+    body = await read_json(request)
+    change = contact_change_from("create", body, None)
+    email = normalise_email(body["email"])
+    await _change(request, account_id, email, change)
+    return await _document(request, account_id, email)
+
+
+async def upsert_contact(request: Request) -> JSON:
+    account_id = await authenticate(request)
+    kind, _, value = request.path_params["contact"].partition(":")
+    if kind == "email":
+        email, identified_by = normalise_email(value), "email"
+    else:
+        _, contact = await _find_contact(request)
+        email, identified_by = contact.email, "uuid"
+    change = contact_change_from("upsert", await read_json(request), identified_by)
+    await _change(request, account_id, email, change)
+    return await _document(request, account_id, email)
+
+
+async def tag_contact(request: Request) -> JSON:
+    account_id, contact = await _find_contact(request)
+    body = await read_json(request)
+    if not isinstance(body, dict) or "tags" not in body:
+        raise AttributeErrors({"tags": [{"error_type": "CANNOT_BE_NULL",
+                                      "error_message": "tags cannot be null."}]})
+    change = contact_change_from("tag", {"tags": body["tags"]}, None)
+    await _change(request, account_id, contact.email, change)
+    return await _document(request, account_id, contact.email)
+
+
 async def put_funnel(request: Request) -> JSON:
     account_id, contact = await _find_contact(request)
     update = funnel_update_from(await read_json(request))
-    if not await update_funnel(request.app.state.store, account_id, contact.email, update):
-        raise not_found("Lead not found.")
+    await _change(request, account_id, contact.email, ContactChange("funnel", funnel=update))
     changed = await request.app.state.store.get_contact(account_id, "uuid", contact.uuid)
     if changed is None:
         raise not_found("Lead not found.")
@@ -167,7 +291,10 @@ def _positive_int(text: str, path: str, errors: list) -> int:
 
 
 routes = [
+    Route("/platform/contacts", create_contact, methods=["POST"]),
     Route("/platform/contacts/{contact}", get_contact, methods=["GET"]),
+    Route("/platform/contacts/{contact}", upsert_contact, methods=["PATCH"]),
+    Route("/platform/contacts/{contact}/tag", tag_contact, methods=["POST"]),
     Route("/platform/contacts/{contact}/events", get_contact_events, methods=["GET"]),
     Route("/platform/contacts/{contact}/funnels/default", get_funnel, methods=["GET"]),
     Route("/platform/contacts/{contact}/funnels/default", put_funnel, methods=["PUT"]),

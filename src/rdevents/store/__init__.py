@@ -10,7 +10,7 @@ import abc
 from dataclasses import dataclass
 from typing import Any
 
-from ..contacts import Contact, FunnelUpdate
+from ..contacts import Contact, ContactChange
 from ..validation import Error, ValidEvent
 
 
@@ -79,8 +79,8 @@ class WriteJob:
     batch_uuid: str | None
     received_at: str
     rate_limited: bool = False  # whether the account's rate limits apply (see limits.py)
-    # A funnel change through the API, of the contact with this e-mail (no events then).
-    funnel_update: FunnelUpdate | None = None
+    # A change through the contacts API, of the contact with this e-mail (no events then).
+    contact_change: ContactChange | None = None
     target_email: str | None = None
 
 

@@ -11,11 +11,16 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from ..contacts import Contact, FunnelTransition, apply_event, apply_funnel_update
+from ..contacts import (
+    Contact,
+    ContactChangeRefused,
+    FunnelTransition,
+    apply_contact_change,
+    apply_event,
+)
 from ..ids import new_uuid
 from ..limits import CounterKey, Limited, Quota, check, job_counters
 from ..validation import (
-    RESOURCE_NOT_FOUND,
     Error,
     ValidEvent,
     child,
@@ -89,8 +94,8 @@ def write_group(backend: WriteBackend,
             outcomes.append(refused)
             continue
         try:
-            if job.funnel_update is not None:
-                touched, events, errors = _apply_funnel_update(job, rows, stored)
+            if job.contact_change is not None:
+                touched, events, errors = _apply_contact_change(job, rows, stored)
             else:
                 touched, events, errors = _apply_job(job, rows.contacts, stored)
         except Exception as exc:  # a bug: fail this job alone
@@ -103,20 +108,23 @@ def write_group(backend: WriteBackend,
         rows.events.extend(events)
         limits.count(job, rows.counters)
         outcomes.append(None)
-    if rows.events or rows.api_transitions:
+    if rows.contacts:
         backend.flush(rows)
     return outcomes
 
 
-def _apply_funnel_update(job: WriteJob, rows: GroupRows, stored: dict[ContactKey, Contact]
-                         ) -> tuple[dict[ContactKey, Contact], list[EventRow], list[Error]]:
+def _apply_contact_change(job: WriteJob, rows: GroupRows, stored: dict[ContactKey, Contact]
+                          ) -> tuple[dict[ContactKey, Contact], list[EventRow], list[Error]]:
     key = (job.account_id, job.target_email)
     current = rows.contacts.get(key) or stored.get(key)
-    if current is None:  # deleted since the request found it
-        return {}, [], [error(RESOURCE_NOT_FOUND, "Lead not found.", "$.path")]
-    contact = _copy(current)
-    rows.api_transitions.append(
-        (key, apply_funnel_update(contact, job.funnel_update, job.received_at), job.received_at))
+    try:
+        contact, transition = apply_contact_change(
+            None if current is None else _copy(current), job.contact_change, job.target_email,
+            new_uuid(), job.received_at)
+    except ContactChangeRefused as refused:
+        return {}, [], [error(refused.error_type, refused.message, refused.attribute or "")]
+    if transition is not None:
+        rows.api_transitions.append((key, transition, job.received_at))
     return {key: contact}, [], []
 
 
