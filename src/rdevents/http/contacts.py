@@ -92,18 +92,34 @@ async def get_funnel(request: Request) -> JSON:
     return JSON(funnel_document(contact))
 
 
+def _refuse_unknown(names: list[str]) -> None:
+    if names:
+        raise ApiError(400, "INVALID_FIELDS", "Payload contains fields that do not exist: "
+                                              f"({', '.join(names)})")
+
+
+class _Problems:
+    """RD's attribute-keyed errors of one body, as they are found."""
+
+    def __init__(self) -> None:
+        self.errors: dict[str, list[dict[str, str]]] = {}
+
+    def add(self, name: str, error_type: str, message: str) -> None:
+        self.errors[name] = [{"error_type": error_type, "error_message": message}]
+
+    def raise_any(self) -> None:
+        if self.errors:
+            raise AttributeErrors(self.errors)
+
+
 def funnel_update_from(body: Any) -> FunnelUpdate:
     """RD's PUT .../funnels/default body, or its attribute-keyed 400 errors."""
     if not isinstance(body, dict):
         raise bad_shape("object")
     unknown = sorted(set(body) - {"lifecycle_stage", "opportunity", "contact_owner_email"})
-    if unknown:
-        raise ApiError(400, "INVALID_FIELDS", "Payload contains fields that do not exist: "
-                                              f"({', '.join(unknown)})")
-    errors: dict[str, list[dict[str, str]]] = {}
-
-    def fail(name: str, error_type: str, message: str) -> None:
-        errors[name] = [{"error_type": error_type, "error_message": message}]
+    _refuse_unknown(unknown)
+    problems = _Problems()
+    fail = problems.add
 
     stage = body.get("lifecycle_stage")
     if "lifecycle_stage" in body:
@@ -122,8 +138,7 @@ def funnel_update_from(body: Any) -> FunnelUpdate:
     if owner is not None and (not isinstance(owner, str) or not is_email(owner)):
         fail("contact_owner_email", "INVALID_EMAIL_FORMAT",
              "contact_owner_email must be a valid e-mail address.")
-    if errors:
-        raise AttributeErrors(errors)
+    problems.raise_any()
     return FunnelUpdate(stage, opportunity, "contact_owner_email" in body,
                         normalise_email(owner) if owner else None)
 
@@ -153,22 +168,18 @@ def contact_change_from(kind: str, body: Any, identified_by: str | None) -> Cont
                        "The payload contains an attribute that was used to identify the lead")
     allowed = WRITABLE_ATTRIBUTES | ({"email"} if kind == "create" else set())
     unknown = sorted(k for k in body if k not in allowed and not k.startswith("cf_"))
-    if unknown:
-        raise ApiError(400, "INVALID_FIELDS", "Payload contains fields that do not exist: "
-                                              f"({', '.join(unknown)})")
-    errors: dict[str, list[dict[str, str]]] = {}
-
-    def fail(name: str, error_type: str, message: str) -> None:
-        errors[name] = [{"error_type": error_type, "error_message": message}]
+    _refuse_unknown(unknown)
+    problems = _Problems()
+    fail = problems.add
 
     attributes: dict[str, Any] = {}
     for name, value in body.items():
         if name in ("email", "tags", "legal_bases"):
             continue
         if name.startswith("cf_"):
-            problems: list = []
-            check_custom_field(name, value, "$", problems)
-            if problems:
+            found: list = []
+            check_custom_field(name, value, "$", found)
+            if found:
                 fail(name, "MUST_BE_STRING", f"{name} must be string.")
         elif not isinstance(value, str) or NUL in value:
             fail(name, "MUST_BE_STRING", f"{name} must be string.")
@@ -188,13 +199,12 @@ def contact_change_from(kind: str, body: Any, identified_by: str | None) -> Cont
             fail("tags", "VALUES_MUST_BE_LOWERCASE", "must not contain capital letters")
     bases = body.get("legal_bases")
     if "legal_bases" in body:
-        problems = []
-        check_field(LEGAL_BASES, bases, "$", problems)
-        if problems or bases is None:
-            fail("legal_bases", problems[0]["error_type"] if problems else "CANNOT_BE_NULL",
-                 problems[0]["error_message"] if problems else "legal_bases cannot be null.")
-    if errors:
-        raise AttributeErrors(errors)
+        found = []
+        check_field(LEGAL_BASES, bases, "$", found)
+        if found or bases is None:
+            fail("legal_bases", found[0]["error_type"] if found else "CANNOT_BE_NULL",
+                 found[0]["error_message"] if found else "legal_bases cannot be null.")
+    problems.raise_any()
     return ContactChange(kind, attributes, tags, bases)
 
 
