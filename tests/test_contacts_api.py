@@ -89,3 +89,54 @@ def test_bad_values_get_attribute_keyed_errors_and_change_nothing(api):
                                          "(shoe_size)"}}
     no_email = api.post("/platform/contacts", json={"name": "x"})
     assert no_email.json()["errors"]["email"][0]["error_type"] == "CANNOT_BE_NULL"
+
+
+def test_delete_erases_the_contact_and_the_personal_data_of_its_events(api):
+    email = new_email()
+    sent = api.send_batch([conversion(email, name="Private Person"),
+                           {"event_type": "OPPORTUNITY", "event_family": "CDP",
+                            "payload": {"email": email, "funnel_name": "default"}}])
+    assert sent.status_code == 200
+    contact_uuid = api.contact(email).json()["uuid"]
+    deleted = api.delete(f"/platform/contacts/uuid:{contact_uuid}")
+    assert deleted.status_code == 204 and deleted.content == b""
+    assert api.contact(email).status_code == 404
+    assert api.delete(f"/platform/contacts/email:{email}").status_code == 404
+    for stored in sent.json()["events"]:  # the events remain, as anonymous counts
+        event = api.get(f"/platform/events/{stored['event_uuid']}").json()
+        assert (event["payload"], event["contact_uuid"]) == ({}, None)
+        assert email not in str(event)
+    # the e-mail is free again: a new conversion makes a new Lead
+    assert api.send_event(conversion(email)).status_code == 200
+    again = api.contact(email).json()
+    assert again["uuid"] != contact_uuid and "name" not in again
+    assert api.get(f"/platform/contacts/email:{email}/funnels/default").json()[
+        "opportunity"] is False
+
+
+def test_delete_in_the_same_group_as_events_of_the_contact(server, api):
+    """A delete that shares its transaction with events of the same e-mail, before and
+    after it: the earlier ones are erased, the later ones make a new contact."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    email = new_email()
+    first = api.send_event(conversion(email, name="first"))
+    assert first.status_code == 200
+    with ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(api.send_event, conversion(email, name=f"n{i}"))
+                   for i in range(3)]
+        futures.append(pool.submit(api.delete, f"/platform/contacts/email:{email}"))
+        futures += [pool.submit(api.send_event, conversion(email, name=f"m{i}"))
+                    for i in range(3)]
+        codes = [f.result().status_code for f in futures]
+    assert codes.count(204) == 1 and codes.count(200) == 6
+    erased = api.get(f"/platform/events/{first.json()['event_uuid']}").json()
+    assert (erased["payload"], erased["contact_uuid"]) == ({}, None)
+    # Whatever order the writer saw, the contact now (if any) was made after the delete:
+    # its history holds only events sent alongside it, never the first one.
+    contact = api.contact(email)
+    if contact.status_code == 200:
+        history = api.get(f"/platform/contacts/{contact.json()['uuid']}/events",
+                          params={"page_size": 100}).json()
+        names = {event["payload"]["name"] for event in history}
+        assert names and names <= {f"n{i}" for i in range(3)} | {f"m{i}" for i in range(3)}

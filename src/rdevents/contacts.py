@@ -162,7 +162,8 @@ class ContactChange:
 
     kind: "create" (POST: the e-mail must be new; tags added), "upsert" (PATCH: created or
     updated; tags replaced), "tag" (POST .../tag: the contact must exist; tags added, none
-    already there), "funnel" (PUT .../funnels/default).
+    already there), "funnel" (PUT .../funnels/default), "delete" (DELETE: the store erases the
+    contact).
     """
 
     kind: str

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
 from ..catalogue import EVENT_TYPE_NAMES, EVENT_TYPES
@@ -259,6 +260,13 @@ async def tag_contact(request: Request) -> JSON:
     return await _document(request, account_id, contact.email)
 
 
+async def delete_contact(request: Request) -> Response:
+    """Erase a contact (LGPD): the contact, its funnel, and the personal data of its events."""
+    account_id, contact = await _find_contact(request)
+    await _change(request, account_id, contact.email, ContactChange("delete"))
+    return Response(status_code=204)
+
+
 async def put_funnel(request: Request) -> JSON:
     account_id, contact = await _find_contact(request)
     update = funnel_update_from(await read_json(request))
@@ -304,6 +312,7 @@ routes = [
     Route("/platform/contacts", create_contact, methods=["POST"]),
     Route("/platform/contacts/{contact}", get_contact, methods=["GET"]),
     Route("/platform/contacts/{contact}", upsert_contact, methods=["PATCH"]),
+    Route("/platform/contacts/{contact}", delete_contact, methods=["DELETE"]),
     Route("/platform/contacts/{contact}/tag", tag_contact, methods=["POST"]),
     Route("/platform/contacts/{contact}/events", get_contact_events, methods=["GET"]),
     Route("/platform/contacts/{contact}/funnels/default", get_funnel, methods=["GET"]),

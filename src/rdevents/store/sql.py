@@ -102,6 +102,16 @@ class WriteSession:
     def lock_counters(self, account_ids: set[int]) -> None:
         self.store.lock_counters(self.conn, sorted(account_ids))
 
+    def erase_contact(self, key: ContactKey, contact_id: int) -> None:
+        # The events stay, as anonymous counts: type, identifier and time, no payload.
+        for sql, params in (
+                ("UPDATE events SET payload = ?, contact_id = NULL WHERE contact_id = ?",
+                 ("{}", contact_id)),
+                ("DELETE FROM funnel_transitions WHERE contact_id = ?", (contact_id,)),
+                ("DELETE FROM contacts WHERE id = ?", (contact_id,)),
+                ("DELETE FROM rate_counters WHERE account_id = ? AND subject = ?", key)):
+            self.store.execute_many(self.conn, sql, [params])
+
     def load_counters(self, keys: set[CounterKey]) -> dict[CounterKey, int]:
         accounts = sorted({key[0] for key in keys})
         found: dict[CounterKey, int] = {}

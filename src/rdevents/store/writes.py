@@ -21,6 +21,7 @@ from ..contacts import (
 from ..ids import new_uuid
 from ..limits import CounterKey, Limited, Quota, check, job_counters
 from ..validation import (
+    RESOURCE_NOT_FOUND,
     Error,
     ValidEvent,
     child,
@@ -67,6 +68,9 @@ class WriteBackend(Protocol):
 
     def load_quotas(self, account_ids: set[int]) -> dict[int, Quota]: ...
 
+    def erase_contact(self, key: ContactKey, contact_id: int) -> None:
+        """Delete the contact and its funnel; keep its events without personal data."""
+
     def lock_counters(self, account_ids: set[int]) -> None:
         """Keep other writers off these accounts' rate counters until the transaction ends."""
 
@@ -89,6 +93,11 @@ def write_group(backend: WriteBackend,
     rows = GroupRows()
     outcomes: list[Rejected | Failed | Limited | None] = []
     for job in jobs:
+        if job.contact_change is not None and job.contact_change.kind == "delete":
+            outcomes.append(_delete_contact(backend, job, rows, stored))
+            if outcomes[-1] is None:
+                rows = GroupRows()  # what came before is written; start afresh
+            continue
         refused = limits.refusal(job)
         if refused is not None:
             outcomes.append(refused)
@@ -111,6 +120,22 @@ def write_group(backend: WriteBackend,
     if rows.contacts:
         backend.flush(rows)
     return outcomes
+
+
+def _delete_contact(backend: WriteBackend, job: WriteJob, rows: GroupRows,
+                    stored: dict[ContactKey, Contact]) -> Rejected | None:
+    """Erase a contact (LGPD): first write what the group did so far, so that its events are
+    erased too, then the contact, its funnel and its personal data in its events go."""
+    key = (job.account_id, job.target_email)
+    current = rows.contacts.get(key) or stored.get(key)
+    if current is None:
+        return Rejected([error(RESOURCE_NOT_FOUND, "Lead not found.", "")])
+    if rows.contacts:
+        backend.flush(rows)
+        stored.update(rows.contacts)  # later jobs of the group start from what was written
+    backend.erase_contact(key, current.id)
+    stored.pop(key, None)
+    return None
 
 
 def _apply_contact_change(job: WriteJob, rows: GroupRows, stored: dict[ContactKey, Contact]
