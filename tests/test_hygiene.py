@@ -221,8 +221,8 @@ def test_configured_body_limit(small_server, path):
     ("DELETE", "/platform/events", {"POST"}),
     ("PUT", "/platform/events/batch", {"POST"}),
     ("GET", "/platform/events/batch", {"POST"}),
-    ("DELETE", "/platform/contacts/email:x@example.com", {"GET"}),
-    ("POST", "/platform/contacts/email:x@example.com/funnels/default", {"GET"}),
+    ("PUT", "/platform/contacts/email:x@example.com", {"GET", "PATCH", "DELETE"}),
+    ("POST", "/platform/contacts/email:x@example.com/funnels/default", {"GET", "PUT"}),
     ("POST", "/healthz", {"GET"}),
 ])
 def test_wrong_method_on_a_known_route_is_405(client, method, path, allowed):

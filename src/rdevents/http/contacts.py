@@ -31,6 +31,7 @@ from ..validation import (
 from .body import bad_shape, read_json
 from .auth import authenticate
 from .errors import JSON, ApiError, not_found
+from .routing import by_method
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 # RD's contact attributes, in the order RD's contact documents list them; then cf_* fields.
@@ -310,11 +311,9 @@ def _positive_int(text: str, path: str, errors: list) -> int:
 
 routes = [
     Route("/platform/contacts", create_contact, methods=["POST"]),
-    Route("/platform/contacts/{contact}", get_contact, methods=["GET"]),
-    Route("/platform/contacts/{contact}", upsert_contact, methods=["PATCH"]),
-    Route("/platform/contacts/{contact}", delete_contact, methods=["DELETE"]),
+    by_method("/platform/contacts/{contact}",
+              GET=get_contact, PATCH=upsert_contact, DELETE=delete_contact),
     Route("/platform/contacts/{contact}/tag", tag_contact, methods=["POST"]),
     Route("/platform/contacts/{contact}/events", get_contact_events, methods=["GET"]),
-    Route("/platform/contacts/{contact}/funnels/default", get_funnel, methods=["GET"]),
-    Route("/platform/contacts/{contact}/funnels/default", put_funnel, methods=["PUT"]),
+    by_method("/platform/contacts/{contact}/funnels/default", GET=get_funnel, PUT=put_funnel),
 ]

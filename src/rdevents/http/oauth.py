@@ -16,6 +16,7 @@ from .. import oauth
 from ..store import App
 from .body import read_body
 from .errors import JSON, ApiError
+from .routing import by_method
 
 _BAD_REDIRECT = "O parâmetro redirect_uri não contém um valor válido."
 
@@ -139,8 +140,7 @@ async def revoke(request: Request) -> JSON:
 
 
 routes = [
-    Route("/auth/dialog", dialog, methods=["GET"]),
-    Route("/auth/dialog", consent, methods=["POST"]),
+    by_method("/auth/dialog", GET=dialog, POST=consent),
     Route("/auth/token", token, methods=["POST"]),
     Route("/oauth2/token", token, methods=["POST"]),
     Route("/auth/revoke", revoke, methods=["POST"]),
