@@ -140,3 +140,31 @@ def test_delete_in_the_same_group_as_events_of_the_contact(server, api):
                           params={"page_size": 100}).json()
         names = {event["payload"]["name"] for event in history}
         assert names and names <= {f"n{i}" for i in range(3)} | {f"m{i}" for i in range(3)}
+
+
+def test_list_filters_by_email_tag_and_stage_and_pages(server):
+    _, token = server.new_account()  # an account of its own: the list is exact
+    with server.client(token) as api:
+        emails = [new_email() for _ in range(5)]
+        for i, email in enumerate(emails):
+            tags = ["even"] if i % 2 == 0 else ["odd"]
+            assert api.send_event(conversion(email, tags=tags + ["all"])).status_code == 200
+        api.put(f"/platform/contacts/email:{emails[1]}/funnels/default",
+                json={"lifecycle_stage": "Client"})
+
+        def listed(**params):
+            response = api.get("/platform/contacts", params=params)
+            assert response.status_code == 200, response.text
+            return [c["email"] for c in response.json()["contacts"]]
+
+        assert listed() == emails  # oldest first
+        assert listed(tag="EVEN") == [emails[0], emails[2], emails[4]]
+        assert listed(lifecycle_stage="Client") == [emails[1]]
+        assert listed(email=emails[3].upper()) == [emails[3]]
+        assert listed(tag="odd", lifecycle_stage="Client") == [emails[1]]
+        assert listed(tag="nope") == []
+        assert listed(page_size=2, page=2) == emails[2:4]
+        bad = api.get("/platform/contacts", params={"lifecycle_stage": "Boss", "page": "0"})
+        assert bad.status_code == 400
+        assert [e["path"] for e in bad.json()["errors"]] == [
+            "$.query.lifecycle_stage", "$.query.page"]

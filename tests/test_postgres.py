@@ -246,9 +246,11 @@ def test_writer_reconnects_when_its_connection_was_dropped(tmp_path, postgres_ur
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                     "WHERE application_name = %s AND datname = current_database()",
                     (WRITER_APPLICATION_NAME,)).fetchall()
-            # (another test's server on this database may lose its writer too: it reconnects)
-            assert killed and all(row == (True,) for row in killed)
-            assert client.post("/platform/events", json=conversion(
-                f"b-{uuid.uuid4().hex[:8]}@example.com")).status_code == 200
+            # (another test's server on this database may lose its writer too, or be gone
+            # between the listing and the signal: it reconnects)
+            assert (True,) in killed
+            after = client.post("/platform/events", json=conversion(
+                f"b-{uuid.uuid4().hex[:8]}@example.com"))
+            assert after.status_code == 200, after.text
     finally:
         server.stop()

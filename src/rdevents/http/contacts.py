@@ -40,7 +40,8 @@ RD_ATTRIBUTES = ("name", "job_title", "birthdate", "bio", "website", "personal_p
 # Kept on the contact beyond RD's read API, so that what events did to it is visible.
 EXTRA_ATTRIBUTES = ("company_name", "company_site", "company_address", "available_for_mailing")
 HISTORY_PAGE_SIZE = 10
-MAX_HISTORY_PAGE_SIZE = 100
+LIST_PAGE_SIZE = 25
+MAX_PAGE_SIZE = 100
 
 
 def contact_document(contact: Contact) -> dict[str, Any]:
@@ -278,6 +279,28 @@ async def put_funnel(request: Request) -> JSON:
     return JSON(funnel_document(changed))
 
 
+async def list_contacts(request: Request) -> JSON:
+    """The account's contacts, filtered by `email`, `tag` and `lifecycle_stage` (beyond RD,
+    which has no list route)."""
+    account_id = await authenticate(request)
+    query = request.query_params
+    errors: list = []
+    stage = query.get("lifecycle_stage")
+    if stage is not None and stage not in LIFECYCLE_STAGES:
+        errors.append(option_error(LIFECYCLE_STAGES, "$.query.lifecycle_stage"))
+    page = _positive_int(query.get("page", "1"), "$.query.page", errors)
+    page_size = min(_positive_int(query.get("page_size", str(LIST_PAGE_SIZE)),
+                                  "$.query.page_size", errors), MAX_PAGE_SIZE)
+    if errors:
+        return JSON({"errors": errors}, 400)
+    email, tag = query.get("email"), query.get("tag")
+    contacts = await request.app.state.store.list_contacts(
+        account_id, normalise_email(email) if email else None,
+        tag.strip().lower() if tag else None, stage, (page - 1) * page_size, page_size)
+    return JSON({"contacts": [contact_document(c) for c in contacts], "page": page,
+                 "page_size": page_size})
+
+
 async def get_contact_events(request: Request) -> JSON:
     account_id, contact = await _find_contact(request)
     query = request.query_params
@@ -293,7 +316,7 @@ async def get_contact_events(request: Request) -> JSON:
                               "$.query.page_size", errors)
     if errors:
         return JSON({"errors": errors}, 400)
-    page_size = min(page_size, MAX_HISTORY_PAGE_SIZE)
+    page_size = min(page_size, MAX_PAGE_SIZE)
     events = await request.app.state.store.contact_events(
         account_id, contact.id, types, order == "created_at:desc", (page - 1) * page_size,
         page_size)
@@ -310,7 +333,7 @@ def _positive_int(text: str, path: str, errors: list) -> int:
 
 
 routes = [
-    Route("/platform/contacts", create_contact, methods=["POST"]),
+    by_method("/platform/contacts", GET=list_contacts, POST=create_contact),
     by_method("/platform/contacts/{contact}",
               GET=get_contact, PATCH=upsert_contact, DELETE=delete_contact),
     Route("/platform/contacts/{contact}/tag", tag_contact, methods=["POST"]),

@@ -129,6 +129,12 @@ class Store(abc.ABC):
         """`by` is "email" or "uuid"."""
 
     @abc.abstractmethod
+    async def list_contacts(self, account_id: int, email: str | None, tag: str | None,
+                            lifecycle_stage: str | None, offset: int,
+                            limit: int) -> list[Contact]:
+        """The account's contacts matching every filter given, oldest first."""
+
+    @abc.abstractmethod
     async def contact_events(self, account_id: int, contact_id: int, event_types: list[str],
                              newest_first: bool, offset: int, limit: int) -> list[StoredEvent]: ...
 

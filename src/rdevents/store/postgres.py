@@ -14,6 +14,7 @@ import hashlib
 import logging
 from typing import Any, Iterable
 
+import orjson
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
@@ -57,6 +58,12 @@ class PostgresStore(SqlStore):
                     "application_name": "rdevents"},
             check=AsyncConnectionPool.check_connection)
         self._writer: psycopg.Connection | None = None
+
+    # JSONB containment (no `?` operator: `?` is the shared statements' placeholder).
+    TAG_CONDITION = "tags @> CAST(? AS jsonb)"
+
+    def tag_parameter(self, tag: str) -> str:
+        return orjson.dumps([tag]).decode()
 
     async def open(self) -> None:
         ensure_current(self.url)

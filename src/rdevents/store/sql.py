@@ -315,6 +315,30 @@ class SqlStore(Store):
                                 f"WHERE account_id = ? AND {column} = ?", (account_id, value))
         return contact_from_row(rows[0]) if rows else None
 
+    # How a backend asks "the contact has this tag" (tags are JSON): SQL, and the parameter.
+    TAG_CONDITION = "EXISTS (SELECT 1 FROM json_each(contacts.tags) WHERE json_each.value = ?)"
+
+    def tag_parameter(self, tag: str) -> Any:
+        return tag
+
+    async def list_contacts(self, account_id: int, email: str | None, tag: str | None,
+                            lifecycle_stage: str | None, offset: int,
+                            limit: int) -> list[Contact]:
+        where, params = ["account_id = ?"], [account_id]
+        if email is not None:
+            where.append("email = ?")
+            params.append(email)
+        if lifecycle_stage is not None:
+            where.append("lifecycle_stage = ?")
+            params.append(lifecycle_stage)
+        if tag is not None:
+            where.append(self.TAG_CONDITION)
+            params.append(self.tag_parameter(tag))
+        rows = await self.fetch(f"SELECT {CONTACT_COLUMNS} FROM contacts "
+                                f"WHERE {' AND '.join(where)} ORDER BY id LIMIT ? OFFSET ?",
+                                (*params, limit, offset))
+        return [contact_from_row(row) for row in rows]
+
     async def contact_events(self, account_id: int, contact_id: int, event_types: list[str],
                              newest_first: bool, offset: int, limit: int) -> list[StoredEvent]:
         where = "e.account_id = ? AND e.contact_id = ?"
