@@ -236,8 +236,8 @@ def test_a_client_that_refreshes_on_401_keeps_working_across_expiry(server, app,
     refresh_id, account_id = server.call(server.store.find_refresh_token(
         found.id, hash_secret(grant["refresh_token"])))
     # An access token of the same grant about to expire, as one does after 24 hours.
-    server.call(server.store.create_access_token(account_id, hash_secret("rdv_short-lived"),
-                                                 utc_now(1), refresh_id))
+    server.call(server.store.create_token(account_id, hash_secret("rdv_short-lived"),
+                                          utc_now(1), refresh_id))
     state = {"access_token": "rdv_short-lived", "refreshes": 0}
 
     def send(email: str) -> httpx.Response:
@@ -277,8 +277,8 @@ def test_revoking_a_refresh_token_stops_its_access_tokens_at_once(server, app, a
     assert anonymous.post("/auth/revoke", data={"token": grant["refresh_token"]}
                           ).status_code == 200
     late = "rdv_made-in-a-race"
-    server.call(server.store.create_access_token(account_id, hash_secret(late),
-                                                 utc_now(3600), refresh_id))
+    server.call(server.store.create_token(account_id, hash_secret(late), utc_now(3600),
+                                          refresh_id))
     for token in (grant["access_token"], late):
         response = anonymous.get(f"/platform/contacts/email:{email}",
                                  headers={"Authorization": f"Bearer {token}"})

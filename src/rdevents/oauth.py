@@ -15,8 +15,7 @@ from dataclasses import dataclass
 
 from .clock import utc_now
 from .store import App, Store
-from .tokens import PREFIX as ACCESS_TOKEN_PREFIX
-from .tokens import hash_secret
+from .tokens import hash_secret, issue_token
 
 ACCESS_TOKEN_SECONDS = 86_400
 CODE_SECONDS = 3_600
@@ -68,13 +67,6 @@ class Grant:
                 "refresh_token": self.refresh_token}
 
 
-async def _access_token(store: Store, account_id: int, refresh_token_id: int) -> str:
-    token = ACCESS_TOKEN_PREFIX + secrets.token_urlsafe(32)
-    await store.create_access_token(account_id, hash_secret(token),
-                                    utc_now(ACCESS_TOKEN_SECONDS), refresh_token_id)
-    return token
-
-
 async def exchange_code(store: Store, app: App, code: str) -> Grant | None:
     """Tokens for a live code of the app; None when the code is unknown, used or expired."""
     if not await store.use_code(app.id, hash_secret(code)):
@@ -82,7 +74,7 @@ async def exchange_code(store: Store, app: App, code: str) -> Grant | None:
     refresh_token = secrets.token_urlsafe(32)
     refresh_id = await store.create_refresh_token(app.id, app.account_id,
                                                   hash_secret(refresh_token))
-    return Grant(await _access_token(store, app.account_id, refresh_id), refresh_token)
+    return Grant(await issue_token(store, app.account_id, ACCESS_TOKEN_SECONDS, refresh_id), refresh_token)
 
 
 async def refresh(store: Store, app: App, refresh_token: str) -> Grant | None:
@@ -91,7 +83,7 @@ async def refresh(store: Store, app: App, refresh_token: str) -> Grant | None:
     if found is None:
         return None
     refresh_id, account_id = found
-    return Grant(await _access_token(store, account_id, refresh_id), refresh_token)
+    return Grant(await issue_token(store, account_id, ACCESS_TOKEN_SECONDS, refresh_id), refresh_token)
 
 
 async def revoke(store: Store, token: str, hint: str | None) -> None:

@@ -18,11 +18,12 @@ def hash_secret(secret: str) -> str:
 
 
 
-async def issue_token(store: Store, account_id: int, expires_in: int | None = None) -> str:
+async def issue_token(store: Store, account_id: int, expires_in: int | None = None,
+                      refresh_token_id: int | None = None) -> str:
     """Create a token for the account; `expires_in` seconds from now, or never."""
     token = PREFIX + secrets.token_urlsafe(32)
     expires_at = None if expires_in is None else utc_now(expires_in)
-    await store.create_token(account_id, hash_secret(token), expires_at)
+    await store.create_token(account_id, hash_secret(token), expires_at, refresh_token_id)
     return token
 
 

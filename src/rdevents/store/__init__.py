@@ -156,8 +156,9 @@ class Store(abc.ABC):
         """Change what is given: a plan, or limits of the account's own (0: none of its own)."""
 
     @abc.abstractmethod
-    async def create_token(self, account_id: int, token_hash: str,
-                           expires_at: str | None) -> None: ...
+    async def create_token(self, account_id: int, token_hash: str, expires_at: str | None,
+                           refresh_token_id: int | None = None) -> None:
+        """An access token; one made from a refresh token is revoked with it."""
 
     @abc.abstractmethod
     async def revoke_token(self, token_hash: str) -> bool:
@@ -205,10 +206,6 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def find_refresh_token(self, app_id: int, token_hash: str) -> tuple[int, int] | None:
         """(id, account id) of a live refresh token of the app."""
-
-    @abc.abstractmethod
-    async def create_access_token(self, account_id: int, token_hash: str, expires_at: str,
-                                  refresh_token_id: int) -> None: ...
 
     @abc.abstractmethod
     async def revoke_refresh_token(self, token_hash: str) -> bool:

@@ -360,8 +360,6 @@ class SqlStore(Store):
     # --- administration ---------------------------------------------------------------------------
 
     async def create_account(self, name: str) -> Account:
-        if await self.get_account(name) is not None:
-            raise AccountExists(name)
         try:
             _, rows = await self.change("INSERT INTO accounts (name, created_at) VALUES (?, ?) "
                                         "RETURNING id", (name, utc_now()))
@@ -389,10 +387,11 @@ class SqlStore(Store):
             await self.change(f"UPDATE accounts SET {', '.join(f'{n} = ?' for n in given)} "
                               "WHERE id = ?", (*given.values(), account_id))
 
-    async def create_token(self, account_id: int, token_hash: str,
-                           expires_at: str | None) -> None:
-        await self.change("INSERT INTO tokens (account_id, token_hash, created_at, expires_at) "
-                          "VALUES (?, ?, ?, ?)", (account_id, token_hash, utc_now(), expires_at))
+    async def create_token(self, account_id: int, token_hash: str, expires_at: str | None,
+                           refresh_token_id: int | None = None) -> None:
+        await self.change("INSERT INTO tokens (account_id, token_hash, created_at, expires_at, "
+                          "refresh_token_id) VALUES (?, ?, ?, ?, ?)",
+                          (account_id, token_hash, utc_now(), expires_at, refresh_token_id))
 
     async def revoke_token(self, token_hash: str) -> bool:
         changed, _ = await self.change("UPDATE tokens SET revoked_at = ? "
@@ -465,12 +464,6 @@ class SqlStore(Store):
                                 "AND token_hash = ? AND revoked_at IS NULL",
                                 (app_id, token_hash))
         return (rows[0][0], rows[0][1]) if rows else None
-
-    async def create_access_token(self, account_id: int, token_hash: str, expires_at: str,
-                                  refresh_token_id: int) -> None:
-        await self.change("INSERT INTO tokens (account_id, token_hash, created_at, expires_at, "
-                          "refresh_token_id) VALUES (?, ?, ?, ?, ?)",
-                          (account_id, token_hash, utc_now(), expires_at, refresh_token_id))
 
     async def revoke_refresh_token(self, token_hash: str) -> bool:
         # Its access tokens need no change: find_token reads the refresh token's revocation.
