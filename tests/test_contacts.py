@@ -103,11 +103,11 @@ def test_the_contact_is_the_same_whichever_way_it_is_named(api, reference):
 
 
 def test_custom_fields_are_flattened_onto_the_contact(api):
-    send(api, conversion("cf@example.com", cf_plan="gold", cf_seats=12, cf_score=4.5,
+    send(api, conversion("cf@example.com", cf_plan="gold", cf_seats=12, cf_score=4.0,
                          cf_active=False, cf_interests=["api", "crm"]))
     contact = get_contact(api, "cf@example.com")
     assert {k: v for k, v in contact.items() if k.startswith("cf_")} == {
-        "cf_plan": "gold", "cf_seats": 12, "cf_score": 4.5, "cf_active": False,
+        "cf_plan": "gold", "cf_seats": 12, "cf_score": 4.0, "cf_active": False,
         "cf_interests": ["api", "crm"]}
     assert "custom_fields" not in contact
 

@@ -71,6 +71,16 @@ def main() -> None:
               type=click.Choice(["off", "rd"]),
               help="rd: RD Station's limits (120 events/min an account, 500 on the advanced "
                    "plan; 120 events/day a contact), per account overridable.")
+@click.option("--webhook-timeout", envvar="RDEVENTS_WEBHOOK_TIMEOUT", default=5.0,
+              show_default=True, type=click.FloatRange(min=0.1),
+              help="Seconds a webhook receiver has to answer an attempt.")
+@click.option("--webhook-retry-delays", envvar="RDEVENTS_WEBHOOK_RETRY_DELAYS",
+              default="10,60,300", show_default=True, callback=lambda _c, _p, value: _delays(value),
+              help="Seconds to wait before each retry of a failed webhook delivery, comma-"
+                   "separated; after the last, the delivery is marked failed.")
+@click.option("--webhook-poll-seconds", envvar="RDEVENTS_WEBHOOK_POLL_SECONDS", default=1.0,
+              show_default=True, type=click.FloatRange(min=0.01),
+              help="How often a process looks for webhook deliveries that are due.")
 @click.option("--workers", envvar="RDEVENTS_WORKERS", default=1, show_default=True,
               type=click.IntRange(min=1), help="Server processes sharing the port.")
 @click.option("--log-level", envvar="RDEVENTS_LOG_LEVEL", default="info", show_default=True,
@@ -78,8 +88,9 @@ def main() -> None:
 @click.option("--log-format", envvar="RDEVENTS_LOG_FORMAT", default="text", show_default=True,
               type=click.Choice(["text", "json"]), help="json: one JSON object a line.")
 def serve(host: str, port: int, database_url: str, max_body_bytes: int, max_batch_events: int,
-          max_pending_writes: int, token_cache_seconds: float, rate_limits: str, workers: int,
-          log_level: str, log_format: str) -> None:
+          max_pending_writes: int, token_cache_seconds: float, rate_limits: str,
+          webhook_timeout: float, webhook_retry_delays: tuple[float, ...],
+          webhook_poll_seconds: float, workers: int, log_level: str, log_format: str) -> None:
     """Run the HTTP server."""
     from .http.server import run_server
 
@@ -87,12 +98,24 @@ def serve(host: str, port: int, database_url: str, max_body_bytes: int, max_batc
                         max_batch_events=max_batch_events,
                         max_pending_writes=max_pending_writes,
                         token_cache_seconds=token_cache_seconds,
-                        rate_limits=rate_limits == "rd")
+                        rate_limits=rate_limits == "rd", webhook_timeout=webhook_timeout,
+                        webhook_retry_delays=webhook_retry_delays,
+                        webhook_poll_seconds=webhook_poll_seconds)
     token = with_store(_first_start)(database_url)
     if token is not None:
         _print_welcome(token, host, port)
     run_server(settings, host, port, workers=workers, log_level=log_level,
                log_format=log_format)
+
+
+def _delays(value: str) -> tuple[float, ...]:
+    try:
+        delays = tuple(float(part) for part in value.split(",") if part.strip())
+    except ValueError:
+        delays = (-1.0,)
+    if any(delay < 0 for delay in delays):
+        raise click.BadParameter(f"{value!r}: give seconds (0 or more) separated by commas.")
+    return delays
 
 
 async def _first_start(store: Store) -> str | None:

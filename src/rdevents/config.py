@@ -20,3 +20,8 @@ class Settings:
     token_cache_seconds: float = 1.0
     # RD's rate limits (limits.py): off unless asked for.
     rate_limits: bool = False
+    # Webhook deliveries: each attempt's timeout, the waits before each retry (RD retries 3
+    # times), and how often a sender looks for work other processes queued.
+    webhook_timeout: float = 5.0
+    webhook_retry_delays: tuple[float, ...] = (10.0, 60.0, 300.0)
+    webhook_poll_seconds: float = 1.0

@@ -16,11 +16,20 @@ QUALIFIED_LEAD = "Qualified Lead"
 CLIENT = "Client"
 LIFECYCLE_STAGES = (LEAD, QUALIFIED_LEAD, CLIENT)
 
+# RD's contact attributes, in the order RD's contact documents list them; then cf_* fields.
+RD_ATTRIBUTES = ("name", "job_title", "birthdate", "bio", "website", "personal_phone",
+                 "mobile_phone", "city", "state", "country", "twitter", "facebook", "linkedin")
 # Contact attributes handled on their own rather than copied into the profile.
 _SPECIAL = frozenset({"email", "tags", "legal_bases"})
-# For each event type, the fields copied as they are into the contact's profile.
+# For each event type, the fields copied as they are into the contact's profile: attributes,
+# and cf_* fields of the catalogue's own (the chat events' cf_birthdate and cf_gender).
 _PROFILE_FIELDS = {
-    t.name: tuple(f.name for f in t.fields if f.contact and f.name not in _SPECIAL)
+    t.name: tuple(f.name for f in t.fields
+                  if f.contact and f.name not in _SPECIAL and not f.name.startswith("cf_"))
+    for t in EVENT_TYPES.values()
+}
+_CUSTOM_PROFILE_FIELDS = {
+    t.name: tuple(f.name for f in t.fields if f.contact and f.name.startswith("cf_"))
     for t in EVENT_TYPES.values()
 }
 
@@ -82,16 +91,24 @@ def _merge_attributes(contact: Contact, event: ValidEvent) -> None:
         value = payload.get(name)
         if value is not None:
             profile[name] = value
-    if event_type.custom_fields:
-        for key in payload.keys() - event_type.fields_by_name.keys():
-            value = payload[key]
-            if value is not None and is_custom_field(event_type, key):
-                profile[key] = value
+    profile.update(custom_field_values(event))
     known = event_type.fields_by_name
     if "tags" in known and payload.get("tags"):
         contact.tags = merge_tags(contact.tags, payload["tags"])
     if "legal_bases" in known and payload.get("legal_bases"):
         contact.legal_bases = merge_legal_bases(contact.legal_bases, payload["legal_bases"])
+
+
+def custom_field_values(event: ValidEvent) -> dict[str, Any]:
+    """The cf_* custom fields an event writes on its contact, with their values."""
+    payload, event_type = event.payload, event.type
+    values = {name: payload[name] for name in _CUSTOM_PROFILE_FIELDS[event_type.name]
+              if payload.get(name) is not None}
+    if event_type.custom_fields:
+        for key in payload.keys() - event_type.fields_by_name.keys():
+            if payload[key] is not None and is_custom_field(event_type, key):
+                values[key] = payload[key]
+    return values
 
 
 def merge_tags(current: list[str], new: list[str]) -> list[str]:
@@ -153,7 +170,22 @@ class ContactChangeRefused(Exception):
         super().__init__(message)
         self.error_type = error_type
         self.message = message
-        self.attribute = attribute  # set for RD's attribute-keyed errors
+        # RD's attribute-keyed errors, when the refusal is about attributes.
+        self.by_attribute: dict[str, list[dict[str, str]]] = {}
+        if attribute:
+            self.by_attribute[attribute] = [{"error_type": error_type, "error_message": message}]
+
+    @classmethod
+    def from_errors(cls, errors: list[dict]) -> ContactChangeRefused:
+        """One refusal for the errors of a rejected change (each with the attribute it is about
+        as its path, or none): a request-level error if there is one, else every attribute's."""
+        plain = [e for e in errors if not e["path"]]
+        first = (plain or errors)[0]
+        refused = cls(first["error_type"], first["error_message"], first["path"] or None)
+        for other in [] if plain else errors[1:]:
+            refused.by_attribute.setdefault(other["path"], []).append(
+                {"error_type": other["error_type"], "error_message": other["error_message"]})
+        return refused
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import orjson
 from typing import Any
 
@@ -20,6 +18,7 @@ from .validation import (
     ValidEvent,
     check_query_event_type,
     child,
+    element_index,
     error,
     is_email,
     normalise_email,
@@ -64,7 +63,7 @@ async def ingest_batch(store: Store, account_id: int, body: list, max_events: in
     if errors:
         if 0 < len(body) <= max_events:
             errors += await _unknown_contacts(store, account_id, body)
-            errors.sort(key=_element_index)
+            errors.sort(key=element_index)
         raise InvalidEvents(errors)
     return await _store(store, account_id, events, new_uuid(), rate_limited)
 
@@ -91,14 +90,6 @@ async def _unknown_contacts(store: Store, account_id: int, body: list) -> list[E
         if await store.get_contact(account_id, "email", email) is None:
             errors.append(unknown_contact_error(name, email, path))
     return errors
-
-
-_ELEMENT = re.compile(r"^\$\.body\[(\d+)\]")
-
-
-def _element_index(error: Error) -> int:
-    match = _ELEMENT.match(error["path"])
-    return int(match.group(1)) if match else -1
 
 
 def stored_payloads(events: list[ValidEvent]) -> list[str]:
@@ -131,9 +122,7 @@ async def change_contact(store: Store, account_id: int, email: str,
     outcome = await store.write(WriteJob(account_id, [], [], [], None, utc_now(),
                                          contact_change=change, target_email=email))
     if isinstance(outcome, Rejected):
-        refused = outcome.errors[0]
-        raise ContactChangeRefused(refused["error_type"], refused["error_message"],
-                                   refused["path"] or None)
+        raise ContactChangeRefused.from_errors(outcome.errors)
     _raise_for(outcome, None)
 
 

@@ -74,7 +74,8 @@ async def exchange_code(store: Store, app: App, code: str) -> Grant | None:
     refresh_token = secrets.token_urlsafe(32)
     refresh_id = await store.create_refresh_token(app.id, app.account_id,
                                                   hash_secret(refresh_token))
-    return Grant(await issue_token(store, app.account_id, ACCESS_TOKEN_SECONDS, refresh_id), refresh_token)
+    access_token = await issue_token(store, app.account_id, ACCESS_TOKEN_SECONDS, refresh_id)
+    return Grant(access_token, refresh_token)
 
 
 async def refresh(store: Store, app: App, refresh_token: str) -> Grant | None:
@@ -83,7 +84,8 @@ async def refresh(store: Store, app: App, refresh_token: str) -> Grant | None:
     if found is None:
         return None
     refresh_id, account_id = found
-    return Grant(await issue_token(store, account_id, ACCESS_TOKEN_SECONDS, refresh_id), refresh_token)
+    access_token = await issue_token(store, account_id, ACCESS_TOKEN_SECONDS, refresh_id)
+    return Grant(access_token, refresh_token)
 
 
 async def revoke(store: Store, token: str, hint: str | None) -> None:

@@ -46,6 +46,15 @@ def error(error_type: str, message: str, path: str, rules: dict | None = None) -
     }
 
 
+_ELEMENT = re.compile(r"^\$\.body\[(\d+)\]")
+
+
+def element_index(error: Error) -> int:
+    """The index in the batch of the element an error is about; -1 for the whole request."""
+    match = _ELEMENT.match(error["path"])
+    return int(match.group(1)) if match else -1
+
+
 def null_error(path: str) -> Error:
     return error(CANNOT_BE_NULL, "Cannot be null.", path)
 
@@ -220,10 +229,13 @@ def _check_object_array(spec: Field, value: Any, path: str, errors: list[Error])
 
 
 def check_custom_field(key: str, value: Any, path: str, errors: list[Error]) -> None:
-    """A cf_* key a CONVERSION carries beyond the table: a scalar or a list of strings."""
+    """A cf_* custom field's value: a string, an integer, a boolean or a list of strings (the
+    data types of custom fields; 2.0 counts as an integer)."""
     if NUL in key or isinstance(value, str) and NUL in value or (
             isinstance(value, list) and any(isinstance(i, str) and NUL in i for i in value)):
         errors.append(nul_error(path))
+    elif isinstance(value, float) and not value.is_integer():
+        errors.append(type_error("INTEGER", path))
     elif value is None or isinstance(value, (str, bool, int, float)):
         return
     elif not (isinstance(value, list) and all(isinstance(item, str) for item in value)):
@@ -417,7 +429,9 @@ def _custom_plainly_valid(key: str, value: Any) -> bool:
         return NUL not in value
     if kind is list:
         return all(type(item) is str and NUL not in item for item in value)
-    return value is None or kind is bool or kind is int or kind is float
+    if kind is float:
+        return value.is_integer()
+    return value is None or kind is bool or kind is int
 
 
 def _object_plainly_valid(plan: _Plan, obj: dict) -> bool:

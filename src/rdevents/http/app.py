@@ -11,7 +11,8 @@ from starlette.routing import Route
 
 from ..config import Settings
 from ..store import Store, open_store
-from . import contacts, conversions, docs, events, oauth
+from ..outbound.sender import WebhookSender
+from . import contacts, conversions, docs, events, fields, oauth, webhooks
 from .auth import CredentialCache
 from .errors import EXCEPTION_HANDLERS, JSON, ApiError
 
@@ -34,16 +35,22 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     store = store or open_store(settings.database_url, max_group=settings.max_group,
                                 max_pending=settings.max_pending_writes)
 
+    sender = WebhookSender(store, settings)
+
     @asynccontextmanager
     async def lifespan(app: Starlette):
         await store.open()
+        await sender.start()
         try:
             yield
         finally:
+            await sender.stop()  # before the store: attempts under way record their outcome
             await store.close()
 
     app = Starlette(
-        routes=[*events.routes, *conversions.routes, *contacts.routes, *oauth.routes,
+        # fields before contacts: /platform/contacts/fields is not a contact.
+        routes=[*events.routes, *conversions.routes, *fields.routes, *contacts.routes,
+                *webhooks.routes, *oauth.routes,
                 *docs.routes(),
                 Route("/healthz", healthz, methods=["GET"]),
                 Route("/readyz", readyz, methods=["GET"])],
@@ -53,6 +60,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     )
     app.state.settings = settings
     app.state.store = store
+    app.state.webhook_sender = sender
     app.state.tokens = CredentialCache(store.find_token, ttl=settings.token_cache_seconds)
     app.state.api_keys = CredentialCache(store.find_api_key, ttl=settings.token_cache_seconds)
     return app

@@ -12,6 +12,7 @@ from starlette.routing import Route
 from ..catalogue import EVENT_TYPE_NAMES, EVENT_TYPES
 from ..contacts import (
     LIFECYCLE_STAGES,
+    RD_ATTRIBUTES,
     Contact,
     ContactChange,
     ContactChangeRefused,
@@ -30,13 +31,17 @@ from ..validation import (
 )
 from .body import bad_shape, read_json
 from .auth import authenticate
-from .errors import JSON, ApiError, not_found
+from .errors import (
+    JSON,
+    ApiError,
+    AttributeErrors,
+    AttributeProblems,
+    not_found,
+    refuse_unknown,
+)
 from .routing import by_method
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-# RD's contact attributes, in the order RD's contact documents list them; then cf_* fields.
-RD_ATTRIBUTES = ("name", "job_title", "birthdate", "bio", "website", "personal_phone",
-                 "mobile_phone", "city", "state", "country", "twitter", "facebook", "linkedin")
 # Kept on the contact beyond RD's read API, so that what events did to it is visible.
 EXTRA_ATTRIBUTES = ("company_name", "company_site", "company_address", "available_for_mailing")
 HISTORY_PAGE_SIZE = 10
@@ -95,33 +100,13 @@ async def get_funnel(request: Request) -> JSON:
     return JSON(funnel_document(contact))
 
 
-def _refuse_unknown(names: list[str]) -> None:
-    if names:
-        raise ApiError(400, "INVALID_FIELDS", "Payload contains fields that do not exist: "
-                                              f"({', '.join(names)})")
-
-
-class _Problems:
-    """RD's attribute-keyed errors of one body, as they are found."""
-
-    def __init__(self) -> None:
-        self.errors: dict[str, list[dict[str, str]]] = {}
-
-    def add(self, name: str, error_type: str, message: str) -> None:
-        self.errors[name] = [{"error_type": error_type, "error_message": message}]
-
-    def raise_any(self) -> None:
-        if self.errors:
-            raise AttributeErrors(self.errors)
-
-
 def funnel_update_from(body: Any) -> FunnelUpdate:
     """RD's PUT .../funnels/default body, or its attribute-keyed 400 errors."""
     if not isinstance(body, dict):
         raise bad_shape("object")
     unknown = sorted(set(body) - {"lifecycle_stage", "opportunity", "contact_owner_email"})
-    _refuse_unknown(unknown)
-    problems = _Problems()
+    refuse_unknown(unknown)
+    problems = AttributeProblems()
     fail = problems.add
 
     stage = body.get("lifecycle_stage")
@@ -146,18 +131,6 @@ def funnel_update_from(body: Any) -> FunnelUpdate:
                         normalise_email(owner) if owner else None)
 
 
-class AttributeErrors(ApiError):
-    """RD's contacts-API validation errors (contacts and funnels): an object keyed by
-    attribute."""
-
-    def __init__(self, errors: dict) -> None:
-        super().__init__(400, "INVALID", "invalid funnel")
-        self.errors = errors
-
-    def response(self) -> JSON:
-        return JSON({"errors": self.errors}, 400)
-
-
 WRITABLE_ATTRIBUTES = frozenset(RD_ATTRIBUTES) | {"tags", "legal_bases"}
 
 
@@ -171,8 +144,8 @@ def contact_change_from(kind: str, body: Any, identified_by: str | None) -> Cont
                        "The payload contains an attribute that was used to identify the lead")
     allowed = WRITABLE_ATTRIBUTES | ({"email"} if kind == "create" else set())
     unknown = sorted(k for k in body if k not in allowed and not k.startswith("cf_"))
-    _refuse_unknown(unknown)
-    problems = _Problems()
+    refuse_unknown(unknown)
+    problems = AttributeProblems()
     fail = problems.add
 
     attributes: dict[str, Any] = {}
@@ -215,9 +188,8 @@ async def _change(request: Request, account_id: int, email: str, change: Contact
     try:
         await change_contact(request.app.state.store, account_id, email, change)
     except ContactChangeRefused as refused:
-        if refused.attribute:
-            raise AttributeErrors({refused.attribute: [
-                {"error_type": refused.error_type, "error_message": refused.message}]})
+        if refused.by_attribute:
+            raise AttributeErrors(refused.by_attribute) from None
         status = 404 if refused.error_type == "RESOURCE_NOT_FOUND" else 400
         raise ApiError(status, refused.error_type, refused.message) from None
 
@@ -288,8 +260,8 @@ async def list_contacts(request: Request) -> JSON:
     stage = query.get("lifecycle_stage")
     if stage is not None and stage not in LIFECYCLE_STAGES:
         errors.append(option_error(LIFECYCLE_STAGES, "$.query.lifecycle_stage"))
-    page = _positive_int(query.get("page", "1"), "$.query.page", errors)
-    page_size = min(_positive_int(query.get("page_size", str(LIST_PAGE_SIZE)),
+    page = positive_int(query.get("page", "1"), "$.query.page", errors)
+    page_size = min(positive_int(query.get("page_size", str(LIST_PAGE_SIZE)),
                                   "$.query.page_size", errors), MAX_PAGE_SIZE)
     if errors:
         return JSON({"errors": errors}, 400)
@@ -311,8 +283,8 @@ async def get_contact_events(request: Request) -> JSON:
     order = query.get("order", "created_at:desc")
     if order not in ("created_at:desc", "created_at:asc"):
         errors.append(option_error(("created_at:desc", "created_at:asc"), "$.query.order"))
-    page = _positive_int(query.get("page", "1"), "$.query.page", errors)
-    page_size = _positive_int(query.get("page_size", str(HISTORY_PAGE_SIZE)),
+    page = positive_int(query.get("page", "1"), "$.query.page", errors)
+    page_size = positive_int(query.get("page_size", str(HISTORY_PAGE_SIZE)),
                               "$.query.page_size", errors)
     if errors:
         return JSON({"errors": errors}, 400)
@@ -325,7 +297,7 @@ async def get_contact_events(request: Request) -> JSON:
                   "payload": e.payload} for e in events])
 
 
-def _positive_int(text: str, path: str, errors: list) -> int:
+def positive_int(text: str, path: str, errors: list) -> int:
     if text.isdigit() and int(text) >= 1:
         return int(text)
     errors.append(type_error("POSITIVE_INTEGER", path))

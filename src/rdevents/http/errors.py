@@ -49,6 +49,39 @@ def request_error(status: int, error_type: str, message: str,
                 headers=headers)
 
 
+class AttributeErrors(ApiError):
+    """RD's validation errors of the contacts, fields and webhooks APIs: an object keyed by
+    attribute, each an array of errors."""
+
+    def __init__(self, errors: dict) -> None:
+        super().__init__(400, "INVALID", "invalid attributes")
+        self.errors = errors
+
+    def response(self) -> JSON:
+        return JSON({"errors": self.errors}, 400)
+
+
+class AttributeProblems:
+    """The attribute-keyed errors of one body, as they are found."""
+
+    def __init__(self) -> None:
+        self.errors: dict[str, Any] = {}
+
+    def add(self, name: str, error_type: str, message: str) -> None:
+        self.errors[name] = [{"error_type": error_type, "error_message": message}]
+
+    def raise_any(self) -> None:
+        if self.errors:
+            raise AttributeErrors(self.errors)
+
+
+def refuse_unknown(names: list[str]) -> None:
+    """RD's INVALID_FIELDS for body keys the resource does not have."""
+    if names:
+        raise ApiError(400, "INVALID_FIELDS", "Payload contains fields that do not exist: "
+                                              f"({', '.join(names)})")
+
+
 def not_found(message: str = "The resource couldn't be found.") -> ApiError:
     return ApiError(404, "RESOURCE_NOT_FOUND", message)
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..contacts import Contact, ContactChange
+from ..custom_fields import FieldDefinition
+from ..outbound.webhooks import Attempt, DeliveryRecord, DueDelivery, Webhook
 from ..validation import Error, ValidEvent
 
 
@@ -82,6 +84,7 @@ class WriteJob:
     # A change through the contacts API, of the contact with this e-mail (no events then).
     contact_change: ContactChange | None = None
     target_email: str | None = None
+    makes_deliveries: bool = False  # set by the write: whether it queued webhook deliveries
 
 
 @dataclass(frozen=True)
@@ -212,7 +215,68 @@ class Store(abc.ABC):
         """Revoke a refresh token and every access token made from it."""
 
 
+    # --- custom fields (see custom_fields.py) --------------------------------------------------
+
+    @abc.abstractmethod
+    async def list_fields(self, account_id: int) -> list[FieldDefinition]: ...
+
+    @abc.abstractmethod
+    async def get_field(self, account_id: int, uuid: str) -> FieldDefinition | None: ...
+
+    @abc.abstractmethod
+    async def create_field(self, account_id: int, definition: FieldDefinition) -> None:
+        """Raises FieldExists when the account has a field of that api_identifier."""
+
+    @abc.abstractmethod
+    async def update_field(self, account_id: int, definition: FieldDefinition) -> bool: ...
+
+    @abc.abstractmethod
+    async def delete_field(self, account_id: int, uuid: str) -> bool: ...
+
+    # --- webhooks (see outbound/) ---------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def create_webhook(self, account_id: int, webhook: Webhook) -> None:
+        """Raises WebhookExists when the account has a webhook of that type to that URL."""
+
+    @abc.abstractmethod
+    async def update_webhook(self, account_id: int, webhook: Webhook) -> bool: ...
+
+    @abc.abstractmethod
+    async def list_webhooks(self, account_id: int) -> list[Webhook]: ...
+
+    @abc.abstractmethod
+    async def get_webhook(self, account_id: int, uuid: str) -> Webhook | None: ...
+
+    @abc.abstractmethod
+    async def delete_webhook(self, account_id: int, uuid: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def list_deliveries(self, account_id: int, webhook_uuid: str, status: str | None,
+                              offset: int, limit: int) -> list[DeliveryRecord]: ...
+
+    @abc.abstractmethod
+    async def resend_delivery(self, account_id: int, webhook_uuid: str,
+                              delivery_uuid: str) -> str | None: ...
+
+    @abc.abstractmethod
+    async def take_due_deliveries(self, now: float, lease_until: float,
+                                  limit: int) -> list[DueDelivery]: ...
+
+    @abc.abstractmethod
+    async def record_attempt(self, delivery: DueDelivery, attempt: Attempt, status: str,
+                             next_attempt_at: float) -> None: ...
+
+
 class AccountExists(Exception):
+    pass
+
+
+class FieldExists(Exception):
+    pass
+
+
+class WebhookExists(Exception):
     pass
 
 

@@ -21,6 +21,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from . import Failed, Rejected, StoreUnavailable, WriteJob
 from .schema import ensure_current
+from .queries import Statement
 from .sql import CONTACT_COLUMNS, SqlStore
 from .writes import ContactKey
 
@@ -59,6 +60,7 @@ class PostgresStore(SqlStore):
             check=AsyncConnectionPool.check_connection)
         self._writer: psycopg.Connection | None = None
 
+    SKIP_LOCKED = " FOR UPDATE SKIP LOCKED"
     # JSONB containment (no `?` operator: `?` is the shared statements' placeholder).
     TAG_CONDITION = "tags @> CAST(? AS jsonb)"
 
@@ -190,11 +192,14 @@ class PostgresStore(SqlStore):
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise StoreUnavailable(str(exc)) from exc
 
-    async def change(self, sql: str, params: Iterable = ()) -> tuple[int, list[tuple]]:
+    async def change_all(self, statements: list[Statement]) -> list[tuple[int, list[tuple]]]:
         try:
             async with self._pool.connection() as conn, conn.transaction():
-                cursor = await conn.execute(to_pyformat(sql), tuple(params))
-                rows = await cursor.fetchall() if cursor.description else []
-                return cursor.rowcount, rows
+                results = []
+                for sql, params in statements:
+                    cursor = await conn.execute(to_pyformat(sql), tuple(params))
+                    rows = await cursor.fetchall() if cursor.description else []
+                    results.append((cursor.rowcount, rows))
+                return results
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise StoreUnavailable(str(exc)) from exc

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterable
 
@@ -16,6 +17,9 @@ import orjson
 
 from ..clock import utc_now
 from ..contacts import Contact
+from ..custom_fields import inferred_definition
+from ..ids import new_uuid
+from ..outbound.webhooks import Subscription
 from ..limits import ACCOUNT, DAY, CounterKey, Quota, quota, window
 from . import (
     Account,
@@ -30,9 +34,12 @@ from . import (
     Token,
     WriteJob,
 )
+from .fields import FIELD_COLUMNS, FieldQueries, field_row
 from .group_commit import GroupCommitter
+from .queries import from_json, placeholders
 from .schema import head_revision
-from .writes import ContactKey, GroupRows, event_identifier, write_group
+from .webhooks import WebhookQueries
+from .writes import ContactKey, FieldKey, GroupRows, event_identifier, write_group
 
 CONTACT_COLUMNS = ("id, uuid, email, profile, tags, legal_bases, lifecycle_stage, opportunity, "
                    "contact_owner_email, created_at, updated_at")
@@ -41,11 +48,6 @@ EVENT_COLUMNS = ("e.uuid, e.event_type, e.event_family, e.event_identifier, e.pa
 EVENTS_WITH_CONTACT = "events e LEFT JOIN contacts c ON c.id = e.contact_id"
 # Well below every backend's limit of parameters a statement.
 CHUNK = 500
-
-
-def from_json(value: Any) -> Any:
-    """A JSON column's value: text on SQLite, already decoded from JSONB on PostgreSQL."""
-    return orjson.loads(value) if isinstance(value, (str, bytes)) else value
 
 
 def contact_from_row(row: tuple) -> Contact:
@@ -67,10 +69,6 @@ def contact_state(c: Contact) -> tuple:
     return (orjson.dumps(c.profile).decode(), orjson.dumps(c.tags).decode(),
             orjson.dumps(c.legal_bases).decode(), c.lifecycle_stage, c.opportunity,
             c.contact_owner_email, c.updated_at)
-
-
-def placeholders(count: int) -> str:
-    return ", ".join("?" * count)
 
 
 class WriteSession:
@@ -108,6 +106,10 @@ class WriteSession:
                 ("UPDATE events SET payload = ?, contact_id = NULL WHERE contact_id = ?",
                  ("{}", contact_id)),
                 ("DELETE FROM funnel_transitions WHERE contact_id = ?", (contact_id,)),
+                # Webhooks about the contact carry its data: not yet sent, they never will be.
+                ("UPDATE webhook_deliveries SET body = ?, contact_id = NULL, status = CASE "
+                 "WHEN status = 'pending' THEN 'erased' ELSE status END WHERE contact_id = ?",
+                 ("{}", contact_id)),
                 ("DELETE FROM contacts WHERE id = ?", (contact_id,)),
                 ("DELETE FROM rate_counters WHERE account_id = ? AND subject = ?", key)):
             self.store.execute_many(self.conn, sql, [params])
@@ -127,6 +129,30 @@ class WriteSession:
                         (account_id, *windows, *chunk)):
                     found[(account_id, subject, window_start)] = count
         self._fresh_minutes = {key for key in keys if key[1] == ACCOUNT and key not in found}
+        return found
+
+    def load_field_types(self, keys: set[FieldKey]) -> dict[FieldKey, str]:
+        found: dict[FieldKey, str] = {}
+        for account_id in sorted({key[0] for key in keys}):
+            names = sorted(key[1] for key in keys if key[0] == account_id)
+            for start in range(0, len(names), CHUNK):
+                chunk = names[start:start + CHUNK]
+                for name, data_type in self.store.query(
+                        self.conn, "SELECT api_identifier, data_type FROM custom_fields "
+                        f"WHERE account_id = ? AND api_identifier IN ({placeholders(len(chunk))})",
+                        (account_id, *chunk)):
+                    found[(account_id, name)] = data_type
+        return found
+
+    def load_subscriptions(self, account_ids: set[int]) -> dict[int, list[Subscription]]:
+        ids = sorted(account_ids)
+        found: dict[int, list[Subscription]] = {}
+        for row in self.store.query(
+                self.conn, "SELECT id, account_id, event_type, include_relations, "
+                f"event_identifiers FROM webhooks WHERE account_id IN ({placeholders(len(ids))}) "
+                "ORDER BY id", ids):
+            found.setdefault(row[1], []).append(Subscription(
+                row[0], row[2], tuple(from_json(row[3])), tuple(from_json(row[4]))))
         return found
 
     def flush(self, rows: GroupRows) -> None:
@@ -170,6 +196,22 @@ class WriteSession:
                                          "value", "reason", "created_at", "cause"),
             transitions)
         self._save_counters(rows.counters)
+        self._save_custom_fields(rows.new_fields)
+        due, created = time.time(), utc_now()
+        store.insert_rows(
+            conn, "webhook_deliveries", ("uuid", "webhook_id", "contact_id", "event_uuid", "body",
+                                         "status", "attempts", "next_attempt_at", "created_at",
+                                         "updated_at"),
+            [(new_uuid(), d.webhook_id, rows.contacts[d.contact].id, d.event_uuid, d.body,
+              "pending", 0, due, created, created) for d in rows.deliveries])
+
+    def _save_custom_fields(self, new_fields: dict[FieldKey, str]) -> None:
+        now = utc_now()
+        definitions = [(account_id, inferred_definition(name, data_type, new_uuid(), now))
+                       for (account_id, name), data_type in new_fields.items()]
+        self.store.insert_rows(
+            self.conn, "custom_fields", FIELD_COLUMNS + ("account_id",),
+            [(*field_row(definition), account_id) for account_id, definition in definitions])
 
     def _save_counters(self, counters: dict[CounterKey, int]) -> None:
         if not counters:
@@ -189,16 +231,16 @@ class WriteSession:
              if (account_id, ACCOUNT, start) in counters])
 
 
-class SqlStore(Store):
+class SqlStore(FieldQueries, WebhookQueries, Store):
     """A store over a SQL database: writes through the group committer, one group at a time,
     with a writer thread of their own for what blocks (see each backend's `run_group`); reads
     and administration through the backend's own means."""
 
-    # The driver's exceptions for a violated constraint.
-    integrity_errors: tuple[type[Exception], ...] = ()
-
     def __init__(self, url: str, *, max_group: int = 256, max_pending: int = 10_000) -> None:
         self.url = url
+        # Set when a write of this process queued webhook deliveries: senders need not wait
+        # for their next look at the outbox.
+        self.deliveries_queued = asyncio.Event()
         self._max_group = max_group
         self._max_pending = max_pending
         self._executor: ThreadPoolExecutor | None = None
@@ -244,14 +286,6 @@ class SqlStore(Store):
     async def run_group(self, jobs: list[WriteJob]) -> list[Rejected | Failed | None]:
         """Run `write_group` for `jobs` in one transaction, and commit it."""
 
-    @abc.abstractmethod
-    async def fetch(self, sql: str, params: Iterable = ()) -> list[tuple]:
-        """Run a read and return its rows; StoreUnavailable when the database is out of reach."""
-
-    @abc.abstractmethod
-    async def change(self, sql: str, params: Iterable = ()) -> tuple[int, list[tuple]]:
-        """Run one statement in a transaction of its own: (rows changed, rows returned)."""
-
     # --- lifecycle --------------------------------------------------------------------------------
 
     def start_writer(self) -> None:
@@ -277,7 +311,10 @@ class SqlStore(Store):
     async def write(self, job: WriteJob) -> Rejected | Failed | None:
         if self._committer is None:
             raise StoreUnavailable("the store is closed")
-        return await self._committer.submit(job)
+        outcome = await self._committer.submit(job)
+        if outcome is None and job.makes_deliveries:
+            self.deliveries_queued.set()
+        return outcome
 
     async def in_writer_thread(self, function: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)

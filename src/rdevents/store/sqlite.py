@@ -13,6 +13,7 @@ from typing import Iterable
 
 from . import Failed, Rejected, StoreUnavailable, WriteJob
 from .schema import ensure_current
+from .queries import Statement
 from .sql import SqlStore
 
 log = logging.getLogger(__name__)
@@ -144,18 +145,21 @@ class SQLiteStore(SqlStore):
         except sqlite3.OperationalError as exc:
             raise StoreUnavailable(str(exc)) from exc
 
-    async def change(self, sql: str, params: Iterable = ()) -> tuple[int, list[tuple]]:
+    async def change_all(self, statements: list[Statement]) -> list[tuple[int, list[tuple]]]:
         # On a thread: waiting for SQLite's write lock must not stall the event loop.
-        return await asyncio.to_thread(self._change, sql, tuple(params))
+        return await asyncio.to_thread(self._change_all, statements)
 
-    def _change(self, sql: str, params: tuple) -> tuple[int, list[tuple]]:
+    def _change_all(self, statements: list[Statement]) -> list[tuple[int, list[tuple]]]:
         with closing(connect(self.path)) as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                cursor = conn.execute(sql, tuple(params))
-                rows = cursor.fetchall()
+                results = []
+                for sql, params in statements:
+                    cursor = conn.execute(sql, tuple(params))
+                    rows = cursor.fetchall()
+                    results.append((cursor.rowcount, rows))
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-            return cursor.rowcount, rows
+            return results

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Any, Iterator, Protocol
+
+import orjson
 
 from ..contacts import (
     Contact,
@@ -17,20 +19,27 @@ from ..contacts import (
     FunnelTransition,
     apply_contact_change,
     apply_event,
+    custom_field_values,
 )
+from ..custom_fields import fits, infer_data_type
 from ..ids import new_uuid
 from ..limits import CounterKey, Limited, Quota, check, job_counters
+from ..outbound.webhooks import MARKED_OPPORTUNITY, TRIGGERS, Subscription, webhook_body
 from ..validation import (
+    INVALID_DATA_TYPE,
     RESOURCE_NOT_FOUND,
     Error,
     ValidEvent,
     child,
+    element_index,
     error,
+    type_error,
     unknown_contact_error,
 )
 from . import Failed, Rejected, WriteJob
 
 ContactKey = tuple[int, str]  # (account_id, e-mail)
+FieldKey = tuple[int, str]  # (account_id, cf_* api_identifier)
 
 
 @dataclass
@@ -54,6 +63,20 @@ class GroupRows:
     # Funnel changes made through the API: (contact, transition, time); caused by no event.
     api_transitions: list[tuple[ContactKey, FunnelTransition, str]] = field(
         default_factory=list)
+    # Custom fields first seen in this group, with the data type their first value showed.
+    new_fields: dict[FieldKey, str] = field(default_factory=dict)
+    deliveries: list[Delivery] = field(default_factory=list)
+
+
+@dataclass
+class Delivery:
+    """A webhook to send once the group commits: its body, made from the contact as the event
+    left it."""
+
+    contact: ContactKey
+    webhook_id: int
+    event_uuid: str | None
+    body: str
 
 
 class WriteBackend(Protocol):
@@ -76,6 +99,12 @@ class WriteBackend(Protocol):
 
     def load_counters(self, keys: set[CounterKey]) -> dict[CounterKey, int]: ...
 
+    def load_field_types(self, keys: set[FieldKey]) -> dict[FieldKey, str]:
+        """The data types of the defined custom fields among `keys`."""
+
+    def load_subscriptions(self, account_ids: set[int]) -> dict[int, list[Subscription]]:
+        """The webhook subscriptions of these accounts."""
+
 
 def event_identifier(event: ValidEvent) -> str:
     """RD's name for the event in a contact's history."""
@@ -90,6 +119,8 @@ def write_group(backend: WriteBackend,
     stored = backend.load_contacts(
         {(job.account_id, event.email) for job in jobs for event in job.events}
         | {(job.account_id, job.target_email) for job in jobs if job.target_email})
+    fields = _CustomFields(backend, jobs)
+    webhooks = _Webhooks(backend, jobs)
     rows = GroupRows()
     outcomes: list[Rejected | Failed | Limited | None] = []
     for job in jobs:
@@ -103,19 +134,27 @@ def write_group(backend: WriteBackend,
             outcomes.append(refused)
             continue
         try:
+            new_fields, errors = fields.check(job)
             if job.contact_change is not None:
-                touched, events, errors = _apply_contact_change(job, rows, stored)
+                touched, events, deliveries, more = _apply_contact_change(
+                    job, rows, stored, webhooks)
             else:
-                touched, events, errors = _apply_job(job, rows.contacts, stored)
+                touched, events, deliveries, more = _apply_job(job, rows.contacts, stored,
+                                                               webhooks)
         except Exception as exc:  # a bug: fail this job alone
             outcomes.append(Failed(exc))
             continue
+        errors += more
         if errors:
-            outcomes.append(Rejected(errors))
+            outcomes.append(Rejected(sorted(errors, key=element_index)))
             continue
         rows.contacts.update(touched)
         rows.events.extend(events)
+        rows.deliveries.extend(deliveries)
+        rows.new_fields.update(new_fields)
+        fields.accept(new_fields)
         limits.count(job, rows.counters)
+        job.makes_deliveries = bool(deliveries)
         outcomes.append(None)
     if rows.contacts:
         backend.flush(rows)
@@ -138,8 +177,11 @@ def _delete_contact(backend: WriteBackend, job: WriteJob, rows: GroupRows,
     return None
 
 
-def _apply_contact_change(job: WriteJob, rows: GroupRows, stored: dict[ContactKey, Contact]
-                          ) -> tuple[dict[ContactKey, Contact], list[EventRow], list[Error]]:
+Applied = tuple[dict[ContactKey, Contact], list[EventRow], list[Delivery], list[Error]]
+
+
+def _apply_contact_change(job: WriteJob, rows: GroupRows, stored: dict[ContactKey, Contact],
+                          webhooks: _Webhooks) -> Applied:
     key = (job.account_id, job.target_email)
     current = rows.contacts.get(key) or stored.get(key)
     try:
@@ -147,10 +189,74 @@ def _apply_contact_change(job: WriteJob, rows: GroupRows, stored: dict[ContactKe
             None if current is None else _copy(current), job.contact_change, job.target_email,
             new_uuid(), job.received_at)
     except ContactChangeRefused as refused:
-        return {}, [], [error(refused.error_type, refused.message, refused.attribute or "")]
+        attribute = next(iter(refused.by_attribute), "")
+        return {}, [], [], [error(refused.error_type, refused.message, attribute)]
+    deliveries = []
     if transition is not None:
         rows.api_transitions.append((key, transition, job.received_at))
-    return {key: contact}, [], []
+        if transition.to_opportunity and transition.from_opportunity is False:
+            deliveries = webhooks.deliveries(MARKED_OPPORTUNITY, "default", key, contact, None,
+                                             job.received_at)
+    return {key: contact}, [], deliveries, []
+
+
+class _CustomFields:
+    """The data types of the custom fields a group's jobs write: the defined ones, loaded once,
+    and those a job defines by its first value once the job is accepted."""
+
+    def __init__(self, backend: WriteBackend, jobs: list[WriteJob]) -> None:
+        wanted = {(job.account_id, name) for job in jobs for _, values in _custom_values(job)
+                  for name in values}
+        self.types = backend.load_field_types(wanted) if wanted else {}
+
+    def check(self, job: WriteJob) -> tuple[dict[FieldKey, str], list[Error]]:
+        """The fields the job would define, and its values of the wrong type."""
+        new: dict[FieldKey, str] = {}
+        errors: list[Error] = []
+        for path, values in _custom_values(job):
+            for name, value in values.items():
+                key = (job.account_id, name)
+                data_type = self.types.get(key) or new.get(key)
+                if data_type is None:
+                    new[key] = infer_data_type(value) or "STRING"
+                elif not fits(data_type, value):
+                    errors.append(
+                        type_error(data_type, child(path, name)) if path else
+                        error(INVALID_DATA_TYPE, f"{name} must be of type '{data_type}'.", name,
+                              {"data_type": data_type}))
+        return new, errors
+
+    def accept(self, new: dict[FieldKey, str]) -> None:
+        self.types.update(new)
+
+
+def _custom_values(job: WriteJob) -> Iterator[tuple[str | None, dict[str, Any]]]:
+    """The custom fields each part of a job writes: (the payload's path, or None for a
+    contacts-API body, whose errors are keyed by attribute; the values)."""
+    for event in job.events:
+        values = custom_field_values(event)
+        if values:
+            yield child(event.path, "payload"), values
+    if job.contact_change is not None:
+        yield None, {name: value for name, value in job.contact_change.attributes.items()
+                     if name.startswith("cf_") and value is not None}
+
+
+class _Webhooks:
+    """The webhook subscriptions of a group's accounts, loaded once if any job can trigger one."""
+
+    def __init__(self, backend: WriteBackend, jobs: list[WriteJob]) -> None:
+        accounts = {job.account_id for job in jobs
+                    if job.contact_change is not None and job.contact_change.kind == "funnel"
+                    or any(event.type.name in TRIGGERS for event in job.events)}
+        self.subscriptions = backend.load_subscriptions(accounts) if accounts else {}
+
+    def deliveries(self, webhook_type: str, identifier: str, key: ContactKey, contact: Contact,
+                   event_uuid: str | None, at: str) -> list[Delivery]:
+        return [Delivery(key, subscription.id, event_uuid, orjson.dumps(
+                    webhook_body(subscription, identifier, contact, at)).decode())
+                for subscription in self.subscriptions.get(key[0], ())
+                if subscription.wants(webhook_type, identifier)]
 
 
 class _RateLimits:
@@ -178,8 +284,7 @@ class _RateLimits:
 
 
 def _apply_job(job: WriteJob, group: dict[ContactKey, Contact],
-               stored: dict[ContactKey, Contact]
-               ) -> tuple[dict[ContactKey, Contact], list[EventRow], list[Error]]:
+               stored: dict[ContactKey, Contact], webhooks: _Webhooks) -> Applied:
     """Apply one job to private copies of its contacts, so that a rejected job changes nothing.
 
     Events are applied even after an error, so that later events see the contacts earlier ones
@@ -187,6 +292,7 @@ def _apply_job(job: WriteJob, group: dict[ContactKey, Contact],
     """
     touched: dict[ContactKey, Contact] = {}
     events: list[EventRow] = []
+    deliveries: list[Delivery] = []
     errors: list[Error] = []
     for event, event_uuid, payload in zip(job.events, job.event_uuids, job.payloads):
         key = (job.account_id, event.email)
@@ -202,7 +308,11 @@ def _apply_job(job: WriteJob, group: dict[ContactKey, Contact],
                                           job.received_at)
         touched[key] = contact
         events.append(EventRow(job, event, event_uuid, payload, key, transition))
-    return touched, events, errors
+        webhook_type = TRIGGERS.get(event.type.name)
+        if webhook_type is not None:
+            deliveries += webhooks.deliveries(webhook_type, event_identifier(event), key,
+                                              contact, event_uuid, job.received_at)
+    return touched, events, deliveries, errors
 
 
 def _copy(contact: Contact) -> Contact:

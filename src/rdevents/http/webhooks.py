@@ -1,0 +1,226 @@
+"""RD's webhook subscriptions API (/integrations/webhooks), with the deliveries of each."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import replace
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..clock import utc_now
+from ..ids import new_uuid
+from ..outbound.webhooks import CONVERTED, RELATIONS, WEBHOOK_EVENT_TYPES, DeliveryRecord, Webhook
+from ..store import WebhookExists
+from ..validation import NUL, option_error
+from .auth import authenticate
+from .body import bad_shape, read_json
+from .contacts import MAX_PAGE_SIZE, positive_int
+from .errors import JSON, ApiError, AttributeErrors, AttributeProblems, not_found, refuse_unknown
+from .routing import by_method
+
+_FIELDS = ("event_type", "entity_type", "event_identifiers", "url", "http_method",
+           "include_relations")
+# What a GET shows beyond the body: a PUT may send it back; it is not changed.
+_SHOWN = ("uuid", "created_at", "updated_at", "platform_account_id", "source", "status",
+          "secret")
+DELIVERY_STATUSES = ("pending", "delivered", "failed", "erased")
+DELIVERIES_PAGE_SIZE = 25
+
+
+def webhook_document(webhook: Webhook, account_id: int) -> dict[str, Any]:
+    return {"uuid": webhook.uuid, "event_type": webhook.event_type,
+            "entity_type": webhook.entity_type, "url": webhook.url,
+            "http_method": webhook.http_method,
+            "include_relations": list(webhook.include_relations),
+            "event_identifiers": list(webhook.event_identifiers),
+            "created_at": webhook.created_at, "updated_at": webhook.updated_at,
+            "platform_account_id": account_id, "source": "MKT", "status": "active",
+            "secret": webhook.secret}
+
+
+def _one_of(problems: AttributeProblems, name: str, value: Any,
+            options: tuple[str, ...]) -> None:
+    if value is None:
+        problems.add(name, "CANNOT_BE_NULL", f"{name} cannot be null.")
+    elif value not in options:
+        problems.add(name, "INCLUSION",
+                     f"invalid options, the valid options are: [{', '.join(options)}]")
+
+
+def _strings(problems: AttributeProblems, name: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and NUL not in v
+                                              for v in value):
+        problems.add(name, "MUST_BE_STRING_ARRAY", f"{name} must be an array of strings.")
+        return ()
+    return tuple(dict.fromkeys(value))
+
+
+def subscription_from(body: Any, allowed_extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    """RD's subscription body: its attributes, or RD's attribute-keyed errors."""
+    if not isinstance(body, dict):
+        raise bad_shape("object")
+    refuse_unknown(sorted(set(body) - {*_FIELDS, *allowed_extra}))
+    problems = AttributeProblems()
+    event_type = body.get("event_type")
+    _one_of(problems, "event_type", event_type, WEBHOOK_EVENT_TYPES)
+    _one_of(problems, "entity_type", body.get("entity_type", "CONTACT"), ("CONTACT",))
+    _one_of(problems, "http_method", body.get("http_method", "POST"), ("POST",))
+    url = body.get("url")
+    if url is None:
+        problems.add("url", "CANNOT_BE_NULL", "url cannot be null.")
+    elif not _is_http_url(url):
+        problems.add("url", "INVALID_FORMAT", "url must be an http or https URL.")
+    relations = _strings(problems, "include_relations", body.get("include_relations", []))
+    if any(r not in RELATIONS for r in relations):
+        problems.add("include_relations", "INCLUSION",
+                     f"invalid options, the valid options are: [{', '.join(RELATIONS)}]")
+    identifiers = _strings(problems, "event_identifiers", body.get("event_identifiers", []))
+    if identifiers and event_type != CONVERTED:
+        problems.add("event_identifiers", "INVALID",
+                     f"event_identifiers filter {CONVERTED} webhooks only.")
+    problems.raise_any()
+    return {"event_type": event_type, "url": url, "include_relations": relations,
+            "event_identifiers": identifiers}
+
+
+def _is_http_url(url: Any) -> bool:
+    if not isinstance(url, str) or NUL in url or len(url) > 2048:
+        return False
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises for a port that is not a number
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+async def _ensure_usable(request: Request, account_id: int, attributes: dict[str, Any],
+                         own_uuid: str | None) -> None:
+    """Refuse a URL the account already has for this event type, then check that the URL
+    answers a 2xx, as RD does (and with RD's 401 when it does not)."""
+    for other in await request.app.state.store.list_webhooks(account_id):
+        if (other.event_type, other.url) == (attributes["event_type"], attributes["url"]) \
+                and other.uuid != own_uuid:
+            raise _taken(attributes["event_type"])
+    problem = await request.app.state.webhook_sender.check_url(attributes["url"],
+                                                               attributes["event_type"])
+    if problem is not None:
+        raise ApiError(401, "UNAUTHORIZED", "The URL did not answer the validation request "
+                                            f"with a 2xx status: {problem}.")
+
+
+def _taken(event_type: str) -> AttributeErrors:
+    return AttributeErrors({"url": [{"error_type": "TAKEN",
+                                     "error_message": f"url already in use for {event_type}"}]})
+
+
+async def create_webhook(request: Request) -> JSON:
+    account_id = await authenticate(request)
+    attributes = subscription_from(await read_json(request))
+    await _ensure_usable(request, account_id, attributes, None)
+    now = utc_now()
+    webhook = Webhook(uuid=new_uuid(), secret=secrets.token_hex(32), created_at=now,
+                      updated_at=now, **attributes)
+    try:
+        await request.app.state.store.create_webhook(account_id, webhook)
+    except WebhookExists:
+        raise _taken(webhook.event_type) from None
+    return JSON(webhook_document(webhook, account_id), 201)
+
+
+async def list_webhooks(request: Request) -> JSON:
+    account_id = await authenticate(request)
+    webhooks = await request.app.state.store.list_webhooks(account_id)
+    return JSON({"webhooks": [webhook_document(w, account_id) for w in webhooks]})
+
+
+async def _find_webhook(request: Request) -> tuple[int, Webhook]:
+    account_id = await authenticate(request)
+    webhook = await request.app.state.store.get_webhook(account_id,
+                                                        request.path_params["uuid"].lower())
+    if webhook is None:
+        raise not_found("Webhook not found.")
+    return account_id, webhook
+
+
+async def get_webhook(request: Request) -> JSON:
+    account_id, webhook = await _find_webhook(request)
+    return JSON(webhook_document(webhook, account_id))
+
+
+async def update_webhook(request: Request) -> JSON:
+    """RD's PUT: the whole subscription again (what a GET shows may be sent back)."""
+    account_id, current = await _find_webhook(request)
+    attributes = subscription_from(await read_json(request), _SHOWN)
+    if attributes["url"] != current.url or attributes["event_type"] != current.event_type:
+        await _ensure_usable(request, account_id, attributes, current.uuid)
+    updated = replace(current, **attributes, updated_at=utc_now())
+    try:
+        found = await request.app.state.store.update_webhook(account_id, updated)
+    except WebhookExists:
+        raise _taken(updated.event_type) from None
+    if not found:
+        raise not_found("Webhook not found.")
+    return JSON(webhook_document(updated, account_id))
+
+
+async def delete_webhook(request: Request) -> Response:
+    """The subscription goes with its deliveries: those still pending are not sent."""
+    account_id, webhook = await _find_webhook(request)
+    if not await request.app.state.store.delete_webhook(account_id, webhook.uuid):
+        raise not_found("Webhook not found.")
+    return Response(status_code=204)
+
+
+def delivery_document(d: DeliveryRecord) -> dict[str, Any]:
+    return {"uuid": d.uuid, "event_uuid": d.event_uuid, "status": d.status,
+            "attempts": d.attempts, "created_at": d.created_at, "updated_at": d.updated_at,
+            "history": [{"attempted_at": a.attempted_at, "status_code": a.status_code,
+                         "error": a.error, "duration_ms": a.duration_ms} for a in d.history]}
+
+
+async def list_deliveries(request: Request) -> JSON:
+    """A webhook's deliveries, newest first, each with every attempt made (beyond RD)."""
+    account_id, webhook = await _find_webhook(request)
+    query, errors = request.query_params, []
+    status = query.get("status")
+    if status is not None and status not in DELIVERY_STATUSES:
+        errors.append(option_error(DELIVERY_STATUSES, "$.query.status"))
+    page = positive_int(query.get("page", "1"), "$.query.page", errors)
+    page_size = min(positive_int(query.get("page_size", str(DELIVERIES_PAGE_SIZE)),
+                                 "$.query.page_size", errors), MAX_PAGE_SIZE)
+    if errors:
+        return JSON({"errors": errors}, 400)
+    deliveries = await request.app.state.store.list_deliveries(
+        account_id, webhook.uuid, status, (page - 1) * page_size, page_size)
+    return JSON({"deliveries": [delivery_document(d) for d in deliveries], "page": page,
+                 "page_size": page_size})
+
+
+async def resend_delivery(request: Request) -> JSON:
+    """Send a delivered or failed delivery again, with its retries afresh."""
+    account_id, webhook = await _find_webhook(request)
+    store = request.app.state.store
+    before = await store.resend_delivery(account_id, webhook.uuid,
+                                         request.path_params["delivery"].lower())
+    if before is None:
+        raise not_found("Delivery not found.")
+    if before == "pending":
+        raise ApiError(400, "INVALID", "The delivery is pending: it will be sent.")
+    if before == "erased":
+        raise ApiError(400, "INVALID", "The delivery was erased with its contact.")
+    store.deliveries_queued.set()
+    return JSON({"uuid": request.path_params["delivery"].lower(), "status": "pending"}, 202)
+
+
+routes = [
+    by_method("/integrations/webhooks", GET=list_webhooks, POST=create_webhook),
+    by_method("/integrations/webhooks/{uuid}", GET=get_webhook, PUT=update_webhook,
+              DELETE=delete_webhook),
+    by_method("/integrations/webhooks/{uuid}/deliveries", GET=list_deliveries),
+    by_method("/integrations/webhooks/{uuid}/deliveries/{delivery}/resend",
+              POST=resend_delivery),
+]

@@ -1,0 +1,1 @@
+"""Outbound work: what leaves rdevents after a commit, never inside a request."""

@@ -1,0 +1,43 @@
+"""What the SQL store's query groups stand on: running a statement, and its small helpers."""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, Iterable
+
+import orjson
+
+Statement = tuple[str, Iterable]
+
+
+def from_json(value: Any) -> Any:
+    """A JSON column's value: text on SQLite, already decoded from JSONB on PostgreSQL."""
+    return orjson.loads(value) if isinstance(value, (str, bytes)) else value
+
+
+def to_json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def placeholders(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+class Queries(abc.ABC):
+    """Statements are written with `?` placeholders; a backend that uses another style converts
+    them."""
+
+    # The driver's exceptions for a violated constraint.
+    integrity_errors: tuple[type[Exception], ...] = ()
+
+    @abc.abstractmethod
+    async def fetch(self, sql: str, params: Iterable = ()) -> list[tuple]:
+        """Run a read and return its rows; StoreUnavailable when the database is out of reach."""
+
+    @abc.abstractmethod
+    async def change_all(self, statements: list[Statement]) -> list[tuple[int, list[tuple]]]:
+        """Run statements in one transaction: for each, (rows changed, rows returned)."""
+
+    async def change(self, sql: str, params: Iterable = ()) -> tuple[int, list[tuple]]:
+        """Run one statement in a transaction of its own: (rows changed, rows returned)."""
+        return (await self.change_all([(sql, params)]))[0]

@@ -1,0 +1,149 @@
+"""The webhooks' queries of the SQL store: subscriptions, and the outbox the senders work from.
+
+Deliveries are written by the group write (`writes.py`), in the transaction of the events that
+trigger them. A sender takes due deliveries by moving their next attempt past the attempt's
+timeout (a lease): if the sender's process dies, the delivery is taken again once the lease ends.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ..clock import utc_now
+from ..outbound.webhooks import Attempt, DeliveryRecord, DueDelivery, Webhook
+from . import WebhookExists
+from .queries import Queries, from_json, placeholders, to_json
+
+_WEBHOOK_COLUMNS = ("uuid, event_type, url, include_relations, event_identifiers, secret, "
+                    "created_at, updated_at, entity_type, http_method")
+
+
+def _webhook_from_row(row: tuple) -> Webhook:
+    return Webhook(row[0], row[1], row[2], tuple(from_json(row[3])), tuple(from_json(row[4])),
+                   *row[5:])
+
+
+class WebhookQueries(Queries):
+    # PostgreSQL: senders of other processes skip the deliveries one has locked to take them.
+    SKIP_LOCKED = ""
+
+    async def create_webhook(self, account_id: int, webhook: Webhook) -> None:
+        """Raises WebhookExists when the account has a webhook of that type to that URL."""
+        try:
+            await self.change(
+                f"INSERT INTO webhooks ({_WEBHOOK_COLUMNS}, account_id) "
+                f"VALUES ({placeholders(11)})", (*self._values(webhook), account_id))
+        except self.integrity_errors:
+            raise WebhookExists(webhook.url) from None
+
+    async def update_webhook(self, account_id: int, webhook: Webhook) -> bool:
+        """Raises WebhookExists when another webhook has that type and URL."""
+        values = self._values(webhook)
+        try:
+            changed, _ = await self.change(
+                "UPDATE webhooks SET event_type = ?, url = ?, include_relations = ?, "
+                "event_identifiers = ?, updated_at = ? WHERE account_id = ? AND uuid = ?",
+                (*values[1:5], webhook.updated_at, account_id, webhook.uuid))
+        except self.integrity_errors:
+            raise WebhookExists(webhook.url) from None
+        return changed > 0
+
+    @staticmethod
+    def _values(w: Webhook) -> tuple:
+        return (w.uuid, w.event_type, w.url, to_json(list(w.include_relations)),
+                to_json(list(w.event_identifiers)), w.secret, w.created_at, w.updated_at,
+                w.entity_type, w.http_method)
+
+    async def list_webhooks(self, account_id: int) -> list[Webhook]:
+        rows = await self.fetch(f"SELECT {_WEBHOOK_COLUMNS} FROM webhooks WHERE account_id = ? "
+                                "ORDER BY id", (account_id,))
+        return [_webhook_from_row(row) for row in rows]
+
+    async def get_webhook(self, account_id: int, uuid: str) -> Webhook | None:
+        rows = await self.fetch(f"SELECT {_WEBHOOK_COLUMNS} FROM webhooks WHERE account_id = ? "
+                                "AND uuid = ?", (account_id, uuid))
+        return _webhook_from_row(rows[0]) if rows else None
+
+    async def delete_webhook(self, account_id: int, uuid: str) -> bool:
+        """Delete a subscription with its deliveries and their attempts."""
+        mine = "SELECT id FROM webhooks WHERE account_id = ? AND uuid = ?"
+        results = await self.change_all([
+            ("DELETE FROM webhook_attempts WHERE delivery_id IN (SELECT id FROM "
+             f"webhook_deliveries WHERE webhook_id IN ({mine}))", (account_id, uuid)),
+            (f"DELETE FROM webhook_deliveries WHERE webhook_id IN ({mine})", (account_id, uuid)),
+            ("DELETE FROM webhooks WHERE account_id = ? AND uuid = ?", (account_id, uuid))])
+        return results[-1][0] > 0
+
+    async def list_deliveries(self, account_id: int, webhook_uuid: str, status: str | None,
+                              offset: int, limit: int) -> list[DeliveryRecord]:
+        """A webhook's deliveries, newest first, each with its attempts (oldest first)."""
+        where, params = "w.account_id = ? AND w.uuid = ?", [account_id, webhook_uuid]
+        if status is not None:
+            where += " AND d.status = ?"
+            params.append(status)
+        rows = await self.fetch(
+            "SELECT d.id, d.uuid, d.event_uuid, d.status, d.attempts, d.created_at, "
+            "d.updated_at FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id "
+            f"WHERE {where} ORDER BY d.id DESC LIMIT ? OFFSET ?", (*params, limit, offset))
+        history: dict[int, list[Attempt]] = {row[0]: [] for row in rows}
+        if rows:
+            for delivery_id, *attempt in await self.fetch(
+                    "SELECT delivery_id, attempted_at, status_code, error, duration_ms FROM "
+                    f"webhook_attempts WHERE delivery_id IN ({placeholders(len(rows))}) "
+                    "ORDER BY id", [row[0] for row in rows]):
+                history[delivery_id].append(Attempt(*attempt))
+        return [DeliveryRecord(*row[1:], history=tuple(history[row[0]])) for row in rows]
+
+    async def resend_delivery(self, account_id: int, webhook_uuid: str,
+                              delivery_uuid: str) -> str | None:
+        """Queue a delivery that is over (delivered or failed) again, with its retries afresh.
+        Returns its status before (None when there is no such delivery); only those two
+        statuses change."""
+        rows = await self.fetch(
+            "SELECT d.status FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id "
+            "WHERE w.account_id = ? AND w.uuid = ? AND d.uuid = ?",
+            (account_id, webhook_uuid, delivery_uuid))
+        if not rows:
+            return None
+        if rows[0][0] in ("delivered", "failed"):
+            await self.change("UPDATE webhook_deliveries SET status = 'pending', attempts = 0, "
+                              "next_attempt_at = ?, updated_at = ? WHERE uuid = ? "
+                              "AND status IN ('delivered', 'failed')",
+                              (time.time(), utc_now(), delivery_uuid))
+        return rows[0][0]
+
+    # --- senders ----------------------------------------------------------------------------------
+
+    async def take_due_deliveries(self, now: float, lease_until: float,
+                                  limit: int) -> list[DueDelivery]:
+        """Take up to `limit` pending deliveries whose time has come, until `lease_until`."""
+        due = "status = 'pending' AND next_attempt_at <= ?"
+        if not await self.fetch(f"SELECT 1 FROM webhook_deliveries WHERE {due} LIMIT 1",
+                                (now,)):
+            return []  # the usual case: a read, no write lock
+        (_, taken), = await self.change_all([(
+            "UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id IN (SELECT id FROM "
+            f"webhook_deliveries WHERE {due} ORDER BY next_attempt_at LIMIT ?{self.SKIP_LOCKED}) "
+            "RETURNING id, uuid, body, attempts, webhook_id", (lease_until, now, limit))])
+        if not taken:
+            return []
+        webhook_ids = sorted({row[4] for row in taken})
+        targets = {row[0]: row[1:] for row in await self.fetch(
+            f"SELECT id, url, secret FROM webhooks WHERE id IN ({placeholders(len(webhook_ids))})",
+            webhook_ids)}
+        return [DueDelivery(row[0], row[1], row[2], row[3], *targets[row[4]])
+                for row in sorted(taken) if row[4] in targets]
+
+    async def record_attempt(self, delivery: DueDelivery, attempt: Attempt, status: str,
+                             next_attempt_at: float) -> None:
+        """Keep an attempt and what it leaves the delivery in: delivered, failed, or pending
+        until `next_attempt_at`. A delivery erased meanwhile stays erased."""
+        await self.change_all([
+            ("INSERT INTO webhook_attempts (delivery_id, attempted_at, status_code, error, "
+             "duration_ms) SELECT ?, ?, ?, ?, ? WHERE EXISTS "
+             "(SELECT 1 FROM webhook_deliveries WHERE id = ?)",  # not if deleted meanwhile
+             (delivery.id, attempt.attempted_at, attempt.status_code, attempt.error,
+              attempt.duration_ms, delivery.id)),
+            ("UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, "
+             "updated_at = ? WHERE id = ? AND status = 'pending'",
+             (status, delivery.attempts + 1, next_attempt_at, utc_now(), delivery.id))])

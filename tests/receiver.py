@@ -1,0 +1,98 @@
+"""A real HTTP server that receives webhooks, for tests: it records each request and answers
+as told (fail the next N, answer slowly, refuse validation requests)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import orjson
+
+from conftest import free_port
+
+
+@dataclass(frozen=True)
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self):
+        return orjson.loads(self.body)
+
+
+class Receiver:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/hook"
+        self.deliveries: list[Received] = []  # webhook deliveries, in arrival order
+        self.validations: list[Received] = []  # the checks made when subscribing
+        self.fail_next = 0  # answer 500 to this many deliveries
+        self.failing = False  # answer 500 to every delivery
+        self.delay = 0.0  # seconds to wait before answering a delivery
+        self.validation_status = 200
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                received = Received(self.path, {k.lower(): v for k, v in self.headers.items()},
+                                    body)
+                status = receiver._answer(received)
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def _answer(self, received: Received) -> int:
+        if received.headers.get("x-rdevents-validation"):
+            self.validations.append(received)
+            return self.validation_status
+        if self.delay:
+            time.sleep(self.delay)
+        with self._lock:
+            self.deliveries.append(received)
+            if self.failing:
+                return 500
+            if self.fail_next:
+                self.fail_next -= 1
+                return 500
+        return 200
+
+    def start(self) -> "Receiver":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def wait_for(self, count: int, timeout: float = 15) -> list[Received]:
+        """The first `count` deliveries, once they have arrived."""
+        deadline = time.monotonic() + timeout
+        while len(self.deliveries) < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(self.deliveries)} of {count} deliveries arrived")
+            time.sleep(0.02)
+        return self.deliveries[:count]
+
+
+def wait_until(condition, timeout: float = 15, interval: float = 0.05):
+    """Poll `condition` until it returns something true, and return that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError("the condition did not come true in time")
+        time.sleep(interval)
