@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 BATCH = 32  # deliveries taken, and sent concurrently, at a time
 VALIDATION_HEADER = "X-RDEvents-Validation"
 # How long past an attempt's timeout a taken delivery stays with its sender.
-_LEASE_MARGIN = 30.0
+_LEASE_MARGIN = 10.0
 
 
 class WebhookSender:
@@ -65,7 +65,7 @@ class WebhookSender:
             response = await self._client.post(url, content=body, headers={
                 "Content-Type": "application/json", VALIDATION_HEADER: "true"})
         except httpx.HTTPError as exc:
-            return f"{type(exc).__name__}: {exc}"[:300]
+            return _describe(exc)
         if 200 <= response.status_code < 300:
             return None
         return f"it answered {response.status_code}"
@@ -109,7 +109,7 @@ class WebhookSender:
             if not 200 <= status_code < 300:
                 problem = f"HTTP {status_code}"
         except httpx.HTTPError as exc:
-            problem = f"{type(exc).__name__}: {exc}"[:300]
+            problem = _describe(exc)
         attempt = Attempt(attempted_at, status_code, problem,
                           round((time.monotonic() - started) * 1000))
         delay = None if problem is None else next_delay(delivery.attempts + 1,
@@ -120,3 +120,9 @@ class WebhookSender:
         except Exception:
             # The lease runs out and the delivery is sent again: late, maybe twice, not lost.
             log.exception("recording webhook delivery %s failed", delivery.uuid)
+
+
+def _describe(exc: Exception) -> str:
+    """An HTTP failure in a line: its kind, and what it says if anything."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}"[:300] if text else type(exc).__name__

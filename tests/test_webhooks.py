@@ -1,0 +1,394 @@
+"""Webhooks: RD's subscriptions API, and deliveries sent from the outbox to a real receiver."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from typing import Iterator
+
+import orjson
+import pytest
+
+from conftest import BACKENDS, Api, Server, backend_settings, conversion, event, free_port
+from receiver import Receiver, wait_until
+from serverproc import ServerProcess
+
+# Quick retries, so that a delivery fails for good within a second.
+RETRY_DELAYS = (0.1, 0.2, 0.3)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def server(request, tmp_path_factory) -> Iterator[Server]:
+    settings = backend_settings(request, request.param, tmp_path_factory.mktemp("db"),
+                                webhook_retry_delays=RETRY_DELAYS, webhook_timeout=1.0,
+                                webhook_poll_seconds=0.05)
+    running = Server(settings).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    running = Receiver().start()
+    yield running
+    running.stop()
+
+
+def new_email() -> str:
+    return f"hook-{uuid.uuid4().hex[:10]}@example.com"
+
+
+def subscribe(api: Api, url: str, **attributes) -> dict:
+    response = api.post("/integrations/webhooks", json={
+        "event_type": "WEBHOOK.CONVERTED", "entity_type": "CONTACT", "url": url,
+        "http_method": "POST", **attributes})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def deliveries(api: Api, webhook: dict, **query) -> list[dict]:
+    response = api.get(f"/integrations/webhooks/{webhook['uuid']}/deliveries", params=query)
+    assert response.status_code == 200, response.text
+    return response.json()["deliveries"]
+
+
+def settled(api: Api, webhook: dict, count: int) -> list[dict]:
+    """The webhook's `count` deliveries, once none is pending."""
+    return wait_until(lambda: (lambda found: found if len(found) == count and all(
+        d["status"] != "pending" for d in found) else None)(
+        deliveries(api, webhook, page_size=100)))
+
+
+def attribute_error(name: str, error_type: str, message: str) -> dict:
+    return {name: [{"error_type": error_type, "error_message": message}]}
+
+
+# --- subscriptions ---------------------------------------------------------------------------------
+
+def test_create_list_get_update_delete(server, receiver):
+    account_id, token = server.new_account()
+    with server.client(token) as api:
+        check_the_whole_cycle(api, account_id, receiver)
+
+
+def check_the_whole_cycle(api: Api, account_id: int, receiver: Receiver) -> None:
+    created = subscribe(api, receiver.url, event_identifiers=["newsletter"],
+                        include_relations=["COMPANY", "CONTACT_FUNNEL"])
+    assert created == {
+        "uuid": created["uuid"], "event_type": "WEBHOOK.CONVERTED", "entity_type": "CONTACT",
+        "url": receiver.url, "http_method": "POST",
+        "include_relations": ["COMPANY", "CONTACT_FUNNEL"], "event_identifiers": ["newsletter"],
+        "created_at": created["created_at"], "updated_at": created["created_at"],
+        "platform_account_id": account_id, "source": "MKT", "status": "active",
+        "secret": created["secret"]}
+    assert len(created["secret"]) == 64
+    # RD checks the URL when subscribing: it got one validation request
+    assert [v.json["event_type"] for v in receiver.validations] == ["WEBHOOK.CONVERTED"]
+
+    assert api.get("/integrations/webhooks").json() == {"webhooks": [created]}
+    path = f"/integrations/webhooks/{created['uuid']}"
+    assert api.get(path).json() == created
+    put = api.put(path, json={**created, "event_identifiers": [], "include_relations": []})
+    assert put.status_code == 200, put.text
+    assert (put.json()["event_identifiers"], put.json()["include_relations"],
+            put.json()["secret"]) == ([], [], created["secret"])
+    assert len(receiver.validations) == 1  # same URL: not checked again
+
+    assert api.delete(path).status_code == 204
+    for response in (api.get(path), api.delete(path), api.get(f"{path}/deliveries")):
+        assert (response.status_code, response.json()) == (404, {"errors": {
+            "error_type": "RESOURCE_NOT_FOUND", "error_message": "Webhook not found."}})
+
+
+def test_a_url_once_per_event_type(api, receiver):
+    subscribe(api, receiver.url)
+    again = api.post("/integrations/webhooks", json={"event_type": "WEBHOOK.CONVERTED",
+                                                     "url": receiver.url})
+    assert (again.status_code, again.json()) == (400, {"errors": attribute_error(
+        "url", "TAKEN", "url already in use for WEBHOOK.CONVERTED")})
+    subscribe(api, receiver.url, event_type="WEBHOOK.MARKED_OPPORTUNITY")
+
+
+def test_a_url_that_does_not_answer_2xx_is_refused_with_rds_401(api, receiver):
+    receiver.validation_status = 404
+    response = api.post("/integrations/webhooks", json={"event_type": "WEBHOOK.CONVERTED",
+                                                        "url": receiver.url})
+    assert (response.status_code, response.json()) == (401, {"errors": {
+        "error_type": "UNAUTHORIZED",
+        "error_message": "The URL did not answer the validation request with a 2xx status: "
+                         "it answered 404."}})
+    closed = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens there
+    unreachable = api.post("/integrations/webhooks", json={"event_type": "WEBHOOK.CONVERTED",
+                                                           "url": closed})
+    assert unreachable.status_code == 401
+    assert "ConnectError" in unreachable.json()["errors"]["error_message"]
+    assert api.get("/integrations/webhooks").json() == {"webhooks": []}
+
+
+def test_subscription_errors_are_keyed_by_attribute(api):
+    response = api.post("/integrations/webhooks", json={
+        "event_type": "crm_deal_created", "entity_type": "DEAL", "http_method": "GET",
+        "url": "ftp://example.com/x", "include_relations": ["OWNER"],
+        "event_identifiers": "newsletter"})
+    assert (response.status_code, response.json()) == (400, {"errors": {
+        **attribute_error("event_type", "INCLUSION", "invalid options, the valid options are: "
+                          "[WEBHOOK.CONVERTED, WEBHOOK.MARKED_OPPORTUNITY]"),
+        **attribute_error("entity_type", "INCLUSION",
+                          "invalid options, the valid options are: [CONTACT]"),
+        **attribute_error("http_method", "INCLUSION",
+                          "invalid options, the valid options are: [POST]"),
+        **attribute_error("url", "INVALID_FORMAT", "url must be an http or https URL."),
+        **attribute_error("include_relations", "INCLUSION",
+                          "invalid options, the valid options are: [COMPANY, CONTACT_FUNNEL]"),
+        **attribute_error("event_identifiers", "MUST_BE_STRING_ARRAY",
+                          "event_identifiers must be an array of strings.")}})
+    filtered = api.post("/integrations/webhooks", json={
+        "event_type": "WEBHOOK.MARKED_OPPORTUNITY", "url": "http://example.com/x",
+        "event_identifiers": ["a"]})
+    assert filtered.json() == {"errors": attribute_error(
+        "event_identifiers", "INVALID", "event_identifiers filter WEBHOOK.CONVERTED webhooks "
+                                        "only.")}
+    missing = api.post("/integrations/webhooks", json={"colour": "red"})
+    assert missing.json()["errors"]["error_type"] == "INVALID_FIELDS"
+
+
+def test_webhooks_of_other_accounts_are_invisible(server, api, receiver):
+    webhook = subscribe(api, receiver.url)
+    _, token = server.new_account()
+    with server.client(token) as other:
+        assert other.get("/integrations/webhooks").json() == {"webhooks": []}
+        for response in (other.get(f"/integrations/webhooks/{webhook['uuid']}"),
+                         other.delete(f"/integrations/webhooks/{webhook['uuid']}"),
+                         other.get(f"/integrations/webhooks/{webhook['uuid']}/deliveries")):
+            assert response.status_code == 404
+        # and its conversions go to no one else's webhook
+        assert other.send_event(conversion(new_email())).status_code == 200
+    assert api.send_event(conversion(new_email())).status_code == 200
+    assert len(receiver.wait_for(1)) == 1
+    assert len(settled(api, webhook, 1)) == 1
+
+
+# --- deliveries ------------------------------------------------------------------------------------
+
+def test_a_conversion_is_delivered_signed_in_rds_v2_format(api, receiver):
+    webhook = subscribe(api, receiver.url, include_relations=["COMPANY", "CONTACT_FUNNEL"])
+    email = new_email()
+    sent = api.send_event(conversion(
+        email, name="Ana", job_title="CTO", city="Recife", tags=["VIP"], cf_plan="gold",
+        cf_empty="", company_name="Acme", legal_bases=[
+            {"category": "communications", "type": "consent", "status": "granted"}]))
+    assert sent.status_code == 200
+    [received] = receiver.wait_for(1)
+    contact = api.contact(email).json()
+    body = received.json
+    assert body == {
+        "event_type": "WEBHOOK.CONVERTED", "entity_type": "CONTACT",
+        "event_identifier": "signup", "timestamp": body["timestamp"],
+        "event_timestamp": body["event_timestamp"],
+        "contact": {
+            "uuid": contact["uuid"], "email": email, "name": "Ana", "job_title": "CTO",
+            "city": "Recife", "tags": ["vip"], "cf_plan": "gold",  # empty cf_empty left out
+            "legal_bases": [{"category": "communications", "type": "consent",
+                             "status": "granted"}],
+            "company": {"name": "Acme"},
+            "funnel": {"name": "default", "lifecycle_stage": "Lead", "opportunity": False,
+                       "contact_owner_email": None, "interest": None, "fit": None,
+                       "origin": None}}}
+    assert body["event_timestamp"] <= body["timestamp"]
+    assert received.headers["content-type"] == "application/json"
+    # the receiver's check, as docs/webhooks.md shows it
+    expected = "sha256=" + hmac.new(webhook["secret"].encode(), received.body,
+                                    hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(received.headers["x-rdevents-signature"], expected)
+
+    [delivery] = settled(api, webhook, 1)
+    assert delivery == {
+        "uuid": received.headers["x-rdevents-delivery"],
+        "event_uuid": sent.json()["event_uuid"], "status": "delivered", "attempts": 1,
+        "created_at": delivery["created_at"], "updated_at": delivery["updated_at"],
+        "history": [{"attempted_at": delivery["history"][0]["attempted_at"],
+                     "status_code": 200, "error": None,
+                     "duration_ms": delivery["history"][0]["duration_ms"]}]}
+
+
+def test_relations_only_when_asked_for(api, receiver):
+    subscribe(api, receiver.url)
+    api.send_event(conversion(new_email(), company_name="Acme"))
+    [received] = receiver.wait_for(1)
+    assert "company" not in received.json["contact"] and "funnel" not in received.json["contact"]
+
+
+def test_event_identifiers_filter_conversions(api, receiver):
+    webhook = subscribe(api, receiver.url, event_identifiers=["newsletter"])
+    email = new_email()
+    api.send_batch([conversion(email), {**conversion(email), "payload": {
+        **conversion(email)["payload"], "conversion_identifier": "newsletter"}}])
+    [received] = receiver.wait_for(1)
+    assert received.json["event_identifier"] == "newsletter"
+    assert len(settled(api, webhook, 1)) == 1
+
+
+def test_marked_opportunity_from_events_and_from_the_funnel_api(api, receiver):
+    webhook = subscribe(api, receiver.url, event_type="WEBHOOK.MARKED_OPPORTUNITY",
+                        include_relations=["CONTACT_FUNNEL"])
+    first, second = new_email(), new_email()
+    api.send_batch([conversion(first), conversion(second),
+                    event("OPPORTUNITY", email=first, funnel_name="default")])
+    api.put(f"/platform/contacts/email:{second}/funnels/default", json={"opportunity": True})
+    # setting what is already set marks nothing
+    api.put(f"/platform/contacts/email:{second}/funnels/default", json={"opportunity": True})
+    received = receiver.wait_for(2)
+    by_email = {r.json["contact"]["email"]: r.json for r in received}
+    assert set(by_email) == {first, second}
+    for body in by_email.values():
+        assert (body["event_type"], body["event_identifier"],
+                body["contact"]["funnel"]["opportunity"]) == (
+            "WEBHOOK.MARKED_OPPORTUNITY", "default", True)
+    api_made = [d for d in settled(api, webhook, 2) if d["event_uuid"] is None]
+    assert len(api_made) == 1  # the funnel API's change has no event
+
+
+def test_a_rejected_batch_queues_nothing(api, receiver):
+    webhook = subscribe(api, receiver.url)
+    rejected = api.send_batch([conversion(new_email()), conversion("not-an-email")])
+    assert rejected.status_code == 400
+    api.send_event(conversion(new_email()))
+    receiver.wait_for(1)
+    assert len(settled(api, webhook, 1)) == 1
+
+
+def test_retries_until_the_receiver_recovers(api, receiver):
+    webhook = subscribe(api, receiver.url)
+    receiver.fail_next = 2
+    api.send_event(conversion(new_email()))
+    [delivery] = settled(api, webhook, 1)
+    assert (delivery["status"], delivery["attempts"]) == ("delivered", 3)
+    assert [(a["status_code"], a["error"]) for a in delivery["history"]] == [
+        (500, "HTTP 500"), (500, "HTTP 500"), (200, None)]
+    bodies = [r.body for r in receiver.wait_for(3)]
+    # the same delivery each time, with the time it was sent
+    assert len({r.headers["x-rdevents-delivery"] for r in receiver.deliveries}) == 1
+    assert len({orjson_without_timestamp(b) for b in bodies}) == 1
+
+
+def orjson_without_timestamp(body: bytes) -> str:
+    document = orjson.loads(body)
+    document.pop("timestamp")
+    return orjson.dumps(document).decode()
+
+
+def test_after_three_retries_a_delivery_fails_and_can_be_sent_again(api, receiver):
+    webhook = subscribe(api, receiver.url)
+    receiver.failing = True
+    api.send_event(conversion(new_email()))
+    [failed] = settled(api, webhook, 1)
+    assert (failed["status"], failed["attempts"], len(failed["history"])) == ("failed", 4, 4)
+    assert deliveries(api, webhook, status="failed") == [failed]
+    assert deliveries(api, webhook, status="delivered") == []
+
+    receiver.failing = False
+    path = f"/integrations/webhooks/{webhook['uuid']}/deliveries/{failed['uuid']}/resend"
+    resent = api.post(path)
+    assert (resent.status_code, resent.json()) == (202, {"uuid": failed["uuid"],
+                                                         "status": "pending"})
+    [delivered] = settled(api, webhook, 1)
+    assert (delivered["status"], delivered["attempts"], len(delivered["history"])) == (
+        "delivered", 1, 5)
+    assert receiver.wait_for(5)[-1].headers["x-rdevents-delivery"] == failed["uuid"]
+    unknown = api.post(f"/integrations/webhooks/{webhook['uuid']}/deliveries/{uuid.uuid4()}"
+                       "/resend")
+    assert (unknown.status_code, unknown.json()["errors"]["error_message"]) == (
+        404, "Delivery not found.")
+
+
+def test_a_slow_receiver_times_out_and_is_retried(api, receiver):
+    webhook = subscribe(api, receiver.url)
+    receiver.delay = 1.5  # the test server's timeout is 1 s
+    api.send_event(conversion(new_email()))
+    wait_until(lambda: deliveries(api, webhook)[0]["history"])
+    receiver.delay = 0
+    [delivery] = settled(api, webhook, 1)
+    first = delivery["history"][0]
+    assert (first["status_code"], first["error"].split(":")[0]) == (None, "ReadTimeout")
+    assert delivery["status"] == "delivered"
+
+
+def test_erasing_a_contact_erases_its_pending_deliveries(server, api, receiver):
+    webhook = subscribe(api, receiver.url)
+    receiver.failing = True
+    email = new_email()
+    api.send_event(conversion(email, name="Private Person"))
+    wait_until(lambda: receiver.deliveries)
+    assert api.delete(f"/platform/contacts/email:{email}").status_code == 204
+    [erased] = deliveries(api, webhook)
+    assert erased["status"] == "erased"
+    bodies = server.call(server.store.fetch(
+        "SELECT body, contact_id FROM webhook_deliveries WHERE uuid = ?", (erased["uuid"],)))
+    assert bodies == [("{}", None)]
+    receiver.failing = False
+    count = len(receiver.deliveries)
+    resent = api.post(f"/integrations/webhooks/{webhook['uuid']}/deliveries/{erased['uuid']}"
+                      "/resend")
+    assert (resent.status_code, resent.json()["errors"]["error_message"]) == (
+        400, "The delivery was erased with its contact.")
+    assert deliveries(api, webhook)[0]["status"] == "erased"
+    assert len(receiver.deliveries) == count
+
+
+# --- across processes and restarts ---------------------------------------------------------------
+
+QUICK = ("--webhook-retry-delays", "0.5,0.5,0.5", "--webhook-timeout", "1",
+         "--webhook-poll-seconds", "0.05")
+
+
+def database_for(request, backend: str) -> str | None:
+    return request.getfixturevalue("postgres_url") if backend == "postgresql" else None
+
+
+def delivered_uuids(receiver: Receiver) -> list[str]:
+    return [r.headers["x-rdevents-delivery"] for r in receiver.deliveries]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_no_delivery_is_lost_when_the_server_is_killed(request, tmp_path, receiver, backend):
+    server = ServerProcess(tmp_path, database_for(request, backend), serve_args=QUICK).start()
+    try:
+        with server.client() as client:
+            webhook = subscribe(client, receiver.url)
+            receiver.failing = True
+            for _ in range(10):
+                assert client.post("/platform/events",
+                                   json=conversion(new_email())).status_code == 200
+            receiver.wait_for(10)  # each has been tried, and failed
+        server.kill9()
+        receiver.failing = False
+        server.start()
+        with server.client() as client:
+            found = wait_until(lambda: (lambda d: d if len(d) == 10 and all(
+                x["status"] == "delivered" for x in d) else None)(deliveries(client, webhook)),
+                timeout=30)
+        assert {d["uuid"] for d in found} <= set(delivered_uuids(receiver))
+    finally:
+        server.stop()
+
+
+def test_processes_share_the_outbox_without_sending_twice(postgres_url, tmp_path, receiver):
+    first = ServerProcess(tmp_path, postgres_url, serve_args=QUICK).start()
+    second = first.sibling().start()
+    try:
+        with first.client() as client:
+            webhook = subscribe(client, receiver.url)
+        for index in range(40):
+            with (first if index % 2 else second).client() as client:
+                assert client.post("/platform/events",
+                                   json=conversion(new_email())).status_code == 200
+        receiver.wait_for(40)
+        with first.client() as client:
+            found = settled(client, webhook, 40)
+        assert all(d["status"] == "delivered" for d in found)
+        sent = delivered_uuids(receiver)
+        assert len(sent) == len(set(sent)) == 40
+    finally:
+        first.stop()
+        second.stop()
