@@ -6,13 +6,14 @@ from __future__ import annotations
 import copy
 import json
 import uuid
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rdevents.catalogue import EVENT_TYPES
+from receiver import Receiver
 
 FUZZ = settings(max_examples=150, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -228,3 +229,74 @@ def test_the_quick_check_never_passes_what_the_full_check_refuses(event):
     payload_errors(event_type, payload, "$.body.payload", errors)
     if payload_plainly_valid(event_type, payload):
         assert errors == []
+
+
+# --- the contacts, fields and webhooks APIs -------------------------------------------------------
+
+MANAGEMENT_KEYS = ["email", "name", "tags", "legal_bases", "cf_plan", "lifecycle_stage",
+                   "opportunity", "contact_owner_email", "api_identifier", "data_type",
+                   "presentation_type", "label", "validation_rules", "event_type", "entity_type",
+                   "url", "http_method", "include_relations", "event_identifiers"]
+MANAGEMENT_BODIES = st.dictionaries(st.sampled_from(MANAGEMENT_KEYS) | CLEAN_TEXT, CLEAN_JSON,
+                                    max_size=6) | CLEAN_JSON
+
+
+def assert_management_answer(response) -> None:
+    """Never 5xx, always JSON; an error is RD's request error or its attribute-keyed errors."""
+    assert response.status_code < 500, (response.status_code, response.text[:300])
+    body = body_of(response)
+    if response.status_code in (200, 201):
+        assert isinstance(body, dict)
+        return
+    assert response.status_code in (400, 401, 404), (response.status_code, body)
+    assert set(body) == {"errors"} and isinstance(body["errors"], dict), body
+    errors = body["errors"]
+    if set(errors) == {"error_type", "error_message"} and isinstance(errors["error_type"], str):
+        return
+    for problems in errors.values():
+        by_locale = problems.values() if isinstance(problems, dict) else [problems]
+        for listed in by_locale:
+            assert isinstance(listed, list) and listed, body
+            for item in listed:
+                assert set(item) == {"error_type", "error_message"}, body
+
+
+@pytest.mark.parametrize("method, path", [
+    ("POST", "/platform/contacts"), ("PATCH", "/platform/contacts/email:fuzz@example.com"),
+    ("PUT", "/platform/contacts/email:fuzz@example.com/funnels/default"),
+    ("POST", "/platform/contacts/email:fuzz@example.com/tag"),
+    ("POST", "/platform/contacts/fields"), ("PATCH", "/platform/contacts/fields/{field}"),
+    ("POST", "/integrations/webhooks"), ("PUT", "/integrations/webhooks/{webhook}")])
+@FUZZ
+@given(body=MANAGEMENT_BODIES)
+def test_management_bodies(api, receiver, method, path, body):
+    if isinstance(body, dict) and isinstance(body.get("url"), str):
+        body["url"] = receiver.url  # the server checks a webhook's URL: never a fuzzed one
+    path = path.format(field=ensure_field(api), webhook=ensure_webhook(api, receiver))
+    assert_management_answer(api.request(method, path, content=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"}))
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    running = Receiver().start()
+    yield running
+    running.stop()
+
+
+def ensure_field(api) -> str:
+    fields = [f for f in api.get("/platform/contacts/fields").json()["fields"]
+              if f["custom_field"]]
+    if fields:
+        return fields[0]["uuid"]
+    return api.post("/platform/contacts/fields", json={
+        "api_identifier": "cf_fuzzed", "data_type": "STRING", "presentation_type": "TEXT_INPUT",
+        "name": {"pt-BR": "x"}, "label": {"pt-BR": "x"}}).json()["uuid"]
+
+
+def ensure_webhook(api, receiver: Receiver) -> str:
+    webhooks = api.get("/integrations/webhooks").json()["webhooks"]
+    if webhooks:
+        return webhooks[0]["uuid"]
+    return api.post("/integrations/webhooks", json={
+        "event_type": "WEBHOOK.MARKED_OPPORTUNITY", "url": receiver.url}).json()["uuid"]

@@ -13,6 +13,7 @@ import httpx
 import jsonschema
 import pytest
 from openapi_spec_validator import validate as validate_spec
+from starlette.routing import Route
 
 from conftest import Server, conversion, sqlite_settings
 from rdevents.catalogue import EVENT_TYPES
@@ -325,6 +326,20 @@ def test_openapi_document_is_valid(openapi):
                     assert p["required"] is True
             for requirement in operation.get("security", []):
                 assert set(requirement) <= set(schemes), (path, method)
+
+
+# Served, not described: the description itself, its page, the consent form's POST and the CORS
+# preflight.
+UNDESCRIBED = {("/openapi.json", "get"), ("/docs", "get"), ("/auth/dialog", "post"),
+               ("/platform/conversions", "options")}
+
+
+def test_openapi_describes_every_route(server, openapi):
+    served = {(re.sub(r":\w+}", "}", route.path), method.lower()) for route in server.app.routes
+              if isinstance(route, Route) for method in route.methods or ()
+              if method != "HEAD"}
+    described = {(path, method) for path, item in openapi["paths"].items() for method in item}
+    assert served - UNDESCRIBED == described
 
 
 def test_openapi_has_a_schema_per_catalogue_type(openapi):

@@ -21,7 +21,8 @@ import psycopg
 import pytest
 
 from conftest import conversion, event, free_port
-from serverproc import ServerProcess
+from receiver import Receiver, wait_until
+from serverproc import ServerProcess, rdevents
 
 
 @pytest.fixture
@@ -195,14 +196,25 @@ def copy(source: ServerProcess, target_url: str) -> subprocess.CompletedProcess:
 def test_db_copy_from_sqlite_keeps_tokens_contacts_and_events(tmp_path, postgres_url):
     source = ServerProcess(tmp_path).start()
     email = f"copied-{uuid.uuid4().hex[:8]}@example.com"
+    receiver = Receiver().start()
+    api_key = rdevents("apikeys", "create", "--account", source.account, cwd=tmp_path)
     with source.client() as client:
+        webhook = client.post("/integrations/webhooks", json={
+            "event_type": "WEBHOOK.MARKED_OPPORTUNITY", "url": receiver.url}).json()
         sent = client.post("/platform/events/batch", json=[
-            conversion(email, tags=["moved"], name="Ana"),
+            conversion(email, tags=["moved"], name="Ana", cf_seats=3),
             event("OPPORTUNITY", email=email, funnel_name="default")])
         assert sent.status_code == 200
+        receiver.wait_for(1)
         before = {"contact": client.get(f"/platform/contacts/email:{email}").json(),
-                  "funnel": client.get(f"/platform/contacts/email:{email}/funnels/default").json()}
+                  "funnel": client.get(f"/platform/contacts/email:{email}/funnels/default").json(),
+                  "fields": client.get("/platform/contacts/fields").json(),
+                  "webhooks": client.get("/integrations/webhooks").json(),
+                  "deliveries": wait_until(lambda: (lambda d: d if d["deliveries"][0]["history"] else None)(
+                      client.get(f"/integrations/webhooks/{webhook['uuid']}/deliveries")
+                      .json()))}
     source.stop()
+    receiver.stop()
     target_url = postgres_url.rsplit("/", 1)[0] + f"/copy_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(postgres_url, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{target_url.rsplit("/", 1)[1]}"')
@@ -216,6 +228,12 @@ def test_db_copy_from_sqlite_keeps_tokens_contacts_and_events(tmp_path, postgres
                 assert contact == before["contact"]
                 assert client.get(f"/platform/contacts/{contact['uuid']}/funnels/default"
                                   ).json() == before["funnel"]
+                assert client.get("/platform/contacts/fields").json() == before["fields"]
+                assert client.get("/integrations/webhooks").json() == before["webhooks"]
+                assert client.get(f"/integrations/webhooks/{webhook['uuid']}/deliveries"
+                                  ).json() == before["deliveries"]
+                assert client.post("/platform/conversions", params={"api_key": api_key},
+                                   json=conversion(email)).status_code == 200
                 for stored in sent.json()["events"]:
                     assert client.get(f"/platform/events/{stored['event_uuid']}"
                                       ).status_code == 200

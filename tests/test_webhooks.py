@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
+import re
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 from typing import Iterator
 
+import httpx
 import orjson
 import pytest
 
@@ -392,3 +398,34 @@ def test_processes_share_the_outbox_without_sending_twice(postgres_url, tmp_path
     finally:
         first.stop()
         second.stop()
+
+
+# --- the receiver docs/webhooks.md shows -------------------------------------------------------------
+
+def documented_receiver() -> str:
+    text = (Path(__file__).resolve().parents[1] / "docs" / "webhooks.md").read_text()
+    [code] = re.findall(r"```python\n(.*?)```", text, re.S)
+    return code
+
+
+def test_the_documented_receiver_verifies_deliveries(api, receiver):
+    webhook = subscribe(api, receiver.url)
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-c", documented_receiver()], stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "WEBHOOK_SECRET": webhook["secret"], "PORT": str(port)})
+    try:
+        url = f"http://127.0.0.1:{port}/rd"
+        wait_until(lambda: api.put(f"/integrations/webhooks/{webhook['uuid']}",
+                                   json={**webhook, "url": url}).status_code == 200)
+        email = new_email()
+        assert api.send_event(conversion(email)).status_code == 200
+        assert process.stdout.readline() == f"WEBHOOK.CONVERTED {email}\n"
+        [delivery] = settled(api, webhook, 1)
+        assert delivery["history"][-1]["status_code"] == 204
+        forged = httpx.post(url, content=b'{"event_type":"WEBHOOK.CONVERTED"}', headers={
+            "X-RDEvents-Signature": "sha256=" + "0" * 64})
+        assert forged.status_code == 401
+    finally:
+        process.kill()
+        process.wait(10)

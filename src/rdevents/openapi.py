@@ -7,6 +7,8 @@ from typing import Any
 from . import __version__
 from .catalogue import EVENT_FAMILY, EVENT_TYPES, EventType, Field, FieldType
 from .contacts import LIFECYCLE_STAGES
+from .custom_fields import DATA_TYPES, PRESENTATION_TYPES
+from .outbound.webhooks import RELATIONS, WEBHOOK_EVENT_TYPES
 
 _SCALARS = {
     FieldType.STRING: {"type": "string"},
@@ -123,14 +125,135 @@ def _write_responses(success: dict) -> dict[str, Any]:
     }
 
 
+_UUID = {"type": "string", "format": "uuid"}
+_BEARER = [{"bearer": []}]
+# RD's errors of the contacts, fields and webhooks APIs: arrays of errors keyed by attribute.
+_ATTRIBUTE_ERRORS = {"type": "object", "properties": {"errors": {
+    "type": "object", "additionalProperties": {"type": ["array", "object"]}}}}
+_TRANSLATIONS = {"type": "object", "required": ["pt-BR"],
+                 "additionalProperties": {"type": "string"},
+                 "examples": [{"pt-BR": "Plano contratado"}]}
+_FIELD = {"type": "object", "properties": {
+    "api_identifier": {"type": "string", "pattern": "^cf_[a-z0-9_]+$"},
+    "data_type": {"enum": list(DATA_TYPES)}, "name": _TRANSLATIONS, "label": _TRANSLATIONS,
+    "presentation_type": {"enum": list(PRESENTATION_TYPES)},
+    "validation_rules": {"type": "object", "properties": {"valid_options": {
+        "type": "array", "items": {"type": "object", "required": ["value", "label"],
+                                   "properties": {"value": {"type": "string"},
+                                                  "label": {"type": "string"}}}}}}}}
+_WEBHOOK = {"type": "object", "required": ["event_type", "url"], "properties": {
+    "event_type": {"enum": list(WEBHOOK_EVENT_TYPES)}, "entity_type": {"enum": ["CONTACT"]},
+    "url": {"type": "string", "format": "uri"}, "http_method": {"enum": ["POST"]},
+    "include_relations": {"type": "array", "items": {"enum": list(RELATIONS)}},
+    "event_identifiers": {"type": "array", "items": {"type": "string"},
+                          "description": "Only conversions with these identifiers "
+                                         "(WEBHOOK.CONVERTED)"}}}
+
+
+def _operation(summary: str, ok: tuple[str, str], *, parameters: list | None = None,
+               body: dict | None = None, not_found: str | None = None) -> dict[str, Any]:
+    """An operation of the contacts, fields or webhooks APIs (Bearer token, RD's errors)."""
+    responses: dict[str, Any] = {ok[0]: _json({"type": "object"}, ok[1]) if ok[0] != "204"
+                                 else {"description": ok[1]}}
+    if body is not None:
+        responses["400"] = _json({"oneOf": [_ref("AttributeErrors"), _ref("RequestError")]},
+                                 "Invalid attributes")
+    if not_found:
+        responses["404"] = _json(_ref("RequestError"), not_found)
+    responses["401"] = _COMMON_ERRORS["401"]
+    operation: dict[str, Any] = {"summary": summary, "security": _BEARER,
+                                 "responses": responses}
+    if parameters:
+        operation["parameters"] = parameters
+    if body is not None:
+        operation["requestBody"] = {"required": True,
+                                    "content": {"application/json": {"schema": body}}}
+    return operation
+
+
+def _path_uuid(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": _UUID}
+
+
+def _pages(*extra: dict) -> list[dict]:
+    return [*extra, {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+            {"name": "page_size", "in": "query",
+             "schema": {"type": "integer", "minimum": 1, "maximum": 100}}]
+
+
+def _management_paths(contact_param: dict) -> dict[str, Any]:
+    """Contacts, custom fields and webhooks: RD's APIs beside the events."""
+    contact_body = {"type": "object", "additionalProperties": True,
+                    "description": "RD's contact attributes, tags, legal_bases, cf_* fields"}
+    webhook, delivery = _path_uuid("uuid"), _path_uuid("delivery")
+    field = _path_uuid("uuid")
+    return {
+        "/platform/contacts": {
+            "get": _operation("List contacts (beyond RD)", ("200", "Contacts, oldest first"),
+                              parameters=_pages(*({"name": n, "in": "query",
+                                                   "schema": {"type": "string"}}
+                                                  for n in ("email", "tag", "lifecycle_stage")))),
+            "post": _operation("Create a contact", ("200", "The contact"), body={
+                **contact_body, "required": ["email"]}),
+        },
+        "/platform/contacts/{contact}/tag": {"post": _operation(
+            "Add tags to a contact", ("200", "The contact"), parameters=[contact_param],
+            body={"type": "object", "required": ["tags"], "properties": {
+                "tags": {"type": "array", "items": {"type": "string"}}}},
+            not_found="Unknown contact")},
+        "/platform/contacts/fields": {
+            "get": _operation("Standard and custom fields", ("200", "{fields: [...]}")),
+            "post": _operation("Define a custom field", ("201", "The field"),
+                               body={**_FIELD, "required": ["api_identifier", "data_type",
+                                                            "presentation_type", "name",
+                                                            "label"]}),
+        },
+        "/platform/contacts/fields/{uuid}": {
+            "get": _operation("A field", ("200", "The field"), parameters=[field],
+                              not_found="Unknown field"),
+            "patch": _operation("Change a custom field's names, presentation or rules",
+                                ("200", "The field"), parameters=[field], body=_FIELD,
+                                not_found="Unknown field"),
+            "delete": _operation("Delete a custom field (contacts keep their values)",
+                                 ("204", "Deleted"), parameters=[field],
+                                 not_found="Unknown field"),
+        },
+        "/integrations/webhooks": {
+            "get": _operation("Webhook subscriptions", ("200", "{webhooks: [...]}")),
+            "post": _operation("Subscribe a URL (it must answer a validation request with a "
+                               "2xx, else 401)", ("201", "The subscription, with its secret"),
+                               body=_WEBHOOK),
+        },
+        "/integrations/webhooks/{uuid}": {
+            "get": _operation("A subscription", ("200", "The subscription"),
+                              parameters=[webhook], not_found="Unknown webhook"),
+            "put": _operation("Replace a subscription", ("200", "The subscription"),
+                              parameters=[webhook], body=_WEBHOOK, not_found="Unknown webhook"),
+            "delete": _operation("Delete a subscription and its deliveries",
+                                 ("204", "Deleted"), parameters=[webhook],
+                                 not_found="Unknown webhook"),
+        },
+        "/integrations/webhooks/{uuid}/deliveries": {"get": _operation(
+            "A subscription's deliveries, newest first, with their attempts",
+            ("200", "{deliveries: [...]}"), not_found="Unknown webhook",
+            parameters=_pages(webhook, {"name": "status", "in": "query", "schema": {
+                "enum": ["pending", "delivered", "failed", "erased"]}}))},
+        "/integrations/webhooks/{uuid}/deliveries/{delivery}/resend": {"post": {
+            **_operation("Send a delivered or failed delivery again", ("202", "Queued"),
+                         parameters=[webhook, delivery], not_found="Unknown delivery"),
+            }},
+    }
+
+
 def build_openapi() -> dict[str, Any]:
     schemas: dict[str, Any] = {name: event_schema(t) for name, t in EVENT_TYPES.items()}
     event = {"oneOf": [_ref(name) for name in EVENT_TYPES],
              "discriminator": {"propertyName": "event_type",
                                "mapping": {n: f"#/components/schemas/{n}" for n in EVENT_TYPES}}}
-    schemas.update(Event=event, RequestError=_REQUEST_ERROR, ValidationErrors=_VALIDATION_ERRORS)
-    uuid = {"type": "string", "format": "uuid"}
-    bearer = [{"bearer": []}]
+    schemas.update(Event=event, RequestError=_REQUEST_ERROR, ValidationErrors=_VALIDATION_ERRORS,
+                   AttributeErrors=_ATTRIBUTE_ERRORS)
+    uuid = _UUID
+    bearer = _BEARER
     contact_param = {"name": "contact", "in": "path", "required": True,
                      "description": "uuid:<uuid>, email:<email> or a bare uuid",
                      "schema": {"type": "string"}}
@@ -180,10 +303,19 @@ def build_openapi() -> dict[str, Any]:
                 "responses": {"200": _json({"type": "object"}, "The stored event"),
                               **read_errors},
             }},
-            "/platform/contacts/{contact}": {"get": {
-                "summary": "A contact", "security": bearer, "parameters": [contact_param],
-                "responses": {"200": _json({"type": "object"}, "The contact"), **read_errors},
-            }},
+            "/platform/contacts/{contact}": {
+                "get": {"summary": "A contact", "security": bearer,
+                        "parameters": [contact_param],
+                        "responses": {"200": _json({"type": "object"}, "The contact"),
+                                      **read_errors}},
+                "patch": _operation("Update a contact, or create it (by e-mail); tags are "
+                                    "replaced", ("200", "The contact"),
+                                    parameters=[contact_param], body={
+                                        "type": "object", "additionalProperties": True}),
+                "delete": _operation("Erase a contact (LGPD): its events keep no personal data",
+                                     ("204", "Erased"), parameters=[contact_param],
+                                     not_found="Unknown contact"),
+            },
             "/platform/contacts/{contact}/events": {"get": {
                 "summary": "A contact's events", "security": bearer,
                 "parameters": [
@@ -222,6 +354,7 @@ def build_openapi() -> dict[str, Any]:
                                   **read_errors},
                 },
             },
+            **_management_paths(contact_param),
             "/healthz": {"get": {"summary": "The process is alive, and its write-queue depth",
                                  "responses": {"200": _json({"type": "object"}, "Alive")}}},
             "/readyz": {"get": {"summary": "The database answers and its schema is current",

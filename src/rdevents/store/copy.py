@@ -1,5 +1,6 @@
 """Copying a whole database to another (e.g. SQLite to PostgreSQL), keeping every id and uuid,
-so that tokens, contact uuids and event uuids stay valid."""
+so that tokens, API keys, OAuth apps, contact and event uuids, custom fields and webhooks (with
+their pending deliveries) stay valid."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ from sqlalchemy import JSON, MetaData, Table, create_engine, func, select, text
 
 from .schema import ensure_current, sqlalchemy_url, upgrade
 
-# Parents before children, as the foreign keys require.
-TABLES = ("accounts", "tokens", "contacts", "events", "funnel_transitions")
+# Parents before children, as the foreign keys require. Rate counters are left behind: they
+# only count the current minute and day.
+TABLES = ("accounts", "apps", "admins", "auth_codes", "refresh_tokens", "tokens", "api_keys",
+          "contacts", "events", "funnel_transitions", "custom_fields", "webhooks",
+          "webhook_deliveries", "webhook_attempts")
 CHUNK = 5_000
 
 
