@@ -311,6 +311,62 @@ def scenario_postgres(workdir: Path, seconds: int) -> list[Result]:
     return results
 
 
+def conversions_body() -> str:
+    return json.dumps([with_email("CONVERSION", f"hook-__ID__-{k}@bench.example")
+                       for k in range(100)])
+
+
+def scenario_conversions(workdir: Path, seconds: int) -> list[Result]:
+    """The webhooks scenario's load with no subscription, to compare with."""
+    return _on_rdevents(
+        workdir, "batches of 100 conversions, 16 connections, no webhook", 100,
+        lambda url, token: wrk(url, conversions_body(), token, path="/platform/events/batch",
+                               connections=16, seconds=seconds))
+
+
+def scenario_webhooks(workdir: Path, seconds: int) -> list[Result]:
+    """Conversions with a webhook subscription (to the ceiling app, a receiver that answers at
+    once): the ingest rate while each conversion queues a delivery, then the rate at which
+    deliveries leave, from the first event to the last delivery."""
+    import sqlite3
+
+    receiver = Server([sys.executable, str(ROOT / "bench" / "ceiling_app.py")],
+                      cwd=ROOT, env={"PYTHONPATH": str(ROOT / "src")}, ready_path="/")
+    server, token = start_rdevents(workdir / "webhooks")
+    database = sqlite3.connect(workdir / "webhooks" / "data" / "rdevents.db")
+    try:
+        subscribed = httpx.post(f"{server.url}/integrations/webhooks", json={
+            "event_type": "WEBHOOK.CONVERTED", "url": f"{receiver.url}/platform/events"},
+            headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        subscribed.raise_for_status()
+        started = time.monotonic()
+        measured = wrk(server.url, conversions_body(), token, path="/platform/events/batch", connections=16,
+                       seconds=seconds)
+        ingest = to_result("batches of 100 conversions, 16 connections, each queuing a webhook",
+                           measured, 100, server.process.pid)
+
+        def counts() -> dict[str, int]:
+            return dict(database.execute(
+                "SELECT status, count(*) FROM webhook_deliveries GROUP BY status").fetchall())
+
+        ingest_ended, backlog = time.monotonic(), counts().get("pending", 0)
+        while counts().get("pending", 0):
+            time.sleep(0.5)
+        ended = time.monotonic()
+        done = counts()
+        total = sum(done.values())
+        sent = Result("webhooks: deliveries sent, first event to last delivery",
+                      total / (ended - started), total / (ended - started), 0, 0, 0,
+                      total - done.get("delivered", 0), rss_mb(server.process.pid)[0],
+                      f"{total:,} deliveries in {ended - started:.0f} s; the {backlog:,} left "
+                      f"when the load stopped went at {backlog / (ended - ingest_ended):,.0f}/s")
+        return [ingest, sent]
+    finally:
+        database.close()
+        server.stop()
+        receiver.stop()
+
+
 SCENARIOS = {
     "ceiling": scenario_ceiling,
     "single": scenario_single,
@@ -318,6 +374,8 @@ SCENARIOS = {
     "batch": scenario_batch,
     "memory": scenario_memory,
     "postgres": scenario_postgres,
+    "conversions": scenario_conversions,
+    "webhooks": scenario_webhooks,
 }
 
 

@@ -187,6 +187,28 @@ def test_outage_answers_503_quickly_and_recovers_without_restart(tmp_path, clust
         server.stop()
 
 
+def fill_for_copy(source: ServerProcess, receiver: Receiver, email: str) -> tuple:
+    """Events, a contact, a custom field, an API key, a webhook and a delivery to copy; and what
+    the source shows of them."""
+    api_key = rdevents("apikeys", "create", "--account", source.account, cwd=source.workdir)
+    with source.client() as client:
+        webhook = client.post("/integrations/webhooks", json={
+            "event_type": "WEBHOOK.MARKED_OPPORTUNITY", "url": receiver.url}).json()
+        sent = client.post("/platform/events/batch", json=[
+            conversion(email, tags=["moved"], name="Ana", cf_seats=3),
+            event("OPPORTUNITY", email=email, funnel_name="default")])
+        assert sent.status_code == 200
+        receiver.wait_for(1)
+        deliveries = f"/integrations/webhooks/{webhook['uuid']}/deliveries"
+        before = {"contact": client.get(f"/platform/contacts/email:{email}").json(),
+                  "funnel": client.get(f"/platform/contacts/email:{email}/funnels/default").json(),
+                  "fields": client.get("/platform/contacts/fields").json(),
+                  "webhooks": client.get("/integrations/webhooks").json(),
+                  "deliveries": wait_until(lambda: (lambda d: d if d["deliveries"][0]["history"]
+                                                    else None)(client.get(deliveries).json()))}
+    return sent, webhook, api_key, before
+
+
 def copy(source: ServerProcess, target_url: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "rdevents", "db", "copy", "--from",
                            f"sqlite:///{source.database}", "--to", target_url],
@@ -197,24 +219,11 @@ def test_db_copy_from_sqlite_keeps_tokens_contacts_and_events(tmp_path, postgres
     source = ServerProcess(tmp_path).start()
     email = f"copied-{uuid.uuid4().hex[:8]}@example.com"
     receiver = Receiver().start()
-    api_key = rdevents("apikeys", "create", "--account", source.account, cwd=tmp_path)
-    with source.client() as client:
-        webhook = client.post("/integrations/webhooks", json={
-            "event_type": "WEBHOOK.MARKED_OPPORTUNITY", "url": receiver.url}).json()
-        sent = client.post("/platform/events/batch", json=[
-            conversion(email, tags=["moved"], name="Ana", cf_seats=3),
-            event("OPPORTUNITY", email=email, funnel_name="default")])
-        assert sent.status_code == 200
-        receiver.wait_for(1)
-        before = {"contact": client.get(f"/platform/contacts/email:{email}").json(),
-                  "funnel": client.get(f"/platform/contacts/email:{email}/funnels/default").json(),
-                  "fields": client.get("/platform/contacts/fields").json(),
-                  "webhooks": client.get("/integrations/webhooks").json(),
-                  "deliveries": wait_until(lambda: (lambda d: d if d["deliveries"][0]["history"] else None)(
-                      client.get(f"/integrations/webhooks/{webhook['uuid']}/deliveries")
-                      .json()))}
-    source.stop()
-    receiver.stop()
+    try:
+        sent, webhook, api_key, before = fill_for_copy(source, receiver, email)
+    finally:
+        source.stop()
+        receiver.stop()
     target_url = postgres_url.rsplit("/", 1)[0] + f"/copy_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(postgres_url, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{target_url.rsplit("/", 1)[1]}"')

@@ -81,6 +81,9 @@ def main() -> None:
 @click.option("--webhook-poll-seconds", envvar="RDEVENTS_WEBHOOK_POLL_SECONDS", default=1.0,
               show_default=True, type=click.FloatRange(min=0.01),
               help="How often a process looks for webhook deliveries that are due.")
+@click.option("--webhook-retention-days", envvar="RDEVENTS_WEBHOOK_RETENTION_DAYS",
+              default=14.0, show_default=True, type=click.FloatRange(min=0),
+              help="Days a delivered, failed or erased webhook delivery is kept.")
 @click.option("--workers", envvar="RDEVENTS_WORKERS", default=1, show_default=True,
               type=click.IntRange(min=1), help="Server processes sharing the port.")
 @click.option("--log-level", envvar="RDEVENTS_LOG_LEVEL", default="info", show_default=True,
@@ -90,7 +93,8 @@ def main() -> None:
 def serve(host: str, port: int, database_url: str, max_body_bytes: int, max_batch_events: int,
           max_pending_writes: int, token_cache_seconds: float, rate_limits: str,
           webhook_timeout: float, webhook_retry_delays: tuple[float, ...],
-          webhook_poll_seconds: float, workers: int, log_level: str, log_format: str) -> None:
+          webhook_poll_seconds: float, webhook_retention_days: float, workers: int,
+          log_level: str, log_format: str) -> None:
     """Run the HTTP server."""
     from .http.server import run_server
 
@@ -100,7 +104,8 @@ def serve(host: str, port: int, database_url: str, max_body_bytes: int, max_batc
                         token_cache_seconds=token_cache_seconds,
                         rate_limits=rate_limits == "rd", webhook_timeout=webhook_timeout,
                         webhook_retry_delays=webhook_retry_delays,
-                        webhook_poll_seconds=webhook_poll_seconds)
+                        webhook_poll_seconds=webhook_poll_seconds,
+                        webhook_retention_days=webhook_retention_days)
     token = with_store(_first_start)(database_url)
     if token is not None:
         _print_welcome(token, host, port)

@@ -25,3 +25,5 @@ class Settings:
     webhook_timeout: float = 5.0
     webhook_retry_delays: tuple[float, ...] = (10.0, 60.0, 300.0)
     webhook_poll_seconds: float = 1.0
+    # Deliveries over (delivered, failed, erased) are forgotten, attempts and all, after this.
+    webhook_retention_days: float = 14.0

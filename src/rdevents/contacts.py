@@ -105,9 +105,9 @@ def custom_field_values(event: ValidEvent) -> dict[str, Any]:
     values = {name: payload[name] for name in _CUSTOM_PROFILE_FIELDS[event_type.name]
               if payload.get(name) is not None}
     if event_type.custom_fields:
-        for key in payload.keys() - event_type.fields_by_name.keys():
-            if payload[key] is not None and is_custom_field(event_type, key):
-                values[key] = payload[key]
+        for key, value in payload.items():
+            if key.startswith("cf_") and value is not None and is_custom_field(event_type, key):
+                values[key] = value
     return values
 
 

@@ -264,8 +264,11 @@ class Store(abc.ABC):
                                   limit: int) -> list[DueDelivery]: ...
 
     @abc.abstractmethod
-    async def record_attempt(self, delivery: DueDelivery, attempt: Attempt, status: str,
-                             next_attempt_at: float) -> None: ...
+    async def record_attempts(
+            self, outcomes: list[tuple[DueDelivery, Attempt, str, float]]) -> None: ...
+
+    @abc.abstractmethod
+    async def prune_deliveries(self, finished_before: str, limit: int) -> int: ...
 
 
 class AccountExists(Exception):

@@ -12,7 +12,10 @@ import time
 from ..clock import utc_now
 from ..outbound.webhooks import Attempt, DeliveryRecord, DueDelivery, Webhook
 from . import WebhookExists
-from .queries import Queries, from_json, placeholders, to_json
+from .queries import Queries, Statement, from_json, placeholders, to_json
+
+# An attempt made, and what it leaves its delivery in: (delivery, attempt, status, next attempt).
+AttemptOutcome = tuple[DueDelivery, Attempt, str, float]
 
 _WEBHOOK_COLUMNS = ("uuid, event_type, url, include_relations, event_identifiers, secret, "
                     "created_at, updated_at, entity_type, http_method")
@@ -134,16 +137,31 @@ class WebhookQueries(Queries):
         return [DueDelivery(row[0], row[1], row[2], row[3], *targets[row[4]])
                 for row in sorted(taken) if row[4] in targets]
 
-    async def record_attempt(self, delivery: DueDelivery, attempt: Attempt, status: str,
-                             next_attempt_at: float) -> None:
-        """Keep an attempt and what it leaves the delivery in: delivered, failed, or pending
-        until `next_attempt_at`. A delivery erased meanwhile stays erased."""
-        await self.change_all([
-            ("INSERT INTO webhook_attempts (delivery_id, attempted_at, status_code, error, "
-             "duration_ms) SELECT ?, ?, ?, ?, ? WHERE EXISTS "
-             "(SELECT 1 FROM webhook_deliveries WHERE id = ?)",  # not if deleted meanwhile
-             (delivery.id, attempt.attempted_at, attempt.status_code, attempt.error,
-              attempt.duration_ms, delivery.id)),
-            ("UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, "
-             "updated_at = ? WHERE id = ? AND status = 'pending'",
-             (status, delivery.attempts + 1, next_attempt_at, utc_now(), delivery.id))])
+    async def record_attempts(self, outcomes: list[AttemptOutcome]) -> None:
+        """Keep attempts and what each leaves its delivery in (delivered, failed, or pending
+        until its next attempt), in one transaction. A delivery erased or deleted meanwhile
+        stays as it is."""
+        statements: list[Statement] = []
+        now = utc_now()
+        for delivery, attempt, status, next_attempt_at in outcomes:
+            statements += [
+                ("INSERT INTO webhook_attempts (delivery_id, attempted_at, status_code, error, "
+                 "duration_ms) SELECT ?, ?, ?, ?, ? WHERE EXISTS "
+                 "(SELECT 1 FROM webhook_deliveries WHERE id = ?)",
+                 (delivery.id, attempt.attempted_at, attempt.status_code, attempt.error,
+                  attempt.duration_ms, delivery.id)),
+                ("UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, "
+                 "updated_at = ? WHERE id = ? AND status = 'pending'",
+                 (status, delivery.attempts + 1, next_attempt_at, now, delivery.id))]
+        await self.change_all(statements)
+
+    async def prune_deliveries(self, finished_before: str, limit: int) -> int:
+        """Delete up to `limit` deliveries that are over (delivered, failed or erased) and last
+        changed before `finished_before`, with their attempts; returns how many went."""
+        oldest = ("SELECT id FROM webhook_deliveries WHERE status <> 'pending' "
+                  "AND updated_at < ? ORDER BY id LIMIT ?")
+        results = await self.change_all([
+            (f"DELETE FROM webhook_attempts WHERE delivery_id IN ({oldest})",
+             (finished_before, limit)),
+            (f"DELETE FROM webhook_deliveries WHERE id IN ({oldest})", (finished_before, limit))])
+        return results[-1][0]

@@ -205,7 +205,8 @@ class _CustomFields:
     and those a job defines by its first value once the job is accepted."""
 
     def __init__(self, backend: WriteBackend, jobs: list[WriteJob]) -> None:
-        wanted = {(job.account_id, name) for job in jobs for _, values in _custom_values(job)
+        self.values = {id(job): list(_custom_values(job)) for job in jobs}
+        wanted = {(job.account_id, name) for job in jobs for _, values in self.values[id(job)]
                   for name in values}
         self.types = backend.load_field_types(wanted) if wanted else {}
 
@@ -213,7 +214,7 @@ class _CustomFields:
         """The fields the job would define, and its values of the wrong type."""
         new: dict[FieldKey, str] = {}
         errors: list[Error] = []
-        for path, values in _custom_values(job):
+        for path, values in self.values[id(job)]:
             for name, value in values.items():
                 key = (job.account_id, name)
                 data_type = self.types.get(key) or new.get(key)
@@ -243,13 +244,14 @@ def _custom_values(job: WriteJob) -> Iterator[tuple[str | None, dict[str, Any]]]
 
 
 class _Webhooks:
-    """The webhook subscriptions of a group's accounts, loaded once if any job can trigger one."""
+    """The webhook subscriptions of a group's accounts, loaded once (one query costs less than
+    looking through the group's events for one that triggers a webhook)."""
 
     def __init__(self, backend: WriteBackend, jobs: list[WriteJob]) -> None:
-        accounts = {job.account_id for job in jobs
-                    if job.contact_change is not None and job.contact_change.kind == "funnel"
-                    or any(event.type.name in TRIGGERS for event in job.events)}
-        self.subscriptions = backend.load_subscriptions(accounts) if accounts else {}
+        self.subscriptions = backend.load_subscriptions({job.account_id for job in jobs})
+
+    def any_for(self, account_id: int) -> bool:
+        return account_id in self.subscriptions
 
     def deliveries(self, webhook_type: str, identifier: str, key: ContactKey, contact: Contact,
                    event_uuid: str | None, at: str) -> list[Delivery]:
@@ -294,6 +296,7 @@ def _apply_job(job: WriteJob, group: dict[ContactKey, Contact],
     events: list[EventRow] = []
     deliveries: list[Delivery] = []
     errors: list[Error] = []
+    subscribed = webhooks.any_for(job.account_id)
     for event, event_uuid, payload in zip(job.events, job.event_uuids, job.payloads):
         key = (job.account_id, event.email)
         contact = touched.get(key)
@@ -308,7 +311,7 @@ def _apply_job(job: WriteJob, group: dict[ContactKey, Contact],
                                           job.received_at)
         touched[key] = contact
         events.append(EventRow(job, event, event_uuid, payload, key, transition))
-        webhook_type = TRIGGERS.get(event.type.name)
+        webhook_type = TRIGGERS.get(event.type.name) if subscribed else None
         if webhook_type is not None:
             deliveries += webhooks.deliveries(webhook_type, event_identifier(event), key,
                                               contact, event_uuid, job.received_at)
