@@ -24,6 +24,11 @@ class Received:
         return orjson.loads(self.body)
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # a sender opens many connections at once
+    daemon_threads = True
+
+
 class Receiver:
     def __init__(self) -> None:
         self.port = free_port()
@@ -50,7 +55,7 @@ class Receiver:
             def log_message(self, *args) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server = _Server(("127.0.0.1", self.port), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def _answer(self, received: Received) -> int:

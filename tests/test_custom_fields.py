@@ -186,3 +186,18 @@ def test_a_deleted_definition_keeps_the_values_and_comes_back(api):
     assert api.contact(email).json()["cf_team"] == "blue"
     assert api.send_event(conversion(email, cf_team=5)).status_code == 200
     assert custom_fields(api)["cf_team"]["data_type"] == "INTEGER"
+
+
+def test_the_contacts_api_takes_only_names_a_field_may_have(api):
+    response = api.patch(f"/platform/contacts/email:{new_email()}",
+                         json={"cf_order_id": "1", "cf_Plan": "gold"})
+    assert (response.status_code, response.json()) == (400, {"errors": {
+        **attribute_error("cf_order_id", "EXCLUSION", "cf_order_id is a reserved name."),
+        **attribute_error("cf_Plan", "INVALID_FORMAT",
+                          "A custom field's name is cf_ and then up to 196 lower-case letters, "
+                          "digits or _.")}})
+
+
+def test_a_trailing_newline_is_no_identifier(api):
+    response = api.post("/platform/contacts/fields", json={**FIELD, "api_identifier": "cf_nl\n"})
+    assert response.json()["errors"]["api_identifier"][0]["error_type"] == "INVALID_FORMAT"

@@ -461,15 +461,27 @@ def test_custom_field_scalars_and_string_lists_are_accepted(api, event_type, val
     assert json.dumps(stored_payload(api, event_uuid)["cf_extra"]) == json.dumps(value)
 
 
-@pytest.mark.parametrize("key, path", [("cf_extra", f"{PAYLOAD}.cf_extra"),
-                                       ("cf_my-field", f'{PAYLOAD}["cf_my-field"]')])
 @pytest.mark.parametrize("value", [{"a": 1}, [1], ["a", {"b": 2}]],
                          ids=["object", "list-of-numbers", "list-with-object"])
 @pytest.mark.parametrize("event_type", WITH_CUSTOM_FIELDS)
-def test_custom_field_objects_are_rejected(api, event_type, value, key, path):
+def test_custom_field_objects_are_rejected(api, event_type, value):
     event = example(event_type)
-    event["payload"][key] = value
-    assert_errors(api.send_event(event), data_type("STRING", path))
+    event["payload"]["cf_extra"] = value
+    assert_errors(api.send_event(event), data_type("STRING", f"{PAYLOAD}.cf_extra"))
+
+
+@pytest.mark.parametrize("key, path", [
+    ("cf_my-field", f'{PAYLOAD}["cf_my-field"]'), ("cf_Plan", f"{PAYLOAD}.cf_Plan"),
+    ("cf_", f"{PAYLOAD}.cf_"), ("cf_" + "x" * 197, f"{PAYLOAD}.cf_{'x' * 197}"),
+    ("cf_nl\n", f'{PAYLOAD}["cf_nl\\n"]')])
+@pytest.mark.parametrize("event_type", WITH_CUSTOM_FIELDS)
+def test_custom_field_names_are_rds_api_identifiers(api, event_type, key, path):
+    """A cf_* key becomes a field of the account: it must be a name the fields API takes."""
+    event = example(event_type)
+    event["payload"][key] = "x"
+    assert_errors(api.send_event(event), err(
+        "INVALID_FORMAT", "A custom field's name is cf_ and then up to 196 lower-case letters, "
+        "digits or _.", path, {"format": "cf_[a-z0-9_]{1,196}"}))
 
 
 @pytest.mark.parametrize("event_type", WITH_CUSTOM_FIELDS)

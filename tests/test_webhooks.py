@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Iterator
@@ -220,6 +221,17 @@ def test_a_conversion_is_delivered_signed_in_rds_v2_format(api, receiver):
                      "duration_ms": delivery["history"][0]["duration_ms"]}]}
 
 
+def test_each_delivery_shows_the_contact_as_its_event_left_it(api, receiver):
+    subscribe(api, receiver.url)
+    email = new_email()
+    api.send_batch([conversion(email, name="First", tags=["a"]),
+                    conversion(email, name="Second", tags=["b"])])
+    contacts = sorted((r.json["contact"] for r in receiver.wait_for(2)),
+                      key=lambda c: len(c["tags"]))
+    assert [(c["name"], c["tags"]) for c in contacts] == [("First", ["a"]),
+                                                         ("Second", ["a", "b"])]
+
+
 def test_relations_only_when_asked_for(api, receiver):
     subscribe(api, receiver.url)
     api.send_event(conversion(new_email(), company_name="Acme"))
@@ -322,26 +334,52 @@ def test_a_slow_receiver_times_out_and_is_retried(api, receiver):
     assert delivery["status"] == "delivered"
 
 
-def test_erasing_a_contact_erases_its_pending_deliveries(server, api, receiver):
+def test_erasing_a_contact_erases_its_deliveries(server, api, receiver):
     webhook = subscribe(api, receiver.url)
-    receiver.failing = True
     email = new_email()
     api.send_event(conversion(email, name="Private Person"))
-    wait_until(lambda: receiver.deliveries)
+    [sent] = settled(api, webhook, 1)
+    receiver.failing = True
+    api.send_event(conversion(email, name="Private Person"))
+    wait_until(lambda: len(receiver.deliveries) >= 2)  # the second is pending, retrying
     assert api.delete(f"/platform/contacts/email:{email}").status_code == 204
-    [erased] = deliveries(api, webhook)
-    assert erased["status"] == "erased"
+    found = deliveries(api, webhook)
+    assert [d["status"] for d in found] == ["erased", "erased"]
+    assert found[1]["history"] == sent["history"]  # status codes stay
     bodies = server.call(server.store.fetch(
-        "SELECT body, contact_id FROM webhook_deliveries WHERE uuid = ?", (erased["uuid"],)))
+        "SELECT DISTINCT body, contact_id FROM webhook_deliveries d JOIN webhooks w "
+        "ON w.id = d.webhook_id WHERE w.uuid = ?", (webhook["uuid"],)))
     assert bodies == [("{}", None)]
     receiver.failing = False
     count = len(receiver.deliveries)
-    resent = api.post(f"/integrations/webhooks/{webhook['uuid']}/deliveries/{erased['uuid']}"
-                      "/resend")
-    assert (resent.status_code, resent.json()["errors"]["error_message"]) == (
-        400, "The delivery was erased with its contact.")
-    assert deliveries(api, webhook)[0]["status"] == "erased"
+    for delivery in found:  # neither the pending one nor the one delivered goes out again
+        resent = api.post(f"/integrations/webhooks/{webhook['uuid']}/deliveries/"
+                          f"{delivery['uuid']}/resend")
+        assert (resent.status_code, resent.json()["errors"]["error_message"]) == (
+            400, "The delivery was erased with its contact.")
+    time.sleep(0.5)
+    assert [d["status"] for d in deliveries(api, webhook)] == ["erased", "erased"]
     assert len(receiver.deliveries) == count
+
+
+def test_a_slow_receiver_gets_each_delivery_once(api, receiver):
+    webhook = subscribe(api, receiver.url)
+    receiver.delay = 0.4  # within the test server's 1 s timeout, for a batch of them at once
+    api.send_batch([conversion(new_email()) for _ in range(40)])
+    found = settled(api, webhook, 40)
+    assert {d["status"] for d in found} == {"delivered"}
+    sent = [r.headers["x-rdevents-delivery"] for r in receiver.deliveries]
+    assert len(sent) == len(set(sent)) == 40
+    assert {len(d["history"]) for d in found} == {1}
+
+
+@pytest.mark.parametrize("query", ["page=²", "page=0", "page_size=99999999999999999999",
+                                   "status=lost"])
+def test_bad_delivery_queries_are_400(api, receiver, query):
+    webhook = subscribe(api, receiver.url)
+    response = api.get(f"/integrations/webhooks/{webhook['uuid']}/deliveries?{query}")
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"][0]["path"] == f"$.query.{query.split('=')[0]}"
 
 
 def test_deliveries_over_are_pruned_after_the_retention(server, api, receiver):

@@ -20,7 +20,7 @@ PRESENTATION_TYPES = ("TEXT_INPUT", "EMAIL_INPUT", "COMBO_BOX", "URL_INPUT", "TE
 # How a field defined by its first value is presented.
 INFERRED_PRESENTATION = {"STRING": "TEXT_INPUT", "INTEGER": "NUMBER_INPUT",
                          "BOOLEAN": "RADIO_BUTTON", "STRING[]": "CHECK_BOX"}
-API_IDENTIFIER = re.compile(r"^cf_[a-z0-9_]{1,196}$")
+API_IDENTIFIER = re.compile(r"cf_[a-z0-9_]{1,196}")  # use with fullmatch
 
 # RD's reserved names (besides the e-commerce and chat cf_* names the catalogue gives events).
 RESERVED_NAMES = frozenset({

@@ -25,6 +25,7 @@ from .catalogue import (
     is_custom_field,
 )
 from .catalogue.fields import LEGAL_BASIS_STATUSES
+from .custom_fields import API_IDENTIFIER
 
 CANNOT_BE_NULL = "CANNOT_BE_NULL"
 CANNOT_BE_BLANK = "CANNOT_BE_BLANK"
@@ -228,12 +229,22 @@ def _check_object_array(spec: Field, value: Any, path: str, errors: list[Error])
             ITEM_RULES[rule](spec, item, item_path, errors)
 
 
+def custom_field_name_error(path: str) -> Error:
+    return format_error(CUSTOM_FIELD_NAME_RULE, "cf_[a-z0-9_]{1,196}", path)
+
+
+CUSTOM_FIELD_NAME_RULE = ("A custom field's name is cf_ and then up to 196 lower-case letters, "
+                          "digits or _.")
+
+
 def check_custom_field(key: str, value: Any, path: str, errors: list[Error]) -> None:
     """A cf_* custom field's value: a string, an integer, a boolean or a list of strings (the
     data types of custom fields; 2.0 counts as an integer)."""
     if NUL in key or isinstance(value, str) and NUL in value or (
             isinstance(value, list) and any(isinstance(i, str) and NUL in i for i in value)):
         errors.append(nul_error(path))
+    elif not API_IDENTIFIER.fullmatch(key):
+        errors.append(custom_field_name_error(path))
     elif isinstance(value, float) and not value.is_integer():
         errors.append(type_error("INTEGER", path))
     elif value is None or isinstance(value, (str, bool, int, float)):
@@ -422,7 +433,7 @@ def payload_plainly_valid(event_type: EventType, payload: dict) -> bool:
 
 
 def _custom_plainly_valid(key: str, value: Any) -> bool:
-    if NUL in key:
+    if not API_IDENTIFIER.fullmatch(key):
         return False
     kind = type(value)
     if kind is str:

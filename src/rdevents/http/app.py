@@ -23,8 +23,10 @@ async def healthz(request: Request) -> JSON:
 
 
 async def readyz(request: Request) -> JSON:
-    """Readiness: the database answers and its schema is the one this code needs."""
-    problem = await request.app.state.store.readiness_problem()
+    """Readiness: the database answers, its schema is the one this code needs, and the webhook
+    sender runs."""
+    problem = (await request.app.state.store.readiness_problem()
+               or request.app.state.webhook_sender.problem())
     if problem is not None:
         raise ApiError(503, "SERVICE_UNAVAILABLE", problem, {"Retry-After": "1"})
     return JSON({"status": "ready"})

@@ -20,10 +20,13 @@ from ..contacts import (
 )
 from ..ingest import change_contact
 from ..catalogue.fields import LEGAL_BASES
+from ..custom_fields import RESERVED_NAMES
 from ..validation import (
+    CUSTOM_FIELD_NAME_RULE,
     NUL,
     check_custom_field,
     check_field,
+    format_error,
     is_email,
     normalise_email,
     option_error,
@@ -155,7 +158,11 @@ def contact_change_from(kind: str, body: Any, identified_by: str | None) -> Cont
         if name.startswith("cf_"):
             found: list = []
             check_custom_field(name, value, "$", found)
-            if found:
+            if name in RESERVED_NAMES:
+                fail(name, "EXCLUSION", f"{name} is a reserved name.")
+            elif found and found[0]["error_message"] == CUSTOM_FIELD_NAME_RULE:
+                fail(name, "INVALID_FORMAT", CUSTOM_FIELD_NAME_RULE)
+            elif found:
                 fail(name, "MUST_BE_STRING", f"{name} must be string.")
         elif not isinstance(value, str) or NUL in value:
             fail(name, "MUST_BE_STRING", f"{name} must be string.")
@@ -297,10 +304,18 @@ async def get_contact_events(request: Request) -> JSON:
                   "payload": e.payload} for e in events])
 
 
+MAX_PAGE = 1_000_000  # a page number (or size) past any real listing, within every integer
+
+
 def positive_int(text: str, path: str, errors: list) -> int:
-    if text.isdigit() and int(text) >= 1:
+    """A page or page size from the query: a whole number from 1 to MAX_PAGE."""
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        errors.append(type_error("POSITIVE_INTEGER", path))
+    elif int(text) > MAX_PAGE:
+        errors.append(format_error(f"Must be a whole number from 1 to {MAX_PAGE}.",
+                                   f"1..{MAX_PAGE}", path))
+    else:
         return int(text)
-    errors.append(type_error("POSITIVE_INTEGER", path))
     return 1
 
 

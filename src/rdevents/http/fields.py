@@ -95,7 +95,7 @@ def _api_identifier(problems: AttributeProblems, value: Any) -> None:
         problems.add("api_identifier", "MUST_BE_STRING", "api_identifier must be string.")
     elif value in RESERVED_NAMES:
         problems.add("api_identifier", "EXCLUSION", "invalid options")
-    elif not API_IDENTIFIER.match(value):
+    elif not API_IDENTIFIER.fullmatch(value):
         problems.add("api_identifier", "INVALID_FORMAT",
                      "api_identifier must follow the structure cf_field_name: cf_ and then "
                      "lower-case letters, digits or _.")

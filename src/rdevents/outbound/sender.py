@@ -25,10 +25,10 @@ from .webhooks import DELIVERY_HEADER, SIGNATURE_HEADER, Attempt, DueDelivery, n
 
 log = logging.getLogger(__name__)
 
-BATCH = 128  # deliveries taken at a time
-CONNECTIONS = 32  # requests under way at once
+# Deliveries taken at a time and sent at once, so that a batch takes at most one timeout.
+BATCH = 32
 VALIDATION_HEADER = "X-RDEvents-Validation"
-# How long past an attempt's timeout a taken delivery stays with its sender.
+# How long past an attempt's timeout a taken delivery stays with its sender (its lease).
 _LEASE_MARGIN = 10.0
 _PRUNE_INTERVAL = 600.0  # seconds between looks for deliveries past the retention
 _PRUNE_BATCH = 1_000
@@ -42,7 +42,6 @@ class WebhookSender:
         self._poll_seconds = settings.webhook_poll_seconds
         self._retention_days = settings.webhook_retention_days
         self._next_prune = 0.0
-        self._connections = asyncio.Semaphore(CONNECTIONS)
         self._client: aiohttp.ClientSession | None = None
         self._task: asyncio.Task | None = None
         self._stopping = False
@@ -81,59 +80,76 @@ class WebhookSender:
                 "Content-Type": "application/json", **headers}) as response:
             return response.status
 
+    def problem(self) -> str | None:
+        """None while the sender runs as it should (for /readyz)."""
+        if self._task is not None and self._task.done() and not self._stopping:
+            return "The webhook sender has stopped: see the log."
+        return None
+
     async def _run(self) -> None:
-        """Take due deliveries, send them, and record the outcomes while sending the next ones
-        (deliveries taken are leased: no sender takes them again meanwhile)."""
-        queued = self._store.deliveries_queued
         recording: asyncio.Task | None = None
         while not self._stopping:
-            await self._prune_now_and_then()
-            due = await self._take()
-            if due:
-                outcomes = await asyncio.gather(*(self._deliver(delivery) for delivery in due))
-                if recording is not None:
-                    await recording
-                recording = asyncio.create_task(self._record(outcomes))
-                continue
-            queued.clear()
             try:
-                await asyncio.wait_for(queued.wait(), self._poll_seconds)
-            except TimeoutError:
-                pass
+                recording = await self._round(recording)
+            except Exception:
+                log.exception("a round of the webhook sender failed")
+                await asyncio.sleep(self._poll_seconds)
         if recording is not None:
             await recording
 
+    async def _round(self, recording: asyncio.Task | None) -> asyncio.Task | None:
+        """Take due deliveries and send them; their outcomes are recorded while the next ones
+        are sent (the deliveries' leases keep other senders off them meanwhile). Returns the
+        recording under way."""
+        await self._prune_now_and_then()
+        queued = self._store.deliveries_queued
+        queued.clear()  # before looking: a write queued after this wakes the wait below
+        due = await self._take()
+        if due:
+            outcomes = await asyncio.gather(*(self._attempt(delivery) for delivery in due))
+            if recording is not None:
+                await recording
+            return asyncio.create_task(self._record(outcomes))
+        try:
+            await asyncio.wait_for(queued.wait(), self._poll_seconds)
+        except TimeoutError:
+            pass
+        return recording
+
     async def _record(self, outcomes: list[AttemptOutcome]) -> None:
+        """One transaction for the batch; if it fails, one for each outcome, so that one
+        delivery's trouble does not make the others be sent again."""
         try:
             await self._store.record_attempts(outcomes)
-        except Exception:
-            # The leases run out and the deliveries are sent again: late, maybe twice, never
-            # lost.
-            log.exception("recording %d webhook attempts failed", len(outcomes))
+            return
+        except Exception as exc:
+            log.warning("recording %d webhook attempts failed (%s); one by one", len(outcomes),
+                        exc)
+        for outcome in outcomes:
+            try:
+                await self._store.record_attempts([outcome])
+            except Exception:
+                # Its lease runs out and it is sent again: late, maybe twice, never lost.
+                log.exception("recording an attempt of webhook delivery %s failed",
+                              outcome[0].uuid)
 
     async def _take(self) -> list[DueDelivery]:
-        now = time.time()
         try:
-            return await self._store.take_due_deliveries(
-                now, now + self._timeout + _LEASE_MARGIN, BATCH)
+            return await self._store.take_due_deliveries(self._timeout + _LEASE_MARGIN, BATCH)
         except StoreUnavailable as exc:
             log.warning("webhook outbox unreachable: %s", exc)
         except Exception:
             log.exception("taking webhook deliveries failed")
         return []
 
-    async def _deliver(self, delivery: DueDelivery) -> AttemptOutcome:
-        """One attempt, and what it leaves the delivery in."""
-        async with self._connections:
-            return await self._attempt(delivery)
-
     async def _attempt(self, delivery: DueDelivery) -> AttemptOutcome:
-        document = orjson.loads(delivery.body)
-        document["timestamp"] = utc_now()  # RD's `timestamp`: when it is sent
-        body = orjson.dumps(document)
+        """One attempt, and what it leaves the delivery in."""
         attempted_at, started = utc_now(), time.monotonic()
         status_code, problem = None, None
         try:
+            document = orjson.loads(delivery.body)
+            document["timestamp"] = utc_now()  # RD's `timestamp`: when it is sent
+            body = orjson.dumps(document)
             status_code = await self._post(delivery.url, body, {
                 SIGNATURE_HEADER: signature(delivery.secret, body),
                 DELIVERY_HEADER: delivery.uuid})
@@ -146,7 +162,7 @@ class WebhookSender:
         delay = None if problem is None else next_delay(delivery.attempts + 1,
                                                         self._retry_delays)
         status = "delivered" if problem is None else "failed" if delay is None else "pending"
-        return delivery, attempt, status, time.time() + (delay or 0)
+        return delivery, attempt, status, delay or 0.0
 
     async def _prune_now_and_then(self) -> None:
         """Forget deliveries over for longer than the retention, a bounded number at a time."""
@@ -164,5 +180,5 @@ class WebhookSender:
         """A failed attempt in a line: what kind of failure, and what it says."""
         if isinstance(exc, TimeoutError):
             return f"Timeout: no answer within {self._timeout:g} s"
-        text = str(exc).strip()
+        text = str(exc).replace("\x00", "").strip()
         return f"{type(exc).__name__}: {text}"[:300] if text else type(exc).__name__

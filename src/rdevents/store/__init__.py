@@ -260,7 +260,7 @@ class Store(abc.ABC):
                               delivery_uuid: str) -> str | None: ...
 
     @abc.abstractmethod
-    async def take_due_deliveries(self, now: float, lease_until: float,
+    async def take_due_deliveries(self, lease_seconds: float,
                                   limit: int) -> list[DueDelivery]: ...
 
     @abc.abstractmethod

@@ -61,6 +61,7 @@ class PostgresStore(SqlStore):
         self._writer: psycopg.Connection | None = None
 
     SKIP_LOCKED = " FOR UPDATE SKIP LOCKED"
+    EPOCH_NOW = "extract(epoch from statement_timestamp())::float8"
     # JSONB containment (no `?` operator: `?` is the shared statements' placeholder).
     TAG_CONDITION = "tags @> CAST(? AS jsonb)"
 
@@ -170,7 +171,10 @@ class PostgresStore(SqlStore):
         """The connection failed during COMMIT, so the transaction may have committed or not.
         Ask the database, by the accepted jobs' event uuids, which it was; answering 503 for
         a committed write would make clients send it again."""
-        accepted = [job.event_uuids[0] for job, outcome in zip(jobs, outcomes) if outcome is None]
+        accepted = [job.event_uuids[0] for job, outcome in zip(jobs, outcomes)
+                    if outcome is None and job.event_uuids]
+        if not accepted:  # only contact changes, which leave nothing to look up by
+            raise StoreUnavailable(str(failure)) from failure
         try:
             with psycopg.connect(self.url, connect_timeout=_CONNECT_TIMEOUT) as conn:
                 found = conn.execute("SELECT count(*) FROM events WHERE uuid = ANY(%s)",

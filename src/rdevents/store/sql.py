@@ -46,6 +46,8 @@ CONTACT_COLUMNS = ("id, uuid, email, profile, tags, legal_bases, lifecycle_stage
 EVENT_COLUMNS = ("e.uuid, e.event_type, e.event_family, e.event_identifier, e.payload, "
                  "e.received_at, c.uuid, e.batch_uuid")
 EVENTS_WITH_CONTACT = "events e LEFT JOIN contacts c ON c.id = e.contact_id"
+# Lock keys of custom fields, beside the contacts' (no e-mail holds a NUL).
+FIELD_LOCK = "\x00field "
 # Well below every backend's limit of parameters a statement.
 CHUNK = 500
 
@@ -106,10 +108,10 @@ class WriteSession:
                 ("UPDATE events SET payload = ?, contact_id = NULL WHERE contact_id = ?",
                  ("{}", contact_id)),
                 ("DELETE FROM funnel_transitions WHERE contact_id = ?", (contact_id,)),
-                # Webhooks about the contact carry its data: not yet sent, they never will be.
-                ("UPDATE webhook_deliveries SET body = ?, contact_id = NULL, status = CASE "
-                 "WHEN status = 'pending' THEN 'erased' ELSE status END WHERE contact_id = ?",
-                 ("{}", contact_id)),
+                # Webhooks about the contact carry its data: those not sent never will be, and
+                # none can be sent again; their attempts stay.
+                ("UPDATE webhook_deliveries SET body = ?, contact_id = NULL, status = 'erased' "
+                 "WHERE contact_id = ?", ("{}", contact_id)),
                 ("DELETE FROM contacts WHERE id = ?", (contact_id,)),
                 ("DELETE FROM rate_counters WHERE account_id = ? AND subject = ?", key)):
             self.store.execute_many(self.conn, sql, [params])
@@ -132,6 +134,10 @@ class WriteSession:
         return found
 
     def load_field_types(self, keys: set[FieldKey]) -> dict[FieldKey, str]:
+        # Taken after the contacts' locks, by every writer: two writers that would both define
+        # a field run one after the other, and the second sees the first's definition.
+        self.store.lock_contacts(self.conn, {(account_id, FIELD_LOCK + name)
+                                             for account_id, name in keys})
         found: dict[FieldKey, str] = {}
         for account_id in sorted({key[0] for key in keys}):
             names = sorted(key[1] for key in keys if key[0] == account_id)

@@ -7,14 +7,13 @@ timeout (a lease): if the sender's process dies, the delivery is taken again onc
 
 from __future__ import annotations
 
-import time
-
 from ..clock import utc_now
 from ..outbound.webhooks import Attempt, DeliveryRecord, DueDelivery, Webhook
 from . import WebhookExists
 from .queries import Queries, Statement, from_json, placeholders, to_json
 
-# An attempt made, and what it leaves its delivery in: (delivery, attempt, status, next attempt).
+# An attempt made, and what it leaves its delivery in: (delivery, attempt, status, seconds until
+# the next attempt).
 AttemptOutcome = tuple[DueDelivery, Attempt, str, float]
 
 _WEBHOOK_COLUMNS = ("uuid, event_type, url, include_relations, event_identifiers, secret, "
@@ -29,6 +28,8 @@ def _webhook_from_row(row: tuple) -> Webhook:
 class WebhookQueries(Queries):
     # PostgreSQL: senders of other processes skip the deliveries one has locked to take them.
     SKIP_LOCKED = ""
+    # The database's time, in seconds since 1970 (SQLite: a Julian day number).
+    EPOCH_NOW = "((julianday('now') - 2440587.5) * 86400.0)"
 
     async def create_webhook(self, account_id: int, webhook: Webhook) -> None:
         """Raises WebhookExists when the account has a webhook of that type to that URL."""
@@ -110,49 +111,53 @@ class WebhookQueries(Queries):
             return None
         if rows[0][0] in ("delivered", "failed"):
             await self.change("UPDATE webhook_deliveries SET status = 'pending', attempts = 0, "
-                              "next_attempt_at = ?, updated_at = ? WHERE uuid = ? "
-                              "AND status IN ('delivered', 'failed')",
-                              (time.time(), utc_now(), delivery_uuid))
+                              f"next_attempt_at = {self.EPOCH_NOW}, updated_at = ? "
+                              "WHERE uuid = ? AND status IN ('delivered', 'failed')",
+                              (utc_now(), delivery_uuid))
         return rows[0][0]
 
     # --- senders ----------------------------------------------------------------------------------
+    # Times of attempts and leases are the database's clock, so that the hosts' clocks need not
+    # agree.
 
-    async def take_due_deliveries(self, now: float, lease_until: float,
+    async def take_due_deliveries(self, lease_seconds: float,
                                   limit: int) -> list[DueDelivery]:
-        """Take up to `limit` pending deliveries whose time has come, until `lease_until`."""
-        due = "status = 'pending' AND next_attempt_at <= ?"
-        if not await self.fetch(f"SELECT 1 FROM webhook_deliveries WHERE {due} LIMIT 1",
-                                (now,)):
+        """Take up to `limit` pending deliveries whose time has come, for `lease_seconds`."""
+        due = f"status = 'pending' AND next_attempt_at <= {self.EPOCH_NOW}"
+        if not await self.fetch(f"SELECT 1 FROM webhook_deliveries WHERE {due} LIMIT 1"):
             return []  # the usual case: a read, no write lock
         (_, taken), = await self.change_all([(
-            "UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id IN (SELECT id FROM "
-            f"webhook_deliveries WHERE {due} ORDER BY next_attempt_at LIMIT ?{self.SKIP_LOCKED}) "
-            "RETURNING id, uuid, body, attempts, webhook_id", (lease_until, now, limit))])
+            f"UPDATE webhook_deliveries SET next_attempt_at = {self.EPOCH_NOW} + ? "
+            f"WHERE id IN (SELECT id FROM webhook_deliveries WHERE {due} "
+            f"ORDER BY next_attempt_at LIMIT ?{self.SKIP_LOCKED}) "
+            "RETURNING id, uuid, body, attempts, webhook_id, next_attempt_at",
+            (lease_seconds, limit))])
         if not taken:
             return []
         webhook_ids = sorted({row[4] for row in taken})
         targets = {row[0]: row[1:] for row in await self.fetch(
             f"SELECT id, url, secret FROM webhooks WHERE id IN ({placeholders(len(webhook_ids))})",
             webhook_ids)}
-        return [DueDelivery(row[0], row[1], row[2], row[3], *targets[row[4]])
+        return [DueDelivery(row[0], row[1], row[2], row[3], *targets[row[4]], lease=row[5])
                 for row in sorted(taken) if row[4] in targets]
 
     async def record_attempts(self, outcomes: list[AttemptOutcome]) -> None:
         """Keep attempts and what each leaves its delivery in (delivered, failed, or pending
-        until its next attempt), in one transaction. A delivery erased or deleted meanwhile
-        stays as it is."""
+        for `delay` more seconds), in one transaction. A delivery changes only while its
+        sender's lease holds: not once it was erased, re-sent or taken by another sender."""
         statements: list[Statement] = []
         now = utc_now()
-        for delivery, attempt, status, next_attempt_at in outcomes:
+        for delivery, attempt, status, delay in outcomes:
             statements += [
                 ("INSERT INTO webhook_attempts (delivery_id, attempted_at, status_code, error, "
                  "duration_ms) SELECT ?, ?, ?, ?, ? WHERE EXISTS "
                  "(SELECT 1 FROM webhook_deliveries WHERE id = ?)",
                  (delivery.id, attempt.attempted_at, attempt.status_code, attempt.error,
                   attempt.duration_ms, delivery.id)),
-                ("UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, "
-                 "updated_at = ? WHERE id = ? AND status = 'pending'",
-                 (status, delivery.attempts + 1, next_attempt_at, now, delivery.id))]
+                (f"UPDATE webhook_deliveries SET status = ?, attempts = ?, "
+                 f"next_attempt_at = {self.EPOCH_NOW} + ?, updated_at = ? "
+                 "WHERE id = ? AND status = 'pending' AND next_attempt_at = ?",
+                 (status, delivery.attempts + 1, delay, now, delivery.id, delivery.lease))]
         await self.change_all(statements)
 
     async def prune_deliveries(self, finished_before: str, limit: int) -> int:
