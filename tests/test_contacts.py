@@ -357,6 +357,10 @@ ORDER_ERROR = _option_error("$.query.order", ("created_at:desc", "created_at:asc
         ({"page": "1.5"}, [_positive_int_error("$.query.page")]),
         ({"page_size": "0"}, [_positive_int_error("$.query.page_size")]),
         ({"page_size": ""}, [_positive_int_error("$.query.page_size")]),
+        ({"page": "²"}, [_positive_int_error("$.query.page")]),
+        ({"page": "99999999999999999999"}, [{
+            "error_type": "INVALID_FORMAT", "error_message": "Must be a whole number from 1 to "
+            "1000000.", "validation_rules": {"format": "1..1000000"}, "path": "$.query.page"}]),
         ({"event_type": "NOPE", "order": "x", "page": "0", "page_size": "x"},
          [EVENT_TYPE_ERROR, ORDER_ERROR, _positive_int_error("$.query.page"),
           _positive_int_error("$.query.page_size")]),

@@ -26,11 +26,9 @@ from ..validation import (
     NUL,
     check_custom_field,
     check_field,
-    format_error,
     is_email,
     normalise_email,
     option_error,
-    type_error,
 )
 from .body import bad_shape, read_json
 from .auth import authenticate
@@ -42,6 +40,7 @@ from .errors import (
     not_found,
     refuse_unknown,
 )
+from .paging import page_of
 from .routing import by_method
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -49,7 +48,6 @@ _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 EXTRA_ATTRIBUTES = ("company_name", "company_site", "company_address", "available_for_mailing")
 HISTORY_PAGE_SIZE = 10
 LIST_PAGE_SIZE = 25
-MAX_PAGE_SIZE = 100
 
 
 def contact_document(contact: Contact) -> dict[str, Any]:
@@ -267,9 +265,7 @@ async def list_contacts(request: Request) -> JSON:
     stage = query.get("lifecycle_stage")
     if stage is not None and stage not in LIFECYCLE_STAGES:
         errors.append(option_error(LIFECYCLE_STAGES, "$.query.lifecycle_stage"))
-    page = positive_int(query.get("page", "1"), "$.query.page", errors)
-    page_size = min(positive_int(query.get("page_size", str(LIST_PAGE_SIZE)),
-                                  "$.query.page_size", errors), MAX_PAGE_SIZE)
+    page, page_size = page_of(query, LIST_PAGE_SIZE, errors)
     if errors:
         return JSON({"errors": errors}, 400)
     email, tag = query.get("email"), query.get("tag")
@@ -290,33 +286,15 @@ async def get_contact_events(request: Request) -> JSON:
     order = query.get("order", "created_at:desc")
     if order not in ("created_at:desc", "created_at:asc"):
         errors.append(option_error(("created_at:desc", "created_at:asc"), "$.query.order"))
-    page = positive_int(query.get("page", "1"), "$.query.page", errors)
-    page_size = positive_int(query.get("page_size", str(HISTORY_PAGE_SIZE)),
-                              "$.query.page_size", errors)
+    page, page_size = page_of(query, HISTORY_PAGE_SIZE, errors)
     if errors:
         return JSON({"errors": errors}, 400)
-    page_size = min(page_size, MAX_PAGE_SIZE)
     events = await request.app.state.store.contact_events(
         account_id, contact.id, types, order == "created_at:desc", (page - 1) * page_size,
         page_size)
     return JSON([{"event_type": e.event_type, "event_family": e.event_family,
                   "event_identifier": e.event_identifier, "event_timestamp": e.received_at,
                   "payload": e.payload} for e in events])
-
-
-MAX_PAGE = 1_000_000  # a page number (or size) past any real listing, within every integer
-
-
-def positive_int(text: str, path: str, errors: list) -> int:
-    """A page or page size from the query: a whole number from 1 to MAX_PAGE."""
-    if not (text.isascii() and text.isdigit()) or int(text) < 1:
-        errors.append(type_error("POSITIVE_INTEGER", path))
-    elif int(text) > MAX_PAGE:
-        errors.append(format_error(f"Must be a whole number from 1 to {MAX_PAGE}.",
-                                   f"1..{MAX_PAGE}", path))
-    else:
-        return int(text)
-    return 1
 
 
 routes = [

@@ -70,6 +70,14 @@ class AttributeProblems:
     def add(self, name: str, error_type: str, message: str) -> None:
         self.errors[name] = [{"error_type": error_type, "error_message": message}]
 
+    def require_option(self, name: str, value: Any, options: tuple[str, ...]) -> None:
+        """RD's errors for an attribute that must hold one of `options`."""
+        if value is None:
+            self.add(name, "CANNOT_BE_NULL", f"{name} cannot be null.")
+        elif value not in options:
+            self.add(name, "INCLUSION",
+                     f"invalid options, the valid options are: [{', '.join(options)}]")
+
     def raise_any(self) -> None:
         if self.errors:
             raise AttributeErrors(self.errors)

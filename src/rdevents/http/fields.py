@@ -48,15 +48,6 @@ def field_document(f: FieldDefinition) -> dict[str, Any]:
             "origin": f.origin}
 
 
-def _inclusion(problems: AttributeProblems, name: str, value: Any,
-               options: tuple[str, ...]) -> None:
-    if value is None:
-        problems.add(name, "CANNOT_BE_NULL", f"{name} cannot be null.")
-    elif value not in options:
-        problems.add(name, "INCLUSION",
-                     f"invalid options, the valid options are: [{', '.join(options)}]")
-
-
 def _translations(problems: AttributeProblems, name: str, value: Any) -> dict[str, str] | None:
     """RD's i18n attribute: {"pt-BR": "..."} (other locales allowed); the document adds
     "default", the Portuguese text."""
@@ -115,8 +106,8 @@ async def create_field(request: Request) -> JSON:
     refuse_unknown(sorted(set(body) - {"api_identifier", "data_type", *_WRITABLE}))
     problems = AttributeProblems()
     _api_identifier(problems, body.get("api_identifier"))
-    _inclusion(problems, "data_type", body.get("data_type"), DATA_TYPES)
-    _inclusion(problems, "presentation_type", body.get("presentation_type"), PRESENTATION_TYPES)
+    problems.require_option("data_type", body.get("data_type"), DATA_TYPES)
+    problems.require_option("presentation_type", body.get("presentation_type"), PRESENTATION_TYPES)
     name = _translations(problems, "name", body.get("name"))
     label = _translations(problems, "label", body.get("label"))
     rules = _validation_rules(problems, body.get("validation_rules"))
@@ -169,7 +160,7 @@ async def update_field(request: Request) -> JSON:
     if "label" in body:
         changes["label"] = _translations(problems, "label", body["label"])
     if "presentation_type" in body:
-        _inclusion(problems, "presentation_type", body["presentation_type"], PRESENTATION_TYPES)
+        problems.require_option("presentation_type", body["presentation_type"], PRESENTATION_TYPES)
         changes["presentation_type"] = body["presentation_type"]
     if "validation_rules" in body:
         changes["validation_rules"] = _validation_rules(problems, body["validation_rules"])

@@ -17,7 +17,7 @@ from ..store import WebhookExists
 from ..validation import NUL, option_error
 from .auth import authenticate
 from .body import bad_shape, read_json
-from .contacts import MAX_PAGE_SIZE, positive_int
+from .paging import page_of
 from .errors import JSON, ApiError, AttributeErrors, AttributeProblems, not_found, refuse_unknown
 from .routing import by_method
 
@@ -41,15 +41,6 @@ def webhook_document(webhook: Webhook, account_id: int) -> dict[str, Any]:
             "secret": webhook.secret}
 
 
-def _one_of(problems: AttributeProblems, name: str, value: Any,
-            options: tuple[str, ...]) -> None:
-    if value is None:
-        problems.add(name, "CANNOT_BE_NULL", f"{name} cannot be null.")
-    elif value not in options:
-        problems.add(name, "INCLUSION",
-                     f"invalid options, the valid options are: [{', '.join(options)}]")
-
-
 def _strings(problems: AttributeProblems, name: str, value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) and NUL not in v
                                               for v in value):
@@ -65,9 +56,9 @@ def subscription_from(body: Any, allowed_extra: tuple[str, ...] = ()) -> dict[st
     refuse_unknown(sorted(set(body) - {*_FIELDS, *allowed_extra}))
     problems = AttributeProblems()
     event_type = body.get("event_type")
-    _one_of(problems, "event_type", event_type, WEBHOOK_EVENT_TYPES)
-    _one_of(problems, "entity_type", body.get("entity_type", "CONTACT"), ("CONTACT",))
-    _one_of(problems, "http_method", body.get("http_method", "POST"), ("POST",))
+    problems.require_option("event_type", event_type, WEBHOOK_EVENT_TYPES)
+    problems.require_option("entity_type", body.get("entity_type", "CONTACT"), ("CONTACT",))
+    problems.require_option("http_method", body.get("http_method", "POST"), ("POST",))
     url = body.get("url")
     if url is None:
         problems.add("url", "CANNOT_BE_NULL", "url cannot be null.")
@@ -189,9 +180,7 @@ async def list_deliveries(request: Request) -> JSON:
     status = query.get("status")
     if status is not None and status not in DELIVERY_STATUSES:
         errors.append(option_error(DELIVERY_STATUSES, "$.query.status"))
-    page = positive_int(query.get("page", "1"), "$.query.page", errors)
-    page_size = min(positive_int(query.get("page_size", str(DELIVERIES_PAGE_SIZE)),
-                                 "$.query.page_size", errors), MAX_PAGE_SIZE)
+    page, page_size = page_of(query, DELIVERIES_PAGE_SIZE, errors)
     if errors:
         return JSON({"errors": errors}, 400)
     deliveries = await request.app.state.store.list_deliveries(

@@ -133,14 +133,54 @@ class WriteSession:
         self._fresh_minutes = {key for key in keys if key[1] == ACCOUNT and key not in found}
         return found
 
-    def load_field_types(self, keys: set[FieldKey]) -> dict[FieldKey, str]:
-        # Taken after the contacts' locks, by every writer: two writers that would both define
-        # a field run one after the other, and the second sees the first's definition.
-        self.store.lock_contacts(self.conn, {(account_id, FIELD_LOCK + name)
-                                             for account_id, name in keys})
+    def load_lookups(self, account_ids: set[int], field_keys: set[FieldKey]
+                     ) -> tuple[dict[int, list[Subscription]], dict[FieldKey, str]]:
+        # One statement for both when it can: each round trip holds the writer up.
+        ids = sorted(account_ids)
+        sql = ["SELECT 0, account_id, id, event_type, include_relations, event_identifiers "
+               f"FROM webhooks WHERE account_id IN ({placeholders(len(ids))})"]
+        params: list = [*ids]
+        by_account = self._names_by_account(field_keys)
+        if len(field_keys) <= CHUNK:
+            for account_id, names in by_account.items():
+                sql.append("SELECT 1, account_id, 0, api_identifier, data_type, '' FROM "
+                           "custom_fields WHERE account_id = ? "
+                           f"AND api_identifier IN ({placeholders(len(names))})")
+                params += [account_id, *names]
+        subscriptions: dict[int, list[Subscription]] = {}
+        types: dict[FieldKey, str] = {}
+        for kind, account_id, webhook_id, name, relations, identifiers in self.store.query(
+                self.conn, " UNION ALL ".join(sql), params):
+            if kind == 0:
+                subscriptions.setdefault(account_id, []).append(Subscription(
+                    webhook_id, name, tuple(from_json(relations)),
+                    tuple(from_json(identifiers))))
+            else:
+                types[(account_id, name)] = relations
+        if len(field_keys) > CHUNK:
+            types = self._field_types(by_account)
+        missing = field_keys - types.keys()
+        if missing:
+            # Fields the group may define: locked (after the contacts, by every writer) and
+            # read again, so that of two writers defining one field, the second sees the
+            # first's definition.
+            self.store.lock_contacts(self.conn, {(account_id, FIELD_LOCK + name)
+                                                 for account_id, name in missing})
+            types.update(self._field_types(self._names_by_account(missing)))
+        for found in subscriptions.values():
+            found.sort(key=lambda subscription: subscription.id)
+        return subscriptions, types
+
+    @staticmethod
+    def _names_by_account(keys: set[FieldKey]) -> dict[int, list[str]]:
+        by_account: dict[int, list[str]] = {}
+        for account_id, name in sorted(keys):
+            by_account.setdefault(account_id, []).append(name)
+        return by_account
+
+    def _field_types(self, by_account: dict[int, list[str]]) -> dict[FieldKey, str]:
         found: dict[FieldKey, str] = {}
-        for account_id in sorted({key[0] for key in keys}):
-            names = sorted(key[1] for key in keys if key[0] == account_id)
+        for account_id, names in by_account.items():
             for start in range(0, len(names), CHUNK):
                 chunk = names[start:start + CHUNK]
                 for name, data_type in self.store.query(
@@ -148,17 +188,6 @@ class WriteSession:
                         f"WHERE account_id = ? AND api_identifier IN ({placeholders(len(chunk))})",
                         (account_id, *chunk)):
                     found[(account_id, name)] = data_type
-        return found
-
-    def load_subscriptions(self, account_ids: set[int]) -> dict[int, list[Subscription]]:
-        ids = sorted(account_ids)
-        found: dict[int, list[Subscription]] = {}
-        for row in self.store.query(
-                self.conn, "SELECT id, account_id, event_type, include_relations, "
-                f"event_identifiers FROM webhooks WHERE account_id IN ({placeholders(len(ids))}) "
-                "ORDER BY id", ids):
-            found.setdefault(row[1], []).append(Subscription(
-                row[0], row[2], tuple(from_json(row[3])), tuple(from_json(row[4]))))
         return found
 
     def flush(self, rows: GroupRows) -> None:

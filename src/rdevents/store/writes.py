@@ -99,11 +99,10 @@ class WriteBackend(Protocol):
 
     def load_counters(self, keys: set[CounterKey]) -> dict[CounterKey, int]: ...
 
-    def load_field_types(self, keys: set[FieldKey]) -> dict[FieldKey, str]:
-        """The data types of the defined custom fields among `keys`."""
-
-    def load_subscriptions(self, account_ids: set[int]) -> dict[int, list[Subscription]]:
-        """The webhook subscriptions of these accounts."""
+    def load_lookups(self, account_ids: set[int], field_keys: set[FieldKey]
+                     ) -> tuple[dict[int, list[Subscription]], dict[FieldKey, str]]:
+        """What a group needs besides its contacts: the webhook subscriptions of its accounts,
+        and the data types of the defined custom fields among `field_keys`."""
 
 
 def event_identifier(event: ValidEvent) -> str:
@@ -119,8 +118,10 @@ def write_group(backend: WriteBackend,
     stored = backend.load_contacts(
         {(job.account_id, event.email) for job in jobs for event in job.events}
         | {(job.account_id, job.target_email) for job in jobs if job.target_email})
-    fields = _CustomFields(backend, jobs)
-    webhooks = _Webhooks(backend, jobs)
+    fields = _CustomFields(jobs)
+    subscriptions, fields.types = backend.load_lookups({job.account_id for job in jobs},
+                                                       fields.wanted)
+    webhooks = _Webhooks(subscriptions)
     rows = GroupRows()
     outcomes: list[Rejected | Failed | Limited | None] = []
     for job in jobs:
@@ -201,14 +202,15 @@ def _apply_contact_change(job: WriteJob, rows: GroupRows, stored: dict[ContactKe
 
 
 class _CustomFields:
-    """The data types of the custom fields a group's jobs write: the defined ones, loaded once,
-    and those a job defines by its first value once the job is accepted."""
+    """The data types of the custom fields a group's jobs write: the defined ones (`types`,
+    loaded once for the `wanted` keys), and those a job defines by its first value once the job
+    is accepted."""
 
-    def __init__(self, backend: WriteBackend, jobs: list[WriteJob]) -> None:
+    def __init__(self, jobs: list[WriteJob]) -> None:
         self.values = {id(job): list(_custom_values(job)) for job in jobs}
-        wanted = {(job.account_id, name) for job in jobs for _, values in self.values[id(job)]
-                  for name in values}
-        self.types = backend.load_field_types(wanted) if wanted else {}
+        self.wanted = {(job.account_id, name) for job in jobs
+                       for _, values in self.values[id(job)] for name in values}
+        self.types: dict[FieldKey, str] = {}
 
     def check(self, job: WriteJob) -> tuple[dict[FieldKey, str], list[Error]]:
         """The fields the job would define, and its values of the wrong type."""
@@ -244,11 +246,10 @@ def _custom_values(job: WriteJob) -> Iterator[tuple[str | None, dict[str, Any]]]
 
 
 class _Webhooks:
-    """The webhook subscriptions of a group's accounts, loaded once (one query costs less than
-    looking through the group's events for one that triggers a webhook)."""
+    """The webhook subscriptions of a group's accounts, and the deliveries they make."""
 
-    def __init__(self, backend: WriteBackend, jobs: list[WriteJob]) -> None:
-        self.subscriptions = backend.load_subscriptions({job.account_id for job in jobs})
+    def __init__(self, subscriptions: dict[int, list[Subscription]]) -> None:
+        self.subscriptions = subscriptions
 
     def any_for(self, account_id: int) -> bool:
         return account_id in self.subscriptions
