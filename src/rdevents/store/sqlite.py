@@ -76,6 +76,10 @@ class SQLiteStore(SqlStore):
         self._reader: sqlite3.Connection | None = None
         self._writer: sqlite3.Connection | None = None
         self._checkpointer: _Checkpointer | None = None
+        # This process's write transactions take turns here, in order, rather than wait for
+        # SQLite's lock by sleeping and polling (which the webhook sender's small writes made
+        # the event writes do, up to 2 s at the 99th percentile under load).
+        self._write_turn = asyncio.Lock()
 
     async def open(self) -> None:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -113,6 +117,10 @@ class SQLiteStore(SqlStore):
         """The group's Python work runs on the event loop's thread; only waiting for SQLite's
         write lock and the commit's disk sync run on the writer thread. A writer thread that
         did it all would hand the GIL back and forth with the event loop for every row."""
+        async with self._write_turn:
+            return await self._run_group(jobs)
+
+    async def _run_group(self, jobs: list[WriteJob]) -> list[Rejected | Failed | None]:
         conn = self._writer
         await self.in_writer_thread(self._execute, "BEGIN IMMEDIATE")
         try:
@@ -147,7 +155,8 @@ class SQLiteStore(SqlStore):
 
     async def change_all(self, statements: list[Statement]) -> list[tuple[int, list[tuple]]]:
         # On a thread: waiting for SQLite's write lock must not stall the event loop.
-        return await asyncio.to_thread(self._change_all, statements)
+        async with self._write_turn:
+            return await asyncio.to_thread(self._change_all, statements)
 
     def _change_all(self, statements: list[Statement]) -> list[tuple[int, list[tuple]]]:
         with closing(connect(self.path)) as conn:
