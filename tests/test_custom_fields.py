@@ -201,3 +201,15 @@ def test_the_contacts_api_takes_only_names_a_field_may_have(api):
 def test_a_trailing_newline_is_no_identifier(api):
     response = api.post("/platform/contacts/fields", json={**FIELD, "api_identifier": "cf_nl\n"})
     assert response.json()["errors"]["api_identifier"][0]["error_type"] == "INVALID_FORMAT"
+
+
+def test_whole_numbers_are_stored_as_integers_and_others_refused(api):
+    email = new_email()
+    assert api.send_event(conversion(email, cf_seats=2.0)).status_code == 200
+    seats = api.contact(email).json()["cf_seats"]
+    assert (seats, type(seats)) == (2, int)
+    patched = api.patch(f"/platform/contacts/email:{email}", json={"cf_seats": 3.0})
+    assert type(patched.json()["cf_seats"]) is int
+    refused = api.patch(f"/platform/contacts/email:{email}", json={"cf_seats": 2.5})
+    assert (refused.status_code, refused.json()) == (400, {"errors": attribute_error(
+        "cf_seats", "INVALID_DATA_TYPE", "cf_seats must be of type 'INTEGER'.")})

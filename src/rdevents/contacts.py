@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .catalogue import EVENT_TYPES, is_custom_field
+from .custom_fields import stored_value
 from .validation import ValidEvent
 
 LEAD = "Lead"
@@ -102,12 +103,12 @@ def _merge_attributes(contact: Contact, event: ValidEvent) -> None:
 def custom_field_values(event: ValidEvent) -> dict[str, Any]:
     """The cf_* custom fields an event writes on its contact, with their values."""
     payload, event_type = event.payload, event.type
-    values = {name: payload[name] for name in _CUSTOM_PROFILE_FIELDS[event_type.name]
+    values = {name: stored_value(payload[name]) for name in _CUSTOM_PROFILE_FIELDS[event_type.name]
               if payload.get(name) is not None}
     if event_type.custom_fields:
         for key, value in payload.items():
             if key.startswith("cf_") and value is not None and is_custom_field(event_type, key):
-                values[key] = value
+                values[key] = stored_value(value)
     return values
 
 

@@ -67,6 +67,11 @@ def fits(data_type: str, value: Any) -> bool:
     return infer_data_type(value) == data_type
 
 
+def stored_value(value: Any) -> Any:
+    """A custom field's value as the contact keeps it: 2.0 is the INTEGER 2."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def inferred_definition(api_identifier: str, data_type: str, uuid: str,
                         now: str) -> FieldDefinition:
     """The definition made for a cf_* key first seen with a value of `data_type`."""

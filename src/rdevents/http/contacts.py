@@ -20,9 +20,9 @@ from ..contacts import (
 )
 from ..ingest import change_contact
 from ..catalogue.fields import LEGAL_BASES
-from ..custom_fields import RESERVED_NAMES
+from ..custom_fields import RESERVED_NAMES, stored_value
 from ..validation import (
-    CUSTOM_FIELD_NAME_RULE,
+    INVALID_DATA_TYPE,
     NUL,
     check_custom_field,
     check_field,
@@ -158,10 +158,12 @@ def contact_change_from(kind: str, body: Any, identified_by: str | None) -> Cont
             check_custom_field(name, value, "$", found)
             if name in RESERVED_NAMES:
                 fail(name, "EXCLUSION", f"{name} is a reserved name.")
-            elif found and found[0]["error_message"] == CUSTOM_FIELD_NAME_RULE:
-                fail(name, "INVALID_FORMAT", CUSTOM_FIELD_NAME_RULE)
-            elif found:
-                fail(name, "MUST_BE_STRING", f"{name} must be string.")
+            elif found and found[0]["error_type"] == INVALID_DATA_TYPE:
+                data_type = found[0]["validation_rules"]["data_type"]
+                fail(name, INVALID_DATA_TYPE, f"{name} must be of type '{data_type}'.")
+            elif found:  # its name, or a NUL
+                fail(name, found[0]["error_type"], found[0]["error_message"])
+            value = stored_value(value)
         elif not isinstance(value, str) or NUL in value:
             fail(name, "MUST_BE_STRING", f"{name} must be string.")
         attributes[name] = value

@@ -193,13 +193,13 @@ async def resend_delivery(request: Request) -> JSON:
     """Send a delivered or failed delivery again, with its retries afresh."""
     account_id, webhook = await _find_webhook(request)
     store = request.app.state.store
-    before = await store.resend_delivery(account_id, webhook.uuid,
-                                         request.path_params["delivery"].lower())
-    if before is None:
+    outcome = await store.resend_delivery(account_id, webhook.uuid,
+                                          request.path_params["delivery"].lower())
+    if outcome is None:
         raise not_found("Delivery not found.")
-    if before == "pending":
+    if outcome == "pending":
         raise ApiError(400, "INVALID", "The delivery is pending: it will be sent.")
-    if before == "erased":
+    if outcome == "erased":
         raise ApiError(400, "INVALID", "The delivery was erased with its contact.")
     store.deliveries_queued.set()
     return JSON({"uuid": request.path_params["delivery"].lower(), "status": "pending"}, 202)

@@ -122,6 +122,10 @@ class WebhookSender:
         try:
             await self._store.record_attempts(outcomes)
             return
+        except StoreUnavailable as exc:
+            # Nothing can be recorded: the leases run out and these are sent again.
+            log.warning("recording %d webhook attempts failed: %s", len(outcomes), exc)
+            return
         except Exception as exc:
             log.warning("recording %d webhook attempts failed (%s); one by one", len(outcomes),
                         exc)
@@ -171,7 +175,8 @@ class WebhookSender:
         self._next_prune = time.monotonic() + _PRUNE_INTERVAL
         cutoff = utc_now(-self._retention_days * 86_400)
         try:
-            while await self._store.prune_deliveries(cutoff, _PRUNE_BATCH) == _PRUNE_BATCH:
+            while (await self._store.prune_deliveries(cutoff, _PRUNE_BATCH) == _PRUNE_BATCH
+                   and not self._stopping):
                 await asyncio.sleep(0)
         except Exception:
             log.exception("pruning old webhook deliveries failed")

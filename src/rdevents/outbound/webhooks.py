@@ -123,4 +123,4 @@ class DueDelivery:
     attempts: int
     url: str
     secret: str
-    lease: float  # when the sender's hold on it ends (the database's time)
+    lease: int  # when the sender's hold on it ends (the database's clock, in microseconds)

@@ -61,7 +61,7 @@ class PostgresStore(SqlStore):
         self._writer: psycopg.Connection | None = None
 
     SKIP_LOCKED = " FOR UPDATE SKIP LOCKED"
-    EPOCH_NOW = "extract(epoch from statement_timestamp())::float8"
+    NOW_MICROS = "(extract(epoch from statement_timestamp()) * 1000000)::bigint"
     # JSONB containment (no `?` operator: `?` is the shared statements' placeholder).
     TAG_CONDITION = "tags @> CAST(? AS jsonb)"
 

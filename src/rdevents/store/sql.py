@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterable
 
@@ -141,7 +140,8 @@ class WriteSession:
                f"FROM webhooks WHERE account_id IN ({placeholders(len(ids))})"]
         params: list = [*ids]
         by_account = self._names_by_account(field_keys)
-        if len(field_keys) <= CHUNK:
+        together = len(field_keys) <= CHUNK and len(by_account) < 100  # SQLite: 500 SELECTs
+        if together:
             for account_id, names in by_account.items():
                 sql.append("SELECT 1, account_id, 0, api_identifier, data_type, '' FROM "
                            "custom_fields WHERE account_id = ? "
@@ -157,7 +157,7 @@ class WriteSession:
                     tuple(from_json(identifiers))))
             else:
                 types[(account_id, name)] = relations
-        if len(field_keys) > CHUNK:
+        if not together:
             types = self._field_types(by_account)
         missing = field_keys - types.keys()
         if missing:
@@ -232,13 +232,13 @@ class WriteSession:
             transitions)
         self._save_counters(rows.counters)
         self._save_custom_fields(rows.new_fields)
-        due, created = time.time(), utc_now()
-        store.insert_rows(
+        created = utc_now()
+        store.insert_rows(  # due at once (0), whatever the hosts' clocks say
             conn, "webhook_deliveries", ("uuid", "webhook_id", "contact_id", "event_uuid", "body",
                                          "status", "attempts", "next_attempt_at", "created_at",
                                          "updated_at"),
             [(new_uuid(), d.webhook_id, rows.contacts[d.contact].id, d.event_uuid, d.body,
-              "pending", 0, due, created, created) for d in rows.deliveries])
+              "pending", 0, 0, created, created) for d in rows.deliveries])
 
     def _save_custom_fields(self, new_fields: dict[FieldKey, str]) -> None:
         now = utc_now()

@@ -156,7 +156,12 @@ class SQLiteStore(SqlStore):
     async def change_all(self, statements: list[Statement]) -> list[tuple[int, list[tuple]]]:
         # On a thread: waiting for SQLite's write lock must not stall the event loop.
         async with self._write_turn:
-            return await asyncio.to_thread(self._change_all, statements)
+            work = asyncio.ensure_future(asyncio.to_thread(self._change_all, statements))
+            try:
+                return await asyncio.shield(work)
+            except asyncio.CancelledError:
+                await work  # keep the turn until the thread's transaction has ended
+                raise
 
     def _change_all(self, statements: list[Statement]) -> list[tuple[int, list[tuple]]]:
         with closing(connect(self.path)) as conn:

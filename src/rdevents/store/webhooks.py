@@ -28,8 +28,8 @@ def _webhook_from_row(row: tuple) -> Webhook:
 class WebhookQueries(Queries):
     # PostgreSQL: senders of other processes skip the deliveries one has locked to take them.
     SKIP_LOCKED = ""
-    # The database's time, in seconds since 1970 (SQLite: a Julian day number).
-    EPOCH_NOW = "((julianday('now') - 2440587.5) * 86400.0)"
+    # The database's time in microseconds since 1970 (SQLite counts in Julian days).
+    NOW_MICROS = "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)"
 
     async def create_webhook(self, account_id: int, webhook: Webhook) -> None:
         """Raises WebhookExists when the account has a webhook of that type to that URL."""
@@ -101,37 +101,35 @@ class WebhookQueries(Queries):
     async def resend_delivery(self, account_id: int, webhook_uuid: str,
                               delivery_uuid: str) -> str | None:
         """Queue a delivery that is over (delivered or failed) again, with its retries afresh.
-        Returns its status before (None when there is no such delivery); only those two
-        statuses change."""
-        rows = await self.fetch(
-            "SELECT d.status FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id "
-            "WHERE w.account_id = ? AND w.uuid = ? AND d.uuid = ?",
-            (account_id, webhook_uuid, delivery_uuid))
-        if not rows:
-            return None
-        if rows[0][0] in ("delivered", "failed"):
-            await self.change("UPDATE webhook_deliveries SET status = 'pending', attempts = 0, "
-                              f"next_attempt_at = {self.EPOCH_NOW}, updated_at = ? "
-                              "WHERE uuid = ? AND status IN ('delivered', 'failed')",
-                              (utc_now(), delivery_uuid))
-        return rows[0][0]
+        Returns "queued", or the status that kept it from being queued (None: no such
+        delivery)."""
+        owned = "webhook_id IN (SELECT id FROM webhooks WHERE account_id = ? AND uuid = ?)"
+        changed, _ = await self.change(
+            "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = 0, "
+            f"updated_at = ? WHERE uuid = ? AND status IN ('delivered', 'failed') AND {owned}",
+            (utc_now(), delivery_uuid, account_id, webhook_uuid))
+        if changed:
+            return "queued"
+        rows = await self.fetch(f"SELECT status FROM webhook_deliveries WHERE uuid = ? AND {owned}",
+                                (delivery_uuid, account_id, webhook_uuid))
+        return rows[0][0] if rows else None
 
     # --- senders ----------------------------------------------------------------------------------
     # Times of attempts and leases are the database's clock, so that the hosts' clocks need not
-    # agree.
+    # agree; they are whole microseconds, so that a lease read back is the lease stored.
 
     async def take_due_deliveries(self, lease_seconds: float,
                                   limit: int) -> list[DueDelivery]:
         """Take up to `limit` pending deliveries whose time has come, for `lease_seconds`."""
-        due = f"status = 'pending' AND next_attempt_at <= {self.EPOCH_NOW}"
+        due = f"status = 'pending' AND next_attempt_at <= {self.NOW_MICROS}"
         if not await self.fetch(f"SELECT 1 FROM webhook_deliveries WHERE {due} LIMIT 1"):
             return []  # the usual case: a read, no write lock
         (_, taken), = await self.change_all([(
-            f"UPDATE webhook_deliveries SET next_attempt_at = {self.EPOCH_NOW} + ? "
+            f"UPDATE webhook_deliveries SET next_attempt_at = {self.NOW_MICROS} + ? "
             f"WHERE id IN (SELECT id FROM webhook_deliveries WHERE {due} "
-            f"ORDER BY next_attempt_at LIMIT ?{self.SKIP_LOCKED}) "
+            f"ORDER BY next_attempt_at, id LIMIT ?{self.SKIP_LOCKED}) "
             "RETURNING id, uuid, body, attempts, webhook_id, next_attempt_at",
-            (lease_seconds, limit))])
+            (_micros(lease_seconds), limit))])
         if not taken:
             return []
         webhook_ids = sorted({row[4] for row in taken})
@@ -155,9 +153,10 @@ class WebhookQueries(Queries):
                  (delivery.id, attempt.attempted_at, attempt.status_code, attempt.error,
                   attempt.duration_ms, delivery.id)),
                 (f"UPDATE webhook_deliveries SET status = ?, attempts = ?, "
-                 f"next_attempt_at = {self.EPOCH_NOW} + ?, updated_at = ? "
+                 f"next_attempt_at = {self.NOW_MICROS} + ?, updated_at = ? "
                  "WHERE id = ? AND status = 'pending' AND next_attempt_at = ?",
-                 (status, delivery.attempts + 1, delay, now, delivery.id, delivery.lease))]
+                 (status, delivery.attempts + 1, _micros(delay), now, delivery.id,
+                  delivery.lease))]
         await self.change_all(statements)
 
     async def prune_deliveries(self, finished_before: str, limit: int) -> int:
@@ -170,3 +169,7 @@ class WebhookQueries(Queries):
              (finished_before, limit)),
             (f"DELETE FROM webhook_deliveries WHERE id IN ({oldest})", (finished_before, limit))])
         return results[-1][0]
+
+
+def _micros(seconds: float) -> int:
+    return round(seconds * 1_000_000)

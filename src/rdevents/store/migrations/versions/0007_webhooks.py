@@ -45,9 +45,11 @@ def upgrade() -> None:
         sa.Column("body", sa.Text, nullable=False),  # JSON; "timestamp" is set when sent
         sa.Column("status", sa.String(16), nullable=False),  # pending, delivered, failed, erased
         sa.Column("attempts", sa.Integer, nullable=False),  # since created or last re-sent
-        # Unix time of the next attempt; a worker that takes the delivery moves it past the
-        # attempt's timeout (a lease), so another process takes it only if that worker died.
-        sa.Column("next_attempt_at", sa.Float, nullable=False),
+        # When the next attempt is due, in microseconds since 1970 by the database's clock (0:
+        # at once). A sender that takes the delivery moves it past the attempt's timeout (a
+        # lease, which also identifies that sender's hold), so that another takes it only if
+        # that sender died.
+        sa.Column("next_attempt_at", sa.BigInteger, nullable=False),
         sa.Column("created_at", Time, nullable=False),
         sa.Column("updated_at", Time, nullable=False),
     )
