@@ -76,9 +76,8 @@ class SQLiteStore(SqlStore):
         self._reader: sqlite3.Connection | None = None
         self._writer: sqlite3.Connection | None = None
         self._checkpointer: _Checkpointer | None = None
-        # This process's write transactions take turns here, in order, rather than wait for
-        # SQLite's lock by sleeping and polling (which the webhook sender's small writes made
-        # the event writes do, up to 2 s at the 99th percentile under load).
+        # This process's write transactions (events, the webhook sender's, administration)
+        # take turns here, in order, rather than wait for SQLite's lock by sleeping and polling.
         self._write_turn = asyncio.Lock()
 
     async def open(self) -> None:
