@@ -17,7 +17,16 @@ import httpx
 import orjson
 import pytest
 
-from conftest import BACKENDS, Api, Server, backend_settings, conversion, event, free_port
+from conftest import (
+    BACKENDS,
+    Api,
+    Server,
+    backend_settings,
+    conversion,
+    event,
+    free_port,
+    sqlite_settings,
+)
 from receiver import Receiver, wait_until
 from rdevents.clock import utc_now
 from serverproc import ServerProcess
@@ -489,3 +498,24 @@ def test_the_documented_receiver_verifies_deliveries(api, receiver):
     finally:
         process.kill()
         process.wait(10)
+
+
+def test_readyz_tells_when_the_sender_has_stopped(tmp_path):
+    running = Server(sqlite_settings(tmp_path)).start()
+    try:
+        assert httpx.get(f"{running.url}/readyz").status_code == 200
+        sender = running.app.state.webhook_sender
+        running.call(_stop_task(sender._task))  # as if it had died
+        response = httpx.get(f"{running.url}/readyz")
+        assert (response.status_code, response.json()["errors"]["error_message"]) == (
+            503, "The webhook sender has stopped: see the log.")
+    finally:
+        running.stop()
+
+
+async def _stop_task(task) -> None:
+    task.cancel()
+    try:
+        await task
+    except BaseException:
+        pass

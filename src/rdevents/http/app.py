@@ -46,8 +46,10 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         try:
             yield
         finally:
-            await sender.stop()  # before the store: attempts under way record their outcome
-            await store.close()
+            try:
+                await sender.stop()  # before the store: attempts under way record their outcome
+            finally:
+                await store.close()
 
     app = Starlette(
         # fields before contacts: /platform/contacts/fields is not a contact.

@@ -58,7 +58,10 @@ class WebhookSender:
         self._stopping = True
         self._store.deliveries_queued.set()
         if self._task is not None:
-            await self._task
+            # A task that died (see problem()) has nothing to finish; say so, don't raise.
+            for outcome in await asyncio.gather(self._task, return_exceptions=True):
+                if isinstance(outcome, BaseException):
+                    log.warning("the webhook sender had stopped: %r", outcome)
         if self._client is not None:
             await self._client.close()
 
