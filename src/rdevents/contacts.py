@@ -52,6 +52,17 @@ class Contact:
     id: int | None = None  # the store's key; None until stored
 
 
+def attributes_of(contact: Contact, names: tuple[str, ...] = RD_ATTRIBUTES) -> dict[str, Any]:
+    """The contact's attributes among `names` that are set, in that order."""
+    return {name: contact.profile[name] for name in names if name in contact.profile}
+
+
+def custom_fields_of(contact: Contact) -> dict[str, Any]:
+    """The contact's cf_* custom fields, by name."""
+    profile = contact.profile
+    return {name: profile[name] for name in sorted(k for k in profile if k.startswith("cf_"))}
+
+
 @dataclass(frozen=True)
 class FunnelTransition:
     """One change of a contact's funnel, caused by one event."""

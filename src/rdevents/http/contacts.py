@@ -17,6 +17,8 @@ from ..contacts import (
     ContactChange,
     ContactChangeRefused,
     FunnelUpdate,
+    attributes_of,
+    custom_fields_of,
 )
 from ..ingest import change_contact
 from ..catalogue.fields import LEGAL_BASES
@@ -40,7 +42,7 @@ from .errors import (
     not_found,
     refuse_unknown,
 )
-from .paging import page_of
+from .paging import one_of, page_of
 from .routing import by_method
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -51,18 +53,11 @@ LIST_PAGE_SIZE = 25
 
 
 def contact_document(contact: Contact) -> dict[str, Any]:
-    document: dict[str, Any] = {"uuid": contact.uuid, "email": contact.email}
-    profile = contact.profile
-    for key in (*RD_ATTRIBUTES, *EXTRA_ATTRIBUTES):
-        if key in profile:
-            document[key] = profile[key]
-    document["tags"] = contact.tags
-    document["legal_bases"] = contact.legal_bases
-    for key in sorted(k for k in profile if k.startswith("cf_")):
-        document[key] = profile[key]
-    document["created_at"] = contact.created_at
-    document["updated_at"] = contact.updated_at
-    return document
+    return {"uuid": contact.uuid, "email": contact.email,
+            **attributes_of(contact, (*RD_ATTRIBUTES, *EXTRA_ATTRIBUTES)),
+            "tags": contact.tags, "legal_bases": contact.legal_bases,
+            **custom_fields_of(contact),
+            "created_at": contact.created_at, "updated_at": contact.updated_at}
 
 
 def funnel_document(contact: Contact) -> dict[str, Any]:
@@ -264,18 +259,16 @@ async def list_contacts(request: Request) -> JSON:
     account_id = await authenticate(request)
     query = request.query_params
     errors: list = []
-    stage = query.get("lifecycle_stage")
-    if stage is not None and stage not in LIFECYCLE_STAGES:
-        errors.append(option_error(LIFECYCLE_STAGES, "$.query.lifecycle_stage"))
-    page, page_size = page_of(query, LIST_PAGE_SIZE, errors)
+    stage = one_of(query, "lifecycle_stage", LIFECYCLE_STAGES, errors)
+    page = page_of(query, LIST_PAGE_SIZE, errors)
     if errors:
         return JSON({"errors": errors}, 400)
     email, tag = query.get("email"), query.get("tag")
     contacts = await request.app.state.store.list_contacts(
         account_id, normalise_email(email) if email else None,
-        tag.strip().lower() if tag else None, stage, (page - 1) * page_size, page_size)
-    return JSON({"contacts": [contact_document(c) for c in contacts], "page": page,
-                 "page_size": page_size})
+        tag.strip().lower() if tag else None, stage, page.offset, page.size)
+    return JSON({"contacts": [contact_document(c) for c in contacts], "page": page.number,
+                 "page_size": page.size})
 
 
 async def get_contact_events(request: Request) -> JSON:
@@ -288,12 +281,11 @@ async def get_contact_events(request: Request) -> JSON:
     order = query.get("order", "created_at:desc")
     if order not in ("created_at:desc", "created_at:asc"):
         errors.append(option_error(("created_at:desc", "created_at:asc"), "$.query.order"))
-    page, page_size = page_of(query, HISTORY_PAGE_SIZE, errors)
+    page = page_of(query, HISTORY_PAGE_SIZE, errors)
     if errors:
         return JSON({"errors": errors}, 400)
     events = await request.app.state.store.contact_events(
-        account_id, contact.id, types, order == "created_at:desc", (page - 1) * page_size,
-        page_size)
+        account_id, contact.id, types, order == "created_at:desc", page.offset, page.size)
     return JSON([{"event_type": e.event_type, "event_family": e.event_family,
                   "event_identifier": e.event_identifier, "event_timestamp": e.received_at,
                   "payload": e.payload} for e in events])

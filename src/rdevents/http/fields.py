@@ -34,7 +34,7 @@ _STANDARD = [{"uuid": str(uuid.uuid5(_STANDARD_NAMESPACE, name)), "api_identifie
               "label": {"default": title, "pt-BR": title},
               "presentation_type": presentation, "validation_rules": {}}
              for name, data_type, presentation, title in STANDARD_FIELDS]
-_STANDARD_UUIDS = {f["uuid"] for f in _STANDARD}
+_STANDARD_BY_UUID = {f["uuid"]: f for f in _STANDARD}
 
 _WRITABLE = ("name", "label", "presentation_type", "validation_rules")
 # Shown, not changed: a PATCH may repeat them (as a client sending a field back does) unchanged.
@@ -126,7 +126,7 @@ async def create_field(request: Request) -> JSON:
 async def _find_field(request: Request) -> tuple[int, FieldDefinition]:
     account_id = await authenticate(request)
     field_uuid = request.path_params["uuid"]
-    if field_uuid in _STANDARD_UUIDS and request.method != "GET":
+    if field_uuid in _STANDARD_BY_UUID:
         raise ApiError(400, "INVALID_FIELDS", "Standard fields cannot be changed or deleted.")
     found = await request.app.state.store.get_field(account_id, field_uuid.lower())
     if found is None:
@@ -135,9 +135,10 @@ async def _find_field(request: Request) -> tuple[int, FieldDefinition]:
 
 
 async def get_field(request: Request) -> JSON:
-    if request.path_params["uuid"] in _STANDARD_UUIDS:
+    standard = _STANDARD_BY_UUID.get(request.path_params["uuid"])
+    if standard is not None:
         await authenticate(request)
-        return JSON(next(f for f in _STANDARD if f["uuid"] == request.path_params["uuid"]))
+        return JSON(standard)
     _, found = await _find_field(request)
     return JSON(field_document(found))
 

@@ -1,13 +1,26 @@
-"""The page parameters of the list routes: `?page=&page_size=`."""
+"""The query parameters the list routes share: `?page=&page_size=`, and filters that take one
+of a set of values."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from starlette.datastructures import QueryParams
 
-from ..validation import Error, format_error, type_error
+from ..validation import Error, format_error, option_error, type_error
 
 MAX_PAGE = 1_000_000  # a page number (or size) past any real listing, within every integer
 MAX_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class Page:
+    number: int
+    size: int
+
+    @property
+    def offset(self) -> int:
+        return (self.number - 1) * self.size
 
 
 def positive_int(text: str, path: str, errors: list[Error]) -> int:
@@ -22,8 +35,17 @@ def positive_int(text: str, path: str, errors: list[Error]) -> int:
     return 1
 
 
-def page_of(query: QueryParams, default_size: int, errors: list[Error]) -> tuple[int, int]:
-    """(page, page_size) asked for; a page_size over MAX_PAGE_SIZE is cut down to it."""
-    page = positive_int(query.get("page", "1"), "$.query.page", errors)
+def page_of(query: QueryParams, default_size: int, errors: list[Error]) -> Page:
+    """The page asked for; a page_size over MAX_PAGE_SIZE is cut down to it."""
+    number = positive_int(query.get("page", "1"), "$.query.page", errors)
     size = positive_int(query.get("page_size", str(default_size)), "$.query.page_size", errors)
-    return page, min(size, MAX_PAGE_SIZE)
+    return Page(number, min(size, MAX_PAGE_SIZE))
+
+
+def one_of(query: QueryParams, name: str, options: tuple[str, ...],
+           errors: list[Error]) -> str | None:
+    """An optional filter that must be one of `options`."""
+    value = query.get(name)
+    if value is not None and value not in options:
+        errors.append(option_error(options, f"$.query.{name}"))
+    return value

@@ -14,10 +14,10 @@ from ..clock import utc_now
 from ..ids import new_uuid
 from ..outbound.webhooks import CONVERTED, RELATIONS, WEBHOOK_EVENT_TYPES, DeliveryRecord, Webhook
 from ..store import WebhookExists
-from ..validation import NUL, option_error
+from ..validation import NUL
 from .auth import authenticate
 from .body import bad_shape, read_json
-from .paging import page_of
+from .paging import one_of, page_of
 from .errors import JSON, ApiError, AttributeErrors, AttributeProblems, not_found, refuse_unknown
 from .routing import by_method
 
@@ -177,16 +177,14 @@ async def list_deliveries(request: Request) -> JSON:
     """A webhook's deliveries, newest first, each with every attempt made (beyond RD)."""
     account_id, webhook = await _find_webhook(request)
     query, errors = request.query_params, []
-    status = query.get("status")
-    if status is not None and status not in DELIVERY_STATUSES:
-        errors.append(option_error(DELIVERY_STATUSES, "$.query.status"))
-    page, page_size = page_of(query, DELIVERIES_PAGE_SIZE, errors)
+    status = one_of(query, "status", DELIVERY_STATUSES, errors)
+    page = page_of(query, DELIVERIES_PAGE_SIZE, errors)
     if errors:
         return JSON({"errors": errors}, 400)
     deliveries = await request.app.state.store.list_deliveries(
-        account_id, webhook.uuid, status, (page - 1) * page_size, page_size)
-    return JSON({"deliveries": [delivery_document(d) for d in deliveries], "page": page,
-                 "page_size": page_size})
+        account_id, webhook.uuid, status, page.offset, page.size)
+    return JSON({"deliveries": [delivery_document(d) for d in deliveries], "page": page.number,
+                 "page_size": page.size})
 
 
 async def resend_delivery(request: Request) -> JSON:

@@ -8,7 +8,7 @@ import hmac
 from dataclasses import dataclass
 from typing import Any
 
-from ..contacts import RD_ATTRIBUTES, Contact
+from ..contacts import Contact, attributes_of, custom_fields_of
 
 CONVERTED = "WEBHOOK.CONVERTED"
 MARKED_OPPORTUNITY = "WEBHOOK.MARKED_OPPORTUNITY"
@@ -41,18 +41,15 @@ def webhook_body(subscription: Subscription, identifier: str, contact: Contact,
                  event_time: str) -> dict[str, Any]:
     """RD's v2 webhook body for `contact` as it is now. `timestamp` is when it is sent: the
     sender sets it; until then it holds the event's time."""
-    document: dict[str, Any] = {"uuid": contact.uuid, "email": contact.email}
-    profile = contact.profile
-    for key in RD_ATTRIBUTES:
-        if key in profile:
-            document[key] = profile[key]
-    document["tags"] = list(contact.tags)
-    for key in sorted(k for k in profile if k.startswith("cf_")):
-        if profile[key] not in (None, "", []):  # RD leaves out custom fields with no value
-            document[key] = profile[key]
-    document["legal_bases"] = [dict(basis) for basis in contact.legal_bases]
+    document: dict[str, Any] = {
+        "uuid": contact.uuid, "email": contact.email, **attributes_of(contact),
+        "tags": list(contact.tags),
+        # RD leaves out custom fields with no value.
+        **{name: value for name, value in custom_fields_of(contact).items()
+           if value not in (None, "", [])},
+        "legal_bases": [dict(basis) for basis in contact.legal_bases]}
     if "COMPANY" in subscription.include_relations:
-        document["company"] = {"name": profile.get("company_name")}
+        document["company"] = {"name": contact.profile.get("company_name")}
     if "CONTACT_FUNNEL" in subscription.include_relations:
         # interest and fit are RD's lead scores, and origin its attribution: rdevents has none.
         document["funnel"] = {"name": "default", "lifecycle_stage": contact.lifecycle_stage,

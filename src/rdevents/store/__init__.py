@@ -7,6 +7,7 @@ transaction; `writes.py` holds what a write does, whatever the backend.
 from __future__ import annotations
 
 import abc
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,6 +104,9 @@ class Failed:
 
 class Store(abc.ABC):
     """What the HTTP layer and the CLI need from a database."""
+
+    # Set when a write of this process has queued webhook deliveries (see outbound/sender.py).
+    deliveries_queued: asyncio.Event
 
     @abc.abstractmethod
     async def open(self) -> None: ...
