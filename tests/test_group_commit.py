@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from rdevents.store import Failed, Overloaded, StoreUnavailable
+from rdevents.store import Failed, Overloaded, StoreUnavailable, WriteConflict
 from rdevents.store.group_commit import GroupCommitter
 
 
@@ -56,6 +56,46 @@ def test_a_job_the_database_refuses_fails_alone():
     results = run(scenario())
     assert [r is None for r in results] == [True, False, True, True]
     assert isinstance(results[1], Failed) and str(results[1].exception) == "refused"
+
+
+def group_of(jobs, refuse):
+    """Submit `jobs` together to a committer whose transactions raise `refuse(jobs)` when it
+    says so; return the outcomes and the groups tried."""
+    attempts = []
+
+    async def commit(group):
+        attempts.append(list(group))
+        await asyncio.sleep(0)
+        problem = refuse(group)
+        if problem is not None:
+            raise problem
+        return [None] * len(group)
+
+    async def scenario():
+        committer = GroupCommitter(commit)
+        committer.start()
+        results = await asyncio.gather(*(committer.submit(job) for job in jobs))
+        await committer.stop()
+        return results
+
+    return run(scenario()), attempts
+
+
+def test_a_refused_job_in_a_large_group_costs_few_transactions():
+    jobs = [f"job-{n}" for n in range(256)]
+    jobs[200] = "bad"
+    results, attempts = group_of(jobs, lambda group: ValueError() if "bad" in group else None)
+    assert [r is None for r in results] == [job != "bad" for job in jobs]
+    assert attempts[0] == jobs  # one group
+    assert len(attempts) <= 2 * 9 + 1  # halving: two transactions a level, not 256
+
+
+def test_a_group_that_keeps_conflicting_is_split_and_a_lone_conflict_is_unavailable():
+    jobs = ["a", "hot", "b"]
+    results, _ = group_of(jobs, lambda group: WriteConflict("deadlock") if "hot" in group
+                          else None)
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], Failed) and isinstance(results[1].exception, StoreUnavailable)
 
 
 def test_an_unavailable_database_fails_the_whole_group_at_once():

@@ -25,6 +25,11 @@ class Overloaded(Exception):
     """Too many writes are waiting; the caller should retry later."""
 
 
+class WriteConflict(Exception):
+    """The transaction kept conflicting with other processes' writers; nothing was stored. The
+    jobs of a group may each succeed alone, or later."""
+
+
 @dataclass(frozen=True)
 class Account:
     id: int

@@ -10,7 +10,7 @@ import asyncio
 import logging
 from typing import Any, Awaitable, Callable
 
-from . import Failed, Overloaded, StoreUnavailable
+from . import Failed, Overloaded, StoreUnavailable, WriteConflict
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,8 @@ class GroupCommitter:
 
     A group holds every job waiting when the previous transaction ended, up to `max_group`.
     `commit_group` raising means the transaction did not commit: StoreUnavailable fails every
-    job of the group; any other error has the jobs run again one by one. The queue is bounded
+    job of the group; any other error (one job's data the database refuses, a conflict with
+    other processes) has the jobs run again one by one, so that no job fails for another's. The queue is bounded
     by `max_pending`; past it `submit` raises Overloaded at once instead of letting memory grow.
     """
 
@@ -93,20 +94,24 @@ class GroupCommitter:
 
     async def _outcomes(self, jobs: list) -> list:
         """The outcome of each job. When the transaction fails for a reason other than the
-        database being unavailable (one job's data the database refuses), each job is run again
-        alone, so that the others do not fail with it."""
+        database being unavailable, the group is halved and each half run again, in order,
+        down to single jobs: a job the database refuses fails alone, and a stream of such jobs
+        costs a few transactions a group rather than one for every job."""
         try:
             return await self._commit_group(jobs)
         except StoreUnavailable as exc:  # nothing could commit
             log.error("write transaction failed: %s", exc)
             return [Failed(exc)] * len(jobs)
+        except WriteConflict as exc:
+            if len(jobs) == 1:  # worth retrying later: unavailable for now
+                log.warning("write of one job conflicted with other writers: %s", exc)
+                return [Failed(StoreUnavailable(str(exc)))]
+            log.warning("write transaction of %d jobs conflicted (%s); splitting it",
+                        len(jobs), exc)
         except Exception as exc:
             if len(jobs) == 1:
                 log.exception("write failed")
                 return [Failed(exc)]
-            log.warning("write transaction of %d jobs failed (%s); running them one by one",
-                        len(jobs), exc)
-        outcomes = []
-        for job in jobs:
-            outcomes.extend(await self._outcomes([job]))
-        return outcomes
+            log.warning("write transaction of %d jobs failed (%s); splitting it", len(jobs), exc)
+        half = len(jobs) // 2
+        return [*await self._outcomes(jobs[:half]), *await self._outcomes(jobs[half:])]

@@ -19,7 +19,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from . import Failed, Rejected, StoreUnavailable, WriteJob
+from . import Failed, Rejected, StoreUnavailable, WriteConflict, WriteJob
 from .schema import ensure_current
 from .queries import Statement
 from .sql import CONTACT_COLUMNS, SqlStore
@@ -28,8 +28,12 @@ from .writes import ContactKey
 log = logging.getLogger(__name__)
 
 # A conflict with another process's transaction: the group is rolled back and run again.
-_RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure,
-              pg_errors.UniqueViolation)
+_CONFLICTS = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
+# SQLSTATE classes that mean the database cannot serve now, whatever was asked: connection
+# exceptions, insufficient resources (disk full), operator intervention (shutdown, cancel),
+# system errors (I/O); and a read-only transaction (a standby, or a read-only default).
+_UNAVAILABLE_CLASSES = ("08", "53", "57", "58")
+_UNAVAILABLE_STATES = ("25006", "55P03")
 _ATTEMPTS = 3
 _CONNECT_TIMEOUT = 3  # seconds: an unreachable database answers 503 quickly
 WRITER_APPLICATION_NAME = "rdevents writer"  # how the writer shows in pg_stat_activity
@@ -40,6 +44,15 @@ RATE_LOCK = "\x00rate counters"  # a lock key no e-mail can have (NUL is refused
 def to_pyformat(sql: str) -> str:
     """The shared statements use `?`; psycopg uses `%s`."""
     return sql.replace("?", "%s")
+
+
+def unavailable(exc: psycopg.Error) -> bool:
+    """Whether an error means the database is out of reach or cannot write, rather than that
+    it refused what was asked (a constraint, bad data: the caller's problem, or a bug)."""
+    state = exc.sqlstate
+    if state is None:  # raised by the client: the connection failed or was lost
+        return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
+    return state[:2] in _UNAVAILABLE_CLASSES or state in _UNAVAILABLE_STATES
 
 
 def lock_key(key: ContactKey) -> int:
@@ -136,6 +149,9 @@ class PostgresStore(SqlStore):
         return await self.in_writer_thread(self.commit_group, jobs)
 
     def commit_group(self, jobs: list[WriteJob]) -> list[Rejected | Failed | None]:
+        """Write the group in one transaction, run again when it conflicts with another
+        process's (WriteConflict past the attempts). A job's data the database refuses raises
+        as it is: the group committer then splits the group, so that only that job fails."""
         for attempt in range(1, _ATTEMPTS + 1):
             try:
                 conn = self._writer_connection()
@@ -143,11 +159,15 @@ class PostgresStore(SqlStore):
                 raise StoreUnavailable(str(exc)) from exc
             try:
                 outcomes = self.write_group(conn, jobs)
-            except _RETRYABLE as exc:
+            except _CONFLICTS as exc:
                 conn.rollback()
                 log.info("write conflict (attempt %d of %d): %s", attempt, _ATTEMPTS, exc)
                 continue
-            except psycopg.OperationalError as exc:
+            except psycopg.Error as exc:
+                if not unavailable(exc):
+                    if not conn.closed and not conn.broken:
+                        conn.rollback()
+                    raise
                 # Nothing was committed. The connection may have been dropped while idle (a
                 # database restart, a proxy): the next attempt reconnects.
                 conn.close()
@@ -160,11 +180,13 @@ class PostgresStore(SqlStore):
                 raise
             try:
                 conn.commit()
-            except psycopg.OperationalError as exc:
+            except psycopg.Error as exc:
+                if not unavailable(exc):  # refused at commit (a deferred constraint)
+                    raise
                 conn.close()
                 return self._settle_uncertain_commit(jobs, outcomes, exc)
             return outcomes
-        raise StoreUnavailable(f"the write conflicted with others {_ATTEMPTS} times")
+        raise WriteConflict(f"the write conflicted with others {_ATTEMPTS} times")
 
     def _settle_uncertain_commit(self, jobs: list[WriteJob], outcomes: list,
                                  failure: Exception) -> list:
@@ -193,8 +215,19 @@ class PostgresStore(SqlStore):
             async with self._pool.connection() as conn:
                 cursor = await conn.execute(to_pyformat(sql), tuple(params))
                 return await cursor.fetchall()
-        except (psycopg.OperationalError, PoolTimeout) as exc:
+        except PoolTimeout as exc:
             raise StoreUnavailable(str(exc)) from exc
+        except psycopg.Error as exc:
+            if unavailable(exc):
+                raise StoreUnavailable(str(exc)) from exc
+            raise
+
+    async def write_problem(self) -> str | None:
+        try:
+            rows = await self.fetch("SELECT current_setting('transaction_read_only')")
+        except StoreUnavailable as exc:
+            return f"The database is unreachable: {exc}"
+        return "The database is read-only." if rows[0][0] == "on" else None
 
     async def change_all(self, statements: list[Statement]) -> list[tuple[int, list[tuple]]]:
         try:
@@ -205,5 +238,9 @@ class PostgresStore(SqlStore):
                     rows = await cursor.fetchall() if cursor.description else []
                     results.append((cursor.rowcount, rows))
                 return results
-        except (psycopg.OperationalError, PoolTimeout) as exc:
+        except PoolTimeout as exc:
             raise StoreUnavailable(str(exc)) from exc
+        except psycopg.Error as exc:
+            if unavailable(exc):
+                raise StoreUnavailable(str(exc)) from exc
+            raise

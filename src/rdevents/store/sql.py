@@ -367,7 +367,11 @@ class SqlStore(FieldQueries, WebhookQueries, Store):
         current, needed = (rows[0][0] if rows else None), head_revision()
         if current != needed:
             return f"The database schema is at {current}, this version needs {needed}."
-        return None
+        return await self.write_problem()
+
+    @abc.abstractmethod
+    async def write_problem(self) -> str | None:
+        """None when a write could commit now; else why it could not."""
 
     async def find_token(self, token_hash: str) -> Token | None:
         # A token made from a refresh token is revoked with it: read both in one statement.

@@ -7,9 +7,10 @@ import asyncio
 import logging
 import sqlite3
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Callable, Iterable
 
 from . import Failed, Rejected, StoreUnavailable, WriteJob
 from .schema import ensure_current
@@ -17,6 +18,20 @@ from .queries import Statement
 from .sql import SqlStore
 
 log = logging.getLogger(__name__)
+
+
+# SQLite's primary result codes that mean the database cannot serve now, whatever was asked:
+# locked by another process, read-only, an I/O error, disk full, the file gone or not a
+# database. Others (a syntax error, a constraint) are the statement's problem, or a bug.
+_UNAVAILABLE_CODES = frozenset({
+    sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_READONLY,
+    sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN,
+    sqlite3.SQLITE_PROTOCOL, sqlite3.SQLITE_NOTADB})
+
+
+def unavailable(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in _UNAVAILABLE_CODES
 
 
 def database_path(url: str) -> str:
@@ -27,13 +42,19 @@ def database_path(url: str) -> str:
     return url[len(prefix):]
 
 
-def connect(path: str, cache_mb: int = 2) -> sqlite3.Connection:
+# How long a write waits for another process to release SQLite's write lock before the
+# request is answered 503: below the 10 s after which RD's clients give up.
+BUSY_TIMEOUT_MS = 5_000
+
+
+def connect(path: str, cache_mb: int = 2,
+            busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     # FULL: every commit is synced to disk before it returns, so an acknowledged event survives
     # a power loss, not only a process crash. Group commit pays the sync once per group.
     conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA busy_timeout=10000")
+    conn.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
     conn.execute(f"PRAGMA cache_size={-1024 * cache_mb}")  # negative: KiB
     # Checkpoints (copying the WAL into the database file) are made by a background thread
     # (see _Checkpointer); a commit makes one itself only if the WAL passes 256 MB.
@@ -67,13 +88,42 @@ class _Checkpointer:
         self._conn.close()
 
 
+class _Readers:
+    """Reads on a small pool of threads, each with a connection of its own, so that a slow
+    read (a filter over many contacts) never stalls the event loop and its other requests."""
+
+    def __init__(self, path: str, threads: int = 4) -> None:
+        self._path = path
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="sqlite-reader")
+
+    def _read(self, sql: str, params: tuple) -> list[tuple]:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = connect(self._path)
+            with self._lock:
+                self._connections.append(conn)
+        return conn.execute(sql, params).fetchall()
+
+    async def fetch(self, sql: str, params: tuple) -> list[tuple]:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._read, sql,
+                                                                params)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        for conn in self._connections:
+            conn.close()
+
+
 class SQLiteStore(SqlStore):
     integrity_errors = (sqlite3.IntegrityError,)
 
     def __init__(self, url: str, **options) -> None:
         super().__init__(url, **options)
         self.path = database_path(url)
-        self._reader: sqlite3.Connection | None = None
+        self._readers: _Readers | None = None
         self._writer: sqlite3.Connection | None = None
         self._checkpointer: _Checkpointer | None = None
         # This process's write transactions (events, the webhook sender's, administration)
@@ -83,7 +133,7 @@ class SQLiteStore(SqlStore):
     async def open(self) -> None:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         ensure_current(self.url)
-        self._reader = connect(self.path)
+        self._readers = _Readers(self.path)
         self._writer = connect(self.path, cache_mb=64)  # the writer's index pages stay hot
         self._checkpointer = _Checkpointer(self.path)
         self.start_writer()
@@ -93,10 +143,12 @@ class SQLiteStore(SqlStore):
         if self._checkpointer is not None:
             self._checkpointer.stop()
             self._checkpointer = None
-        for conn in (self._reader, self._writer):
-            if conn is not None:
-                conn.close()
-        self._reader = self._writer = None
+        if self._readers is not None:
+            self._readers.close()
+            self._readers = None
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
 
     # --- the writer thread ------------------------------------------------------------------------
 
@@ -135,27 +187,38 @@ class SQLiteStore(SqlStore):
         self._sqlite_errors(self._writer.execute, sql)
 
     @staticmethod
-    def _sqlite_errors(function, *args):
+    def _sqlite_errors(function: Callable[..., Any], *args: Any) -> Any:
+        """Run `function`; an error that means the database cannot serve becomes
+        StoreUnavailable (a 503), any other is raised as it is."""
         try:
             return function(*args)
-        except sqlite3.OperationalError as exc:  # locked, disk full, I/O error
-            raise StoreUnavailable(str(exc)) from exc
+        except sqlite3.Error as exc:
+            if unavailable(exc):
+                raise StoreUnavailable(str(exc)) from exc
+            raise
 
     # --- reads and administration -----------------------------------------------------------------
 
     async def fetch(self, sql: str, params: Iterable = ()) -> list[tuple]:
-        # Point reads on the event loop's thread: an indexed lookup costs less than a thread hop.
-        if self._reader is None:
+        if self._readers is None:
             raise StoreUnavailable("the store is closed")
-        try:
-            return self._reader.execute(sql, tuple(params)).fetchall()
-        except sqlite3.OperationalError as exc:
-            raise StoreUnavailable(str(exc)) from exc
+        return await self._readers.fetch(sql, tuple(params))
 
     async def change_all(self, statements: list[Statement]) -> list[tuple[int, list[tuple]]]:
-        # On a thread: waiting for SQLite's write lock must not stall the event loop.
+        return await self._write_on_thread(self._sqlite_errors, self._change_all, statements)
+
+    async def write_problem(self) -> str | None:
+        try:
+            await self._write_on_thread(self._sqlite_errors, self._probe_write)
+        except StoreUnavailable as exc:
+            return f"The database cannot be written: {exc}"
+        return None
+
+    async def _write_on_thread(self, function: Callable[..., Any], *args: Any) -> Any:
+        """Run a write transaction of its own on a thread (waiting for SQLite's write lock must
+        not stall the event loop), in this process's turn."""
         async with self._write_turn:
-            work = asyncio.ensure_future(asyncio.to_thread(self._change_all, statements))
+            work = asyncio.ensure_future(asyncio.to_thread(function, *args))
             try:
                 return await asyncio.shield(work)
             except asyncio.CancelledError:
@@ -173,6 +236,18 @@ class SQLiteStore(SqlStore):
                     results.append((cursor.rowcount, rows))
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
             return results
+
+    def _probe_write(self) -> None:
+        """Take the write lock and change a row, then roll back: fails as a real write would
+        (locked by another process for over a second, read-only, disk trouble)."""
+        with closing(connect(self.path, busy_timeout_ms=1000)) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("UPDATE alembic_version SET version_num = version_num")
+            finally:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
