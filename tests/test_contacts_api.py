@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import conversion
 
@@ -168,3 +171,50 @@ def test_list_filters_by_email_tag_and_stage_and_pages(server):
         assert bad.status_code == 400
         assert [e["path"] for e in bad.json()["errors"]] == [
             "$.query.lifecycle_stage", "$.query.page"]
+
+
+TAG_POOL = ("a", "b", "c", "d")
+
+
+@settings(max_examples=10, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(st.tuples(st.integers(0, 2),
+                                st.sampled_from(("event", "patch", "tag", "erase")),
+                                st.lists(st.sampled_from(TAG_POOL), max_size=3)),
+                      min_size=1, max_size=12))
+def test_listing_by_tag_follows_every_change_of_tags(server, steps):
+    """Events add tags, PATCH replaces them, POST .../tag adds, erasure removes the contact; the
+    list by tag always says what the contacts' tags say, with changes sent together or not."""
+    _, token = server.new_account()
+    emails = [new_email() for _ in range(3)]
+    expected: dict[str, set[str]] = {}
+
+    def send(api, contact, kind, tags):
+        email = emails[contact]
+        if kind == "event":
+            assert api.send_event(conversion(email, tags=tags)).status_code == 200
+            expected.setdefault(email, set()).update(tags)
+        elif kind == "patch":
+            assert api.patch(f"/platform/contacts/email:{email}",
+                             json={"name": "x", "tags": tags}).status_code == 200
+            expected[email] = set(tags)
+        elif kind == "tag" and email in expected and tags:
+            answer = api.post(f"/platform/contacts/email:{email}/tag", json={"tags": tags})
+            if answer.status_code == 200:
+                expected[email].update(tags)
+        elif kind == "erase" and email in expected:
+            assert api.delete(f"/platform/contacts/email:{email}").status_code == 204
+            del expected[email]
+
+    with server.client(token) as api:
+        with ThreadPoolExecutor(4) as pool:  # concurrent requests share write groups
+            for future in [pool.submit(send, api, *step) for step in steps
+                           if step[1] == "event"]:  # tags merge: any order gives one result
+                future.result()
+        for step in steps:
+            send(api, *step)
+        for tag in TAG_POOL:
+            listed = api.get("/platform/contacts", params={"tag": tag, "page_size": 100})
+            assert listed.status_code == 200
+            assert sorted(c["email"] for c in listed.json()["contacts"]) == sorted(
+                email for email, tags in expected.items() if tag in tags)

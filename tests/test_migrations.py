@@ -85,6 +85,9 @@ def test_upgrade_keeps_the_data_of_an_older_schema(request, empty_database, tmp_
         with server.client(old["token"]) as client:
             contact = client.contact(old["email"]).json()
             assert contact["uuid"] == old["contact_uuid"]
+            # The tag index was made for the contacts already there.
+            listed = client.get("/platform/contacts", params={"tag": "old"}).json()
+            assert [c["uuid"] for c in listed["contacts"]] == [old["contact_uuid"]]
             assert contact["city"] == "Recife"
             assert contact["tags"] == ["old"]
             assert contact["legal_bases"] == [
@@ -95,6 +98,8 @@ def test_upgrade_keeps_the_data_of_an_older_schema(request, empty_database, tmp_
             assert sent.status_code == 200
             contact = client.contact(old["email"]).json()
             assert (contact["tags"], contact["city"]) == (["old", "new"], "Olinda")
+            listed = client.get("/platform/contacts", params={"tag": "new"}).json()
+            assert [c["uuid"] for c in listed["contacts"]] == [old["contact_uuid"]]
     finally:
         server.stop()
     if backend == "postgresql":  # what revision 0002 is for: contacts queryable in SQL

@@ -235,6 +235,8 @@ def test_db_copy_from_sqlite_keeps_tokens_contacts_and_events(tmp_path, postgres
             with target.client() as client:
                 contact = client.get(f"/platform/contacts/email:{email}").json()
                 assert contact == before["contact"]
+                by_tag = client.get("/platform/contacts", params={"tag": "moved"}).json()
+                assert [c["email"] for c in by_tag["contacts"]] == [email]  # index made anew
                 assert client.get(f"/platform/contacts/{contact['uuid']}/funnels/default"
                                   ).json() == before["funnel"]
                 assert client.get("/platform/contacts/fields").json() == before["fields"]

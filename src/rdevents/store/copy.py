@@ -9,10 +9,11 @@ from typing import Callable
 import orjson
 from sqlalchemy import JSON, MetaData, Table, create_engine, func, select, text
 
+from . import tag_index
 from .schema import ensure_current, sqlalchemy_url, upgrade
 
 # Parents before children, as the foreign keys require. Rate counters are left behind: they
-# only count the current minute and day.
+# only count the current minute and day; the tag index is made anew from the contacts.
 TABLES = ("accounts", "apps", "admins", "auth_codes", "refresh_tokens", "tokens", "api_keys",
           "contacts", "events", "funnel_transitions", "custom_fields", "webhooks",
           "webhook_deliveries", "webhook_attempts")
@@ -70,6 +71,7 @@ def copy_database(source_url: str, target_url: str,
                     if highest is not None:
                         writer.execute(text(f"SELECT setval('{name}_id_seq', :value)"),
                                        {"value": highest})
+            tag_index.rebuild(writer)
     finally:
         source.dispose()
         target.dispose()

@@ -37,6 +37,7 @@ from .fields import FIELD_COLUMNS, FieldQueries, field_row
 from .group_commit import GroupCommitter
 from .queries import from_json, placeholders
 from .schema import head_revision
+from .tag_index import tag_key, tag_keys
 from .webhooks import WebhookQueries
 from .writes import ContactKey, FieldKey, GroupRows, event_identifier, write_group
 
@@ -107,6 +108,7 @@ class WriteSession:
                 ("UPDATE events SET payload = ?, contact_id = NULL WHERE contact_id = ?",
                  ("{}", contact_id)),
                 ("DELETE FROM funnel_transitions WHERE contact_id = ?", (contact_id,)),
+                ("DELETE FROM contact_tags WHERE contact_id = ?", (contact_id,)),
                 # Webhooks about the contact carry its data: those not sent never will be, and
                 # none can be sent again; their attempts stay.
                 ("UPDATE webhook_deliveries SET body = ?, contact_id = NULL, status = 'erased' "
@@ -230,6 +232,7 @@ class WriteSession:
                                          "to_stage", "from_opportunity", "to_opportunity",
                                          "value", "reason", "created_at", "cause"),
             transitions)
+        self._save_tag_index(rows)
         self._save_counters(rows.counters)
         self._save_custom_fields(rows.new_fields)
         created = utc_now()
@@ -239,6 +242,18 @@ class WriteSession:
                                          "updated_at"),
             [(new_uuid(), d.webhook_id, rows.contacts[d.contact].id, d.event_uuid, d.body,
               "pending", 0, 0, created, created) for d in rows.deliveries])
+
+    def _save_tag_index(self, rows: GroupRows) -> None:
+        added, removed = [], []
+        for key, contact in rows.contacts.items():
+            before = tag_keys(rows.tags_before.get(key, ()))
+            now = tag_keys(contact.tags)
+            added += [(key[0], tag, contact.id) for tag in now - before]
+            removed += [(key[0], tag, contact.id) for tag in before - now]
+        self.store.execute_many(self.conn, "DELETE FROM contact_tags WHERE account_id = ? "
+                                           "AND tag_key = ? AND contact_id = ?", removed)
+        self.store.insert_rows(self.conn, "contact_tags", ("account_id", "tag_key", "contact_id"),
+                               added)
 
     def _save_custom_fields(self, new_fields: dict[FieldKey, str]) -> None:
         now = utc_now()
@@ -407,9 +422,10 @@ class SqlStore(FieldQueries, WebhookQueries, Store):
         if lifecycle_stage is not None:
             where.append("lifecycle_stage = ?")
             params.append(lifecycle_stage)
-        if tag is not None:
-            where.append(self.TAG_CONDITION)
-            params.append(self.tag_parameter(tag))
+        if tag is not None:  # the index finds the candidates; the tags themselves decide
+            where.append("id IN (SELECT contact_id FROM contact_tags WHERE account_id = ? "
+                         f"AND tag_key = ?) AND {self.TAG_CONDITION}")
+            params += [account_id, tag_key(tag), self.tag_parameter(tag)]
         rows = await self.fetch(f"SELECT {CONTACT_COLUMNS} FROM contacts "
                                 f"WHERE {' AND '.join(where)} ORDER BY id LIMIT ? OFFSET ?",
                                 (*params, limit, offset))

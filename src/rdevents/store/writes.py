@@ -66,6 +66,8 @@ class GroupRows:
     # Custom fields first seen in this group, with the data type their first value showed.
     new_fields: dict[FieldKey, str] = field(default_factory=dict)
     deliveries: list[Delivery] = field(default_factory=list)
+    # The tags each contact had in the database before the group, for the tag index.
+    tags_before: dict[ContactKey, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -158,8 +160,13 @@ def write_group(backend: WriteBackend,
         job.makes_deliveries = bool(deliveries)
         outcomes.append(None)
     if rows.contacts:
-        backend.flush(rows)
+        _flush(backend, rows, stored)
     return outcomes
+
+
+def _flush(backend: WriteBackend, rows: GroupRows, stored: dict[ContactKey, Contact]) -> None:
+    rows.tags_before = {key: stored[key].tags for key in rows.contacts if key in stored}
+    backend.flush(rows)
 
 
 def _delete_contact(backend: WriteBackend, job: WriteJob, rows: GroupRows,
@@ -171,7 +178,7 @@ def _delete_contact(backend: WriteBackend, job: WriteJob, rows: GroupRows,
     if current is None:
         return Rejected([error(RESOURCE_NOT_FOUND, "Lead not found.", "")])
     if rows.contacts:
-        backend.flush(rows)
+        _flush(backend, rows, stored)
         stored.update(rows.contacts)  # later jobs of the group start from what was written
     backend.erase_contact(key, current.id)
     stored.pop(key, None)
