@@ -13,6 +13,8 @@ from .config import (
     DEFAULT_DATABASE_URL,
     DEFAULT_MAX_BATCH_EVENTS,
     DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_CUSTOM_FIELDS,
+    DEFAULT_MAX_TAGS_PER_CONTACT,
     Settings,
 )
 from .limits import PLANS
@@ -60,6 +62,12 @@ def main() -> None:
               default=DEFAULT_MAX_BODY_BYTES, show_default=True, type=click.IntRange(min=1))
 @click.option("--max-batch-events", envvar="RDEVENTS_MAX_BATCH_EVENTS",
               default=DEFAULT_MAX_BATCH_EVENTS, show_default=True, type=click.IntRange(min=1))
+@click.option("--max-custom-fields", envvar="RDEVENTS_MAX_CUSTOM_FIELDS",
+              default=DEFAULT_MAX_CUSTOM_FIELDS, show_default=True, type=click.IntRange(min=0),
+              help="Custom fields an account may define.")
+@click.option("--max-tags-per-contact", envvar="RDEVENTS_MAX_TAGS_PER_CONTACT",
+              default=DEFAULT_MAX_TAGS_PER_CONTACT, show_default=True,
+              type=click.IntRange(min=0), help="Tags a contact may have.")
 @click.option("--max-pending-writes", envvar="RDEVENTS_MAX_PENDING_WRITES", default=10_000,
               show_default=True, type=click.IntRange(min=1),
               help="Requests that may wait for the writer; past it the server answers 503.")
@@ -91,7 +99,7 @@ def main() -> None:
 @click.option("--log-format", envvar="RDEVENTS_LOG_FORMAT", default="text", show_default=True,
               type=click.Choice(["text", "json"]), help="json: one JSON object a line.")
 def serve(host: str, port: int, database_url: str, max_body_bytes: int, max_batch_events: int,
-          max_pending_writes: int, token_cache_seconds: float, rate_limits: str,
+          max_custom_fields: int, max_tags_per_contact: int, max_pending_writes: int, token_cache_seconds: float, rate_limits: str,
           webhook_timeout: float, webhook_retry_delays: tuple[float, ...],
           webhook_poll_seconds: float, webhook_retention_days: float, workers: int,
           log_level: str, log_format: str) -> None:
@@ -100,6 +108,8 @@ def serve(host: str, port: int, database_url: str, max_body_bytes: int, max_batc
 
     settings = Settings(database_url=database_url, max_body_bytes=max_body_bytes,
                         max_batch_events=max_batch_events,
+                        max_custom_fields=max_custom_fields,
+                        max_tags_per_contact=max_tags_per_contact,
                         max_pending_writes=max_pending_writes,
                         token_cache_seconds=token_cache_seconds,
                         rate_limits=rate_limits == "rd", webhook_timeout=webhook_timeout,

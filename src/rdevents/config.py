@@ -5,6 +5,17 @@ from dataclasses import dataclass
 DEFAULT_DATABASE_URL = "sqlite:///data/rdevents.db"
 DEFAULT_MAX_BODY_BYTES = 204_800  # RD's documented 0.2 MB
 DEFAULT_MAX_BATCH_EVENTS = 1_000
+DEFAULT_MAX_CUSTOM_FIELDS = 500
+DEFAULT_MAX_TAGS_PER_CONTACT = 1_000
+
+
+@dataclass(frozen=True)
+class DataCaps:
+    """How much one account may hold, so that no tenant grows what other tenants' requests
+    read and wait for."""
+
+    custom_fields: int = DEFAULT_MAX_CUSTOM_FIELDS  # per account
+    tags_per_contact: int = DEFAULT_MAX_TAGS_PER_CONTACT
 
 
 @dataclass(frozen=True)
@@ -12,6 +23,8 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_batch_events: int = DEFAULT_MAX_BATCH_EVENTS
+    max_custom_fields: int = DEFAULT_MAX_CUSTOM_FIELDS
+    max_tags_per_contact: int = DEFAULT_MAX_TAGS_PER_CONTACT
     # Group commit: the most jobs one transaction takes, and how many may wait before 503.
     max_group: int = 256
     max_pending_writes: int = 10_000
@@ -27,3 +40,7 @@ class Settings:
     webhook_poll_seconds: float = 1.0
     # Deliveries over (delivered, failed, erased) are forgotten, attempts and all, after this.
     webhook_retention_days: float = 14.0
+
+    @property
+    def caps(self) -> DataCaps:
+        return DataCaps(self.max_custom_fields, self.max_tags_per_contact)

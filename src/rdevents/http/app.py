@@ -35,6 +35,7 @@ async def readyz(request: Request) -> JSON:
 def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     """The app; it opens `store` (by default the one `settings.database_url` names) on startup."""
     store = store or open_store(settings.database_url, max_group=settings.max_group,
+                                caps=settings.caps,
                                 max_pending=settings.max_pending_writes)
 
     sender = WebhookSender(store, settings)

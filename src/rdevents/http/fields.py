@@ -20,7 +20,7 @@ from ..custom_fields import (
 )
 from ..ids import new_uuid
 from ..store import FieldExists
-from ..validation import NUL
+from ..validation import LIMIT_EXCEEDED, NUL
 from .auth import authenticate
 from .body import bad_shape, read_json
 from .errors import JSON, ApiError, AttributeErrors, AttributeProblems, not_found, refuse_unknown
@@ -115,11 +115,15 @@ async def create_field(request: Request) -> JSON:
     now = utc_now()
     definition = FieldDefinition(new_uuid(), body["api_identifier"], body["data_type"], name,
                                  label, body["presentation_type"], rules, "API", now, now)
+    limit = request.app.state.settings.max_custom_fields
     try:
-        await request.app.state.store.create_field(account_id, definition)
+        created = await request.app.state.store.create_field(account_id, definition, limit)
     except FieldExists:
         raise AttributeErrors({"api_identifier": [
             {"error_type": "TAKEN", "error_message": "Already in use"}]}) from None
+    if not created:
+        raise ApiError(400, LIMIT_EXCEEDED, f"The account has {limit} custom fields, the most "
+                                            "it may have: delete one to create another.")
     return JSON(field_document(definition), 201)
 
 

@@ -233,8 +233,10 @@ class Store(abc.ABC):
     async def get_field(self, account_id: int, uuid: str) -> FieldDefinition | None: ...
 
     @abc.abstractmethod
-    async def create_field(self, account_id: int, definition: FieldDefinition) -> None:
-        """Raises FieldExists when the account has a field of that api_identifier."""
+    async def create_field(self, account_id: int, definition: FieldDefinition,
+                           limit: int) -> bool:
+        """Store a field; False (and nothing stored) when the account has `limit` fields.
+        Raises FieldExists when the account has a field of that api_identifier."""
 
     @abc.abstractmethod
     async def update_field(self, account_id: int, definition: FieldDefinition) -> bool: ...

@@ -32,14 +32,19 @@ class FieldQueries(Queries):
         rows = await self.fetch(f"{_SELECT} AND uuid = ?", (account_id, uuid))
         return field_from_row(rows[0]) if rows else None
 
-    async def create_field(self, account_id: int, definition: FieldDefinition) -> None:
-        """Raises FieldExists when the account has a field of that api_identifier."""
+    async def create_field(self, account_id: int, definition: FieldDefinition,
+                           limit: int) -> bool:
+        """Store a field; False (and nothing stored) when the account has `limit` fields.
+        Raises FieldExists when the account has a field of that api_identifier."""
         try:
-            await self.change(f"INSERT INTO custom_fields ({', '.join(FIELD_COLUMNS)}, account_id) "
-                              f"VALUES ({placeholders(len(FIELD_COLUMNS) + 1)})",
-                              (*field_row(definition), account_id))
+            changed, _ = await self.change(
+                f"INSERT INTO custom_fields ({', '.join(FIELD_COLUMNS)}, account_id) "
+                f"SELECT {placeholders(len(FIELD_COLUMNS) + 1)} WHERE (SELECT count(*) FROM "
+                "custom_fields WHERE account_id = ?) < ?",
+                (*field_row(definition), account_id, account_id, limit))
         except self.integrity_errors:
             raise FieldExists(definition.api_identifier) from None
+        return changed > 0
 
     async def update_field(self, account_id: int, definition: FieldDefinition) -> bool:
         """Store what may change of a definition: names, presentation and rules."""

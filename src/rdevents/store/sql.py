@@ -15,6 +15,7 @@ from typing import Any, Iterable
 import orjson
 
 from ..clock import utc_now
+from ..config import DataCaps
 from ..contacts import Contact
 from ..custom_fields import inferred_definition
 from ..ids import new_uuid
@@ -173,6 +174,12 @@ class WriteSession:
             found.sort(key=lambda subscription: subscription.id)
         return subscriptions, types
 
+    def count_fields(self, account_ids: set[int]) -> dict[int, int]:
+        ids = sorted(account_ids)
+        return dict(self.store.query(
+            self.conn, "SELECT account_id, count(*) FROM custom_fields "
+            f"WHERE account_id IN ({placeholders(len(ids))}) GROUP BY account_id", ids))
+
     @staticmethod
     def _names_by_account(keys: set[FieldKey]) -> dict[int, list[str]]:
         by_account: dict[int, list[str]] = {}
@@ -286,8 +293,10 @@ class SqlStore(FieldQueries, WebhookQueries, Store):
     with a writer thread of their own for what blocks (see each backend's `run_group`); reads
     and administration through the backend's own means."""
 
-    def __init__(self, url: str, *, max_group: int = 256, max_pending: int = 10_000) -> None:
+    def __init__(self, url: str, *, max_group: int = 256, max_pending: int = 10_000,
+                 caps: DataCaps = DataCaps()) -> None:
         self.url = url
+        self.caps = caps
         # Set when a write of this process queued webhook deliveries: senders need not wait
         # for their next look at the outbox.
         self.deliveries_queued = asyncio.Event()
@@ -370,7 +379,7 @@ class SqlStore(FieldQueries, WebhookQueries, Store):
         return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
 
     def write_group(self, conn: Any, jobs: list[WriteJob]) -> list[Rejected | Failed | None]:
-        return write_group(WriteSession(self, conn), jobs)
+        return write_group(WriteSession(self, conn), jobs, self.caps)
 
     # --- reads ------------------------------------------------------------------------------------
 

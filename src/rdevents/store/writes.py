@@ -21,13 +21,16 @@ from ..contacts import (
     apply_event,
     custom_field_values,
 )
+from ..config import DataCaps
 from ..custom_fields import fits, infer_data_type
 from ..ids import new_uuid
 from ..limits import CounterKey, Limited, Quota, check, job_counters
 from ..outbound.webhooks import MARKED_OPPORTUNITY, TRIGGERS, Subscription, webhook_body
 from ..validation import (
     INVALID_DATA_TYPE,
+    LIMIT_EXCEEDED,
     RESOURCE_NOT_FOUND,
+    TOO_LONG,
     Error,
     ValidEvent,
     child,
@@ -106,6 +109,9 @@ class WriteBackend(Protocol):
         """What a group needs besides its contacts: the webhook subscriptions of its accounts,
         and the data types of the defined custom fields among `field_keys`."""
 
+    def count_fields(self, account_ids: set[int]) -> dict[int, int]:
+        """How many custom fields each account has defined (read under the fields' locks)."""
+
 
 def event_identifier(event: ValidEvent) -> str:
     """RD's name for the event in a contact's history."""
@@ -113,16 +119,19 @@ def event_identifier(event: ValidEvent) -> str:
     return event.payload[name] if name else event.type.name
 
 
-def write_group(backend: WriteBackend,
-                jobs: list[WriteJob]) -> list[Rejected | Failed | Limited | None]:
+def write_group(backend: WriteBackend, jobs: list[WriteJob],
+                caps: DataCaps = DataCaps()) -> list[Rejected | Failed | Limited | None]:
     """Apply and write `jobs`; one outcome per job (None when it will commit with the group)."""
     limits = _RateLimits(backend, [job for job in jobs if job.rate_limited])
     stored = backend.load_contacts(
         {(job.account_id, event.email) for job in jobs for event in job.events}
         | {(job.account_id, job.target_email) for job in jobs if job.target_email is not None})
-    fields = _CustomFields(jobs)
+    fields = _CustomFields(jobs, caps.custom_fields)
     subscriptions, fields.types = backend.load_lookups({job.account_id for job in jobs},
                                                        fields.wanted)
+    undefined = fields.wanted - fields.types.keys()
+    if undefined:
+        fields.counts = backend.count_fields({account_id for account_id, _ in undefined})
     webhooks = _Webhooks(subscriptions)
     rows = GroupRows()
     outcomes: list[Rejected | Failed | Limited | None] = []
@@ -140,10 +149,10 @@ def write_group(backend: WriteBackend,
             new_fields, errors = fields.check(job)
             if job.contact_change is not None:
                 touched, events, deliveries, more = _apply_contact_change(
-                    job, rows, stored, webhooks)
+                    job, rows, stored, webhooks, caps)
             else:
                 touched, events, deliveries, more = _apply_job(job, rows.contacts, stored,
-                                                               webhooks)
+                                                               webhooks, caps)
         except Exception as exc:  # a bug: fail this job alone
             outcomes.append(Failed(exc))
             continue
@@ -189,7 +198,7 @@ Applied = tuple[dict[ContactKey, Contact], list[EventRow], list[Delivery], list[
 
 
 def _apply_contact_change(job: WriteJob, rows: GroupRows, stored: dict[ContactKey, Contact],
-                          webhooks: _Webhooks) -> Applied:
+                          webhooks: _Webhooks, caps: DataCaps) -> Applied:
     key = (job.account_id, job.target_email)
     current = rows.contacts.get(key) or stored.get(key)
     try:
@@ -199,6 +208,8 @@ def _apply_contact_change(job: WriteJob, rows: GroupRows, stored: dict[ContactKe
     except ContactChangeRefused as refused:
         attribute = next(iter(refused.by_attribute), "")
         return {}, [], [], [error(refused.error_type, refused.message, attribute)]
+    if len(contact.tags) > caps.tags_per_contact:
+        return {}, [], [], [_too_many_tags(caps, "tags")]
     deliveries = []
     if transition is not None:
         rows.api_transitions.append((key, transition, job.received_at))
@@ -208,16 +219,24 @@ def _apply_contact_change(job: WriteJob, rows: GroupRows, stored: dict[ContactKe
     return {key: contact}, [], deliveries, []
 
 
+def _too_many_tags(caps: DataCaps, path: str) -> Error:
+    return error(TOO_LONG, f"Must leave the contact at most {caps.tags_per_contact} tags.", path,
+                 {"max_items": caps.tags_per_contact})
+
+
 class _CustomFields:
     """The data types of the custom fields a group's jobs write: the defined ones (`types`,
     loaded once for the `wanted` keys), and those a job defines by its first value once the job
-    is accepted."""
+    is accepted, while its account has fewer than `cap` fields (`counts`: how many each
+    account that may define one has)."""
 
-    def __init__(self, jobs: list[WriteJob]) -> None:
+    def __init__(self, jobs: list[WriteJob], cap: int) -> None:
         self.values = {id(job): list(_custom_values(job)) for job in jobs}
         self.wanted = {(job.account_id, name) for job in jobs
                        for _, values in self.values[id(job)] for name in values}
         self.types: dict[FieldKey, str] = {}
+        self.cap = cap
+        self.counts: dict[int, int] = {}
 
     def check(self, job: WriteJob) -> tuple[dict[FieldKey, str], list[Error]]:
         """The fields the job would define, and its values of the wrong type."""
@@ -228,6 +247,12 @@ class _CustomFields:
                 key = (job.account_id, name)
                 data_type = self.types.get(key) or new.get(key)
                 if data_type is None:
+                    if self.counts.get(job.account_id, 0) + len(new) >= self.cap:
+                        errors.append(error(
+                            LIMIT_EXCEEDED, f"The account has {self.cap} custom fields, the "
+                            "most it may have: use one of them, or delete one.",
+                            child(path, name) if path else name, {"max_items": self.cap}))
+                        continue
                     new[key] = infer_data_type(value) or "STRING"
                 elif not fits(data_type, value):
                     errors.append(
@@ -238,6 +263,8 @@ class _CustomFields:
 
     def accept(self, new: dict[FieldKey, str]) -> None:
         self.types.update(new)
+        for account_id, _ in new:
+            self.counts[account_id] = self.counts.get(account_id, 0) + 1
 
 
 def _custom_values(job: WriteJob) -> Iterator[tuple[str | None, dict[str, Any]]]:
@@ -294,7 +321,8 @@ class _RateLimits:
 
 
 def _apply_job(job: WriteJob, group: dict[ContactKey, Contact],
-               stored: dict[ContactKey, Contact], webhooks: _Webhooks) -> Applied:
+               stored: dict[ContactKey, Contact], webhooks: _Webhooks,
+               caps: DataCaps) -> Applied:
     """Apply one job to private copies of its contacts, so that a rejected job changes nothing.
 
     Events are applied even after an error, so that later events see the contacts earlier ones
@@ -317,6 +345,8 @@ def _apply_job(job: WriteJob, group: dict[ContactKey, Contact],
             continue
         contact, transition = apply_event(contact, event, new_uuid() if contact is None else None,
                                           job.received_at)
+        if len(contact.tags) > caps.tags_per_contact:
+            errors.append(_too_many_tags(caps, child(child(event.path, "payload"), "tags")))
         touched[key] = contact
         events.append(EventRow(job, event, event_uuid, payload, key, transition))
         webhook_type = TRIGGERS.get(event.type.name) if subscribed else None
