@@ -27,6 +27,11 @@ def database_path(url: str) -> str:
     return url[len(prefix):]
 
 
+def make_directory(url: str) -> None:
+    """Create the directory of the database file, if it is missing."""
+    Path(database_path(url)).parent.mkdir(parents=True, exist_ok=True)
+
+
 def connect(path: str, cache_mb: int = 2) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -81,7 +86,7 @@ class SQLiteStore(SqlStore):
         self._write_turn = asyncio.Lock()
 
     async def open(self) -> None:
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        make_directory(self.url)
         ensure_current(self.url)
         self._reader = connect(self.path)
         self._writer = connect(self.path, cache_mb=64)  # the writer's index pages stay hot
