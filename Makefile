@@ -24,5 +24,6 @@ bench: $(STAMP)
 		(apt-get update -qq && apt-get install -y -qq wrk hey)
 	$(BIN)/python bench/run.py
 
+# What `make` made; the database under data/ stays.
 clean:
-	rm -rf $(VENV) data .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -255,6 +257,118 @@ def test_tokens_revoke(first):
     assert send(first.url, other).status_code == 200  # only that token
     again = rdevents("tokens", "revoke", token, cwd=workdir(first))
     assert again.returncode == 1 and again.stderr
+
+
+def test_tokens_list_and_revoke_by_id_against_a_running_server(first):
+    name = f"team-{uuid.uuid4().hex[:8]}"
+    assert rdevents("accounts", "create", name, cwd=workdir(first)).returncode == 0
+    token, other = create_token(workdir(first), name), create_token(workdir(first), name)
+    assert send(first.url, token).status_code == 200
+
+    def listed() -> list[dict]:
+        result = rdevents("tokens", "list", "--account", name, "--json", cwd=workdir(first))
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    deadline = time.monotonic() + 10  # the server records the use in the background
+    while (tokens := listed())[0]["last_used_at"] is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [(t["prefix"], t["last_used_at"] is None) for t in tokens] == [
+        (token[:12], False), (other[:12], True)]
+    revoked = rdevents("tokens", "revoke", "--id", str(tokens[0]["id"]), cwd=workdir(first))
+    assert (revoked.returncode, revoked.stderr) == (0, "Token revoked.\n")
+    deadline = time.monotonic() + 3  # --token-cache-seconds, 1 s by default
+    while (response := send(first.url, token)).status_code == 200 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert response.json() == INVALID
+    assert send(first.url, other).status_code == 200
+
+
+# --- what keeps a command from running: one line, exit status 2 ----------------------------------
+
+
+def unreachable_postgres(tmp_path: Path) -> tuple[str, str]:
+    return ("postgresql://postgres@127.0.0.1:1/rdevents",
+            "Error: Cannot connect to PostgreSQL at 127.0.0.1:1/rdevents: Connection refused. "
+            "Check that the server runs and accepts connections, that the database exists, "
+            "and --database (or RDEVENTS_DATABASE_URL).")
+
+
+def unusable_sqlite_file(tmp_path: Path) -> tuple[str, str]:
+    (tmp_path / "plain").write_text("not a directory")
+    path = tmp_path / "plain" / "rdevents.db"
+    return (sqlite_url(path),
+            f"Error: Cannot open the SQLite database {path.resolve()}: {tmp_path / 'plain'} is "
+            "not a directory. Give a file rdevents may create or an rdevents database, with "
+            "--database (or RDEVENTS_DATABASE_URL).")
+
+
+def not_a_database(tmp_path: Path) -> tuple[str, str]:
+    path = tmp_path / "notes.db"
+    path.write_text("these are notes, not a database\n" * 100)
+    return (sqlite_url(path),
+            f"Error: Cannot open the SQLite database {path.resolve()}: file is not a database. "
+            "Give a file rdevents may create or an rdevents database, with --database (or "
+            "RDEVENTS_DATABASE_URL).")
+
+
+def malformed_url(tmp_path: Path) -> tuple[str, str]:
+    return ("mysql://root:hunter2@db/rdevents",
+            "Error: The database URL 'mysql://root:***@db/rdevents' is not valid (mysql is not "
+            "a database rdevents uses): give sqlite:///relative/path.db, "
+            "sqlite:////absolute/path.db or postgresql://USER@HOST:PORT/DATABASE with "
+            "--database (or RDEVENTS_DATABASE_URL).")
+
+
+def database_command(command: str, url: str, tmp_path: Path) -> list[str]:
+    if command == "db-copy-from":
+        return ["db", "copy", "--from", url, "--to", sqlite_url(tmp_path / "target.db")]
+    if command == "db-copy-to":
+        source = sqlite_url(tmp_path / "source.db")
+        assert rdevents("db", "upgrade", "--database", source, cwd=tmp_path).returncode == 0
+        return ["db", "copy", "--from", source, "--to", url]
+    return {"accounts-list": ["accounts", "list"], "db-upgrade": ["db", "upgrade"],
+            "serve": ["serve", "--port", str(free_port())]}[command] + ["--database", url]
+
+
+# Every problem through a command of the store (`with_store`), each other command with some.
+@pytest.mark.parametrize("command, problem", [
+    *(("accounts-list", problem) for problem in (unreachable_postgres, unusable_sqlite_file,
+                                                 not_a_database, malformed_url)),
+    ("db-upgrade", unusable_sqlite_file), ("db-upgrade", unreachable_postgres),
+    ("db-copy-from", not_a_database), ("db-copy-to", unreachable_postgres),
+    ("serve", malformed_url), ("serve", unreachable_postgres),
+], ids=lambda value: value if isinstance(value, str) else value.__name__)
+def test_a_database_that_cannot_be_used_is_one_line_and_exit_2(tmp_path, command, problem):
+    url, message = problem(tmp_path)
+    result = rdevents(*database_command(command, url, tmp_path), cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == message + "\n"
+
+
+def test_db_copy_from_a_missing_sqlite_file_creates_nothing(tmp_path):
+    missing = tmp_path / "typo.db"
+    result = rdevents("db", "copy", "--from", sqlite_url(missing), "--to",
+                      sqlite_url(tmp_path / "target.db"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"Error: Cannot open the SQLite database {missing}: no such "
+                                    "file.")
+    assert not missing.exists()
+
+
+def test_serve_on_a_port_in_use_creates_nothing(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = rdevents("serve", "--port", str(port), cwd=tmp_path)
+        assert (result.returncode, result.stdout) == (2, "")
+        assert result.stderr == (f"Error: Port {port} of 127.0.0.1 is in use: stop what listens "
+                                 "there, or give another port with --port (or RDEVENTS_PORT).\n")
+    assert not (tmp_path / "data").exists()  # no account, no token spent
+    with serving(tmp_path, "--port", str(port), port=port) as running:
+        (token,) = set(TOKEN.findall(running.stdout))
+        assert send(running.url, token).status_code == 200
 
 
 # --- configuration by environment -----------------------------------------------------------------

@@ -1,15 +1,24 @@
-"""Every catalogue example is accepted over real HTTP and stored exactly as sent."""
+"""Every catalogue example is accepted over real HTTP and stored exactly as sent; the README's
+first steps work as written."""
 
 from __future__ import annotations
 
 import copy
 import json
+import re
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 
+import httpx
 import pytest
 
-from conftest import conversion
+from conftest import conversion, free_port
 from rdevents.catalogue import EVENT_TYPES
+from test_cli import create_token, serving
+
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 TYPES = list(EVENT_TYPES)
 
@@ -103,3 +112,30 @@ def test_all_examples_in_one_batch_are_stored_in_request_order(api):
     assert len(set(uuids)) == len(batch) and batch_uuid not in uuids
     for event_uuid, sent in zip(uuids, batch):
         assert_stored(api, event_uuid, sent, batch_uuid=batch_uuid)
+
+
+def readme_block(section: str) -> str:
+    """The first shell block of a README section."""
+    text = README.read_text().split(f"\n## {section}\n", 1)[1].split("\n## ", 1)[0]
+    return re.search(r"```sh\n(.*?)```", text, re.S).group(1)
+
+
+def test_the_readme_sends_a_first_event_as_written(tmp_path):
+    """`make run` in the project's directory, then the README's commands in another terminal."""
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    (tmp_path / ".venv" / "bin" / "rdevents").symlink_to(Path(sys.executable).parent / "rdevents")
+    port = free_port()
+    commands = readme_block("Sending events")
+    assert "127.0.0.1:8080/" in commands
+    with serving(tmp_path, "--port", str(port), port=port) as running:
+        result = subprocess.run(["bash", "-e", "-c", commands.replace("127.0.0.1:8080/",
+                                                                      f"127.0.0.1:{port}/")],
+                                cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        body = json.loads(result.stdout)
+        assert list(body) == ["event_uuid"]
+        token = create_token(tmp_path, "default")
+        stored = httpx.get(f"{running.url}/platform/events/{assert_uuid4(body['event_uuid'])}",
+                           headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        assert stored.status_code == 200
+        assert stored.json()["payload"]["email"] == "ana@example.com"

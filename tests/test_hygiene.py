@@ -21,7 +21,8 @@ from rdevents.catalogue import EVENT_TYPES
 UNSUPPORTED_MEDIA_TYPE = {"errors": {
     "error_type": "UNSUPPORTED_MEDIA_TYPE",
     "error_message": "The payload is in a format not supported by this method on the target "
-                     "resource."}}
+                     "resource: send it as JSON, with the header Content-Type: "
+                     "application/json."}}
 UNPARSEABLE = {"errors": {
     "error_type": "BAD_REQUEST",
     "error_message": "Could not parse the body of the request according to the provided "

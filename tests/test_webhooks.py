@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -477,27 +478,59 @@ def documented_receiver() -> str:
     return code
 
 
-def test_the_documented_receiver_verifies_deliveries(api, receiver):
-    webhook = subscribe(api, receiver.url)
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-c", documented_receiver()], stdout=subprocess.PIPE, text=True,
-        env={**os.environ, "WEBHOOK_SECRET": webhook["secret"], "PORT": str(port)})
+def start_documented_receiver(port: int, secret: str | None) -> subprocess.Popen:
+    env = {name: value for name, value in os.environ.items() if name != "WEBHOOK_SECRET"}
+    env["PORT"] = str(port)
+    if secret is not None:
+        env["WEBHOOK_SECRET"] = secret
+    process = subprocess.Popen([sys.executable, "-c", documented_receiver()], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_until(lambda: process.poll() is not None or listening(port))
+    assert process.poll() is None, process.stderr.read()
+    return process
+
+
+def listening(port: int) -> bool:
     try:
-        url = f"http://127.0.0.1:{port}/rd"
-        wait_until(lambda: api.put(f"/integrations/webhooks/{webhook['uuid']}",
-                                   json={**webhook, "url": url}).status_code == 200)
-        email = new_email()
-        assert api.send_event(conversion(email)).status_code == 200
-        assert process.stdout.readline() == f"WEBHOOK.CONVERTED {email}\n"
-        [delivery] = settled(api, webhook, 1)
-        assert delivery["history"][-1]["status_code"] == 204
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.kill()
+    process.wait(10)
+
+
+def test_the_documented_receiver_verifies_deliveries(api):
+    # As a user would: the receiver first (it knows no secret yet), then the subscription.
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/rd"
+    process = start_documented_receiver(port, secret=None)
+    try:
+        webhook = subscribe(api, url)
+        first = new_email()
+        assert api.send_event(conversion(first)).status_code == 200
+        [refused] = settled(api, webhook, 1)
+        assert [a["status_code"] for a in refused["history"]] == [503] * (len(RETRY_DELAYS) + 1)
+        stop(process)
+        assert "WEBHOOK_SECRET is not set" in process.stderr.read()
+
+        process = start_documented_receiver(port, secret=webhook["secret"])
+        resent = api.post(f"/integrations/webhooks/{webhook['uuid']}/deliveries/"
+                          f"{refused['uuid']}/resend")
+        assert resent.status_code == 202, resent.text
+        second = new_email()
+        assert api.send_event(conversion(second)).status_code == 200
+        printed = {process.stdout.readline(), process.stdout.readline()}
+        assert printed == {f"WEBHOOK.CONVERTED {first}\n", f"WEBHOOK.CONVERTED {second}\n"}
+        assert {d["history"][-1]["status_code"] for d in settled(api, webhook, 2)} == {204}
         forged = httpx.post(url, content=b'{"event_type":"WEBHOOK.CONVERTED"}', headers={
             "X-RDEvents-Signature": "sha256=" + "0" * 64})
         assert forged.status_code == 401
     finally:
-        process.kill()
-        process.wait(10)
+        stop(process)
 
 
 def test_readyz_tells_when_the_sender_has_stopped(tmp_path):

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import json
-from typing import Any, Awaitable, Callable
+import socket
+from contextlib import contextmanager
+from typing import Any, Awaitable, Callable, Iterator
 
 import click
 
@@ -18,13 +21,39 @@ from .config import (
     Settings,
 )
 from .limits import PLANS
-from .store import AccountExists, Store, open_store
+from .listing import echo_records
+from .store import Account, AccountExists, Store, open_store
+from .store.operator import AccountSummary, ApiKeySummary, AppSummary, TokenSummary
+from .store.problems import DatabaseProblem, explained
 from .store.schema import SchemaBehind, current_revision, upgrade
 from .tokens import MAX_API_KEYS, hash_secret, issue_api_key, issue_token
 
 database_option = click.option(
     "--database", "database_url", envvar="RDEVENTS_DATABASE_URL", default=DEFAULT_DATABASE_URL,
-    show_default=True, help="sqlite:///relative/path.db or sqlite:////absolute/path.db")
+    show_default=True, help="sqlite:///relative/path.db, sqlite:////absolute/path.db or "
+                            "postgresql://USER@HOST:PORT/DATABASE")
+account_option = click.option("--account", "account_name", required=True,
+                              help="The account's name.")
+json_option = click.option("--json", "as_json", is_flag=True,
+                           help="Print a JSON array rather than a table.")
+
+
+class OperatorError(click.ClickException):
+    """What the operator must change before the command can run (a database out of reach, a
+    port in use): one line on stderr, exit status 2."""
+
+    exit_code = 2
+
+
+@contextmanager
+def using_database(url: str) -> Iterator[None]:
+    """Run a command's work on the database at `url`; a database that cannot be used ends the
+    command with an OperatorError."""
+    try:
+        with explained(url):
+            yield
+    except DatabaseProblem as exc:
+        raise OperatorError(str(exc)) from None
 
 
 def with_store(action: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
@@ -41,11 +70,19 @@ def with_store(action: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
                 await store.close()
 
         try:
-            return asyncio.run(run())
+            with using_database(database_url):
+                return asyncio.run(run())
         except SchemaBehind as exc:
             raise click.ClickException(str(exc)) from None
 
     return command
+
+
+async def _account(store: Store, name: str) -> Account:
+    account = await store.get_account(name)
+    if account is None:
+        raise click.ClickException(f"No account named {name!r}.")
+    return account
 
 
 @click.group()
@@ -56,7 +93,8 @@ def main() -> None:
 
 @main.command()
 @click.option("--host", envvar="RDEVENTS_HOST", default="127.0.0.1", show_default=True)
-@click.option("--port", envvar="RDEVENTS_PORT", default=8080, show_default=True, type=int)
+@click.option("--port", envvar="RDEVENTS_PORT", default=8080, show_default=True,
+              type=click.IntRange(1, 65535))
 @database_option
 @click.option("--max-body-bytes", envvar="RDEVENTS_MAX_BODY_BYTES",
               default=DEFAULT_MAX_BODY_BYTES, show_default=True, type=click.IntRange(min=1))
@@ -116,6 +154,7 @@ def serve(host: str, port: int, database_url: str, max_body_bytes: int, max_batc
                         webhook_retry_delays=webhook_retry_delays,
                         webhook_poll_seconds=webhook_poll_seconds,
                         webhook_retention_days=webhook_retention_days)
+    _check_can_listen(host, port)  # before the first start spends its one-time token
     token = with_store(_first_start)(database_url)
     if token is not None:
         _print_welcome(token, host, port)
@@ -131,6 +170,21 @@ def _delays(value: str) -> tuple[float, ...]:
     if any(delay < 0 for delay in delays):
         raise click.BadParameter(f"{value!r}: give seconds (0 or more) separated by commas.")
     return delays
+
+
+def _check_can_listen(host: str, port: int) -> None:
+    """Bind the address as the server will (uvicorn: SO_REUSEADDR), and let it go again."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise OperatorError(
+                    f"Port {port} of {host} is in use: stop what listens there, or give "
+                    "another port with --port (or RDEVENTS_PORT).") from None
+            raise OperatorError(f"Cannot listen on {host} port {port}: {exc.strerror}. Check "
+                                "--host and --port (or RDEVENTS_HOST, RDEVENTS_PORT).") from None
 
 
 async def _first_start(store: Store) -> str | None:
@@ -178,6 +232,15 @@ async def accounts_create(store: Store, name: str) -> None:
     click.echo(f"Created account {name!r}.", err=True)
 
 
+@accounts.command("list")
+@json_option
+@database_option
+@with_store
+async def accounts_list(store: Store, as_json: bool) -> None:
+    """List the accounts: name, id, creation time."""
+    echo_records(await store.list_accounts(), AccountSummary, as_json)
+
+
 @accounts.command("limits")
 @click.argument("name")
 @click.option("--plan", type=click.Choice(sorted(PLANS)), help="RD's plan: its per-minute limit.")
@@ -191,9 +254,7 @@ async def accounts_limits(store: Store, name: str, plan: str | None,
                           events_per_minute: int | None,
                           events_per_contact_day: int | None) -> None:
     """Set an account's rate-limit plan or limits of its own (with `serve --rate-limits rd`)."""
-    account = await store.get_account(name)
-    if account is None:
-        raise click.ClickException(f"No account named {name!r}.")
+    account = await _account(store, name)
     await store.set_account_limits(account.id, plan, events_per_minute, events_per_contact_day)
     click.echo(f"Limits of {name!r} updated.", err=True)
 
@@ -204,27 +265,43 @@ def tokens() -> None:
 
 
 @tokens.command("create")
-@click.option("--account", "account_name", required=True)
+@account_option
 @click.option("--expires-in", type=click.IntRange(min=1), default=None,
               help="Seconds until the token expires (default: never).")
 @database_option
 @with_store
 async def tokens_create(store: Store, account_name: str, expires_in: int | None) -> None:
     """Create an access token and print it alone on stdout."""
-    account = await store.get_account(account_name)
-    if account is None:
-        raise click.ClickException(f"No account named {account_name!r}.")
+    account = await _account(store, account_name)
     click.echo(await issue_token(store, account.id, expires_in))
 
 
-@tokens.command("revoke")
-@click.argument("token")
+@tokens.command("list")
+@account_option
+@json_option
 @database_option
 @with_store
-async def tokens_revoke(store: Store, token: str) -> None:
-    """Revoke an access token."""
-    if not await store.revoke_token(hash_secret(token)):
+async def tokens_list(store: Store, account_name: str, as_json: bool) -> None:
+    """List an account's access tokens, OAuth ones included: id, first characters, creation,
+    expiry, last use (to the minute), revocation. The tokens themselves are never shown."""
+    account = await _account(store, account_name)
+    echo_records(await store.list_tokens(account.id), TokenSummary, as_json)
+
+
+@tokens.command("revoke")
+@click.argument("token", required=False)
+@click.option("--id", "token_id", type=click.IntRange(min=1),
+              help="The token's id, as `rdevents tokens list` shows it.")
+@database_option
+@with_store
+async def tokens_revoke(store: Store, token: str | None, token_id: int | None) -> None:
+    """Revoke an access token: TOKEN itself, or the one of --id."""
+    if (token is None) == (token_id is None):
+        raise click.UsageError("Give the token, or its --id (not both).")
+    if token is not None and not await store.revoke_token(hash_secret(token)):
         raise click.ClickException("No such live token.")
+    if token_id is not None and not await store.revoke_token_id(token_id):
+        raise click.ClickException(f"No live token with id {token_id}.")
     click.echo("Token revoked.", err=True)
 
 
@@ -234,14 +311,12 @@ def apikeys() -> None:
 
 
 @apikeys.command("create")
-@click.option("--account", "account_name", required=True)
+@account_option
 @database_option
 @with_store
 async def apikeys_create(store: Store, account_name: str) -> None:
     """Create an active API key and print it alone on stdout (at most 5 an account)."""
-    account = await store.get_account(account_name)
-    if account is None:
-        raise click.ClickException(f"No account named {account_name!r}.")
+    account = await _account(store, account_name)
     key = await issue_api_key(store, account.id)
     if key is None:
         raise click.ClickException(
@@ -249,6 +324,18 @@ async def apikeys_create(store: Store, account_name: str) -> None:
             "can have: keys are never deleted, but `rdevents apikeys activate` turns one back "
             "on.")
     click.echo(key)
+
+
+@apikeys.command("list")
+@account_option
+@json_option
+@database_option
+@with_store
+async def apikeys_list(store: Store, account_name: str, as_json: bool) -> None:
+    """List an account's API keys: id, first characters, active or not, creation. The keys
+    themselves are never shown."""
+    account = await _account(store, account_name)
+    echo_records(await store.list_api_keys(account.id), ApiKeySummary, as_json)
 
 
 def _set_api_key(active: bool):
@@ -273,7 +360,7 @@ def apps() -> None:
 
 
 @apps.command("create")
-@click.option("--account", "account_name", required=True)
+@account_option
 @click.option("--redirect-uri", required=True,
               help="Where /auth/dialog sends the browser back, compared as an exact string.")
 @database_option
@@ -282,11 +369,21 @@ async def apps_create(store: Store, account_name: str, redirect_uri: str) -> Non
     """Create an app; print {"client_id", "client_secret"} as JSON (the secret is shown once)."""
     from .oauth import create_app
 
-    account = await store.get_account(account_name)
-    if account is None:
-        raise click.ClickException(f"No account named {account_name!r}.")
+    account = await _account(store, account_name)
     client_id, client_secret = await create_app(store, account.id, redirect_uri)
     click.echo(json.dumps({"client_id": client_id, "client_secret": client_secret}))
+
+
+@apps.command("list")
+@click.option("--account", "account_name", help="Only this account's apps.")
+@json_option
+@database_option
+@with_store
+async def apps_list(store: Store, account_name: str | None, as_json: bool) -> None:
+    """List OAuth apps: client_id, account, redirect_uri, creation. Their secrets are never
+    shown."""
+    account_id = None if account_name is None else (await _account(store, account_name)).id
+    echo_records(await store.list_apps(account_id), AppSummary, as_json)
 
 
 @apps.command("authorize")
@@ -349,17 +446,19 @@ def db_copy(source: str, target: str) -> None:
                       lambda table, rows: click.echo(f"{table}: {rows} rows", err=True))
     except (TargetNotEmpty, SchemaBehind) as exc:
         raise click.ClickException(str(exc)) from None
+    except DatabaseProblem as exc:
+        raise OperatorError(str(exc)) from None
 
 
 @db.command("upgrade")
 @database_option
 def db_upgrade(database_url: str) -> None:
     """Apply the migrations the database lacks."""
-    if database_url.startswith("sqlite:///"):
-        from pathlib import Path
+    with using_database(database_url):
+        if database_url.startswith("sqlite:"):
+            from .store.sqlite import make_directory
 
-        from .store.sqlite import database_path
-
-        Path(database_path(database_url)).parent.mkdir(parents=True, exist_ok=True)
-    upgrade(database_url)
-    click.echo(f"Database schema at revision {current_revision(database_url)}.", err=True)
+            make_directory(database_url)
+        upgrade(database_url)
+        revision = current_revision(database_url)
+    click.echo(f"Database schema at revision {revision}.", err=True)

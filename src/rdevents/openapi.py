@@ -149,6 +149,11 @@ _WEBHOOK = {"type": "object", "required": ["event_type", "url"], "properties": {
                           "description": "Only conversions with these identifiers "
                                          "(WEBHOOK.CONVERTED)"}}}
 
+_HOME = {"type": "object", "required": ["name", "version", "links"], "properties": {
+    "name": {"const": "rdevents"}, "version": {"type": "string"},
+    "links": {"type": "object", "additionalProperties": {"type": "string"},
+              "description": "The paths of docs, openapi, healthz and readyz, by those names"}}}
+
 
 def _operation(summary: str, ok: tuple[str, str], *, parameters: list | None = None,
                body: dict | None = None, not_found: str | None = None) -> dict[str, Any]:
@@ -355,6 +360,11 @@ def build_openapi() -> dict[str, Any]:
                 },
             },
             **_management_paths(contact_param),
+            "/": {"get": {
+                "summary": "Where to go from here: HTML when Accept prefers text/html",
+                "responses": {"200": {"description": "Name, version and links", "content": {
+                    "application/json": {"schema": _HOME},
+                    "text/html": {"schema": {"type": "string"}}}}}}},
             "/healthz": {"get": {"summary": "The process is alive, and its write-queue depth",
                                  "responses": {"200": _json({"type": "object"}, "Alive")}}},
             "/readyz": {"get": {"summary": "The database answers and its schema is current",

@@ -12,8 +12,8 @@ from starlette.routing import Route
 from ..config import Settings
 from ..store import Store, open_store
 from ..outbound.sender import WebhookSender
-from . import contacts, conversions, docs, events, fields, oauth, webhooks
-from .auth import CredentialCache
+from . import contacts, conversions, docs, events, fields, home, oauth, webhooks
+from .auth import CredentialCache, TokenLookup
 from .errors import EXCEPTION_HANDLERS, JSON, ApiError
 
 
@@ -39,6 +39,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
                                 max_pending=settings.max_pending_writes)
 
     sender = WebhookSender(store, settings)
+    token_lookup = TokenLookup(store)
 
     @asynccontextmanager
     async def lifespan(app: Starlette):
@@ -49,6 +50,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         finally:
             try:
                 await sender.stop()  # before the store: attempts under way record their outcome
+                await token_lookup.close()
             finally:
                 await store.close()
 
@@ -56,7 +58,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         # fields before contacts: /platform/contacts/fields is not a contact.
         routes=[*events.routes, *conversions.routes, *fields.routes, *contacts.routes,
                 *webhooks.routes, *oauth.routes,
-                *docs.routes(),
+                *docs.routes(), *home.routes,
                 Route("/healthz", healthz, methods=["GET"]),
                 Route("/readyz", readyz, methods=["GET"])],
         exception_handlers=EXCEPTION_HANDLERS,
@@ -66,6 +68,6 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     app.state.settings = settings
     app.state.store = store
     app.state.webhook_sender = sender
-    app.state.tokens = CredentialCache(store.find_token, ttl=settings.token_cache_seconds)
+    app.state.tokens = CredentialCache(token_lookup.find, ttl=settings.token_cache_seconds)
     app.state.api_keys = CredentialCache(store.find_api_key, ttl=settings.token_cache_seconds)
     return app

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 
 from starlette.requests import Request
@@ -9,10 +11,15 @@ from starlette.requests import Request
 from typing import Any, Awaitable, Callable
 
 from ..clock import utc_now
+from ..store import Store, Token
 from ..tokens import hash_secret
 from .errors import JSON, ApiError
 
+log = logging.getLogger(__name__)
+
 REALM = "rdevents"
+# A token's recorded last use may be this many seconds old: one write a token a minute at most.
+USE_RESOLUTION = 60.0
 
 
 def _invalid() -> ApiError:
@@ -59,6 +66,43 @@ class CredentialCache:
             self._entries.clear()
         self._entries[secret_hash] = (record, now)
         return record
+
+
+def use_to_record(token: Token) -> bool:
+    """Whether a lookup of this token, about to be accepted, should record its use: it is live
+    and its recorded use (if any) is more than USE_RESOLUTION old."""
+    now = utc_now()
+    live = not token.revoked and (token.expires_at is None or token.expires_at > now)
+    return live and (token.last_used_at is None
+                     or token.last_used_at < utc_now(-USE_RESOLUTION))
+
+
+class TokenLookup:
+    """Looks tokens up for a CredentialCache, and records when each was last used: after a
+    lookup that finds the recorded use older than USE_RESOLUTION, one write, in the
+    background, never awaited by a request."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._recording: dict[str, asyncio.Task] = {}
+
+    async def find(self, token_hash: str) -> Token | None:
+        record = await self._store.find_token(token_hash)
+        if record is not None and token_hash not in self._recording and use_to_record(record):
+            task = asyncio.create_task(self._record(token_hash))
+            self._recording[token_hash] = task
+            task.add_done_callback(lambda _: self._recording.pop(token_hash, None))
+        return record
+
+    async def _record(self, token_hash: str) -> None:
+        try:
+            await self._store.record_token_use(token_hash, utc_now(), utc_now(-USE_RESOLUTION))
+        except Exception as exc:  # e.g. StoreUnavailable: a later lookup records it
+            log.warning("could not record a token's use: %s", exc)
+
+    async def close(self) -> None:
+        """Let the uses being recorded reach the store."""
+        await asyncio.gather(*self._recording.values())
 
 
 async def authenticate(request: Request) -> int:

@@ -38,7 +38,8 @@ async def read_json(request: Request) -> Any:
     if _media_type(request) != "application/json":
         raise ApiError(415, "UNSUPPORTED_MEDIA_TYPE",
                        "The payload is in a format not supported by this method on the target "
-                       "resource.")
+                       "resource: send it as JSON, with the header Content-Type: "
+                       "application/json.")
     body = await read_body(request)
     try:
         if _LONG_NUMBER in body.translate(_DIGITS_AS_ZERO):

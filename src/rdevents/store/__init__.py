@@ -15,6 +15,7 @@ from ..contacts import Contact, ContactChange
 from ..custom_fields import FieldDefinition
 from ..outbound.webhooks import Attempt, DeliveryRecord, DueDelivery, Webhook
 from ..validation import Error, ValidEvent
+from .operator import AccountSummary, ApiKeySummary, AppSummary, TokenSummary
 
 
 class StoreUnavailable(Exception):
@@ -41,6 +42,7 @@ class Token:
     account_id: int
     expires_at: str | None
     revoked: bool
+    last_used_at: str | None
 
 
 @dataclass(frozen=True)
@@ -169,15 +171,18 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def create_token(self, account_id: int, token_hash: str, expires_at: str | None,
-                           refresh_token_id: int | None = None) -> None:
-        """An access token; one made from a refresh token is revoked with it."""
+                           refresh_token_id: int | None = None, *,
+                           prefix: str | None = None) -> None:
+        """An access token (`prefix`: its first characters, for operators); one made from a
+        refresh token is revoked with it."""
 
     @abc.abstractmethod
     async def revoke_token(self, token_hash: str) -> bool:
         """True when a live token was revoked."""
 
     @abc.abstractmethod
-    async def create_api_key(self, account_id: int, key_hash: str, limit: int) -> bool:
+    async def create_api_key(self, account_id: int, key_hash: str, prefix: str,
+                             limit: int) -> bool:
         """Store an active key; False (and nothing stored) when the account has `limit`."""
 
     @abc.abstractmethod
@@ -186,6 +191,29 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def set_api_key_active(self, key_hash: str, active: bool) -> bool:
         """False when there is no such key."""
+
+    # --- what an operator sees (see operator.py) -----------------------------------------------
+
+    @abc.abstractmethod
+    async def list_accounts(self) -> list[AccountSummary]: ...
+
+    @abc.abstractmethod
+    async def list_tokens(self, account_id: int) -> list[TokenSummary]: ...
+
+    @abc.abstractmethod
+    async def revoke_token_id(self, token_id: int) -> bool:
+        """True when a live token was revoked."""
+
+    @abc.abstractmethod
+    async def record_token_use(self, token_hash: str, used_at: str, unless_after: str) -> None:
+        """Set the token's last use, unless one after `unless_after` is recorded already."""
+
+    @abc.abstractmethod
+    async def list_api_keys(self, account_id: int) -> list[ApiKeySummary]: ...
+
+    @abc.abstractmethod
+    async def list_apps(self, account_id: int | None) -> list[AppSummary]:
+        """The account's apps, or every account's."""
 
     # --- OAuth (see oauth.py) ---------------------------------------------------------------------
 
@@ -296,14 +324,14 @@ class WebhookExists(Exception):
 
 def open_store(url: str, **options: Any) -> Store:
     """The store for a database URL (`sqlite:///relative.db`, `sqlite:////absolute.db`,
-    `postgresql://user@host:port/database`)."""
+    `postgresql://user@host:port/database`); DatabaseProblem for another URL."""
+    from .problems import check_url
+
+    check_url(url)
     if url.startswith("sqlite:"):
         from .sqlite import SQLiteStore
 
         return SQLiteStore(url, **options)
-    if url.startswith(("postgresql:", "postgres:")):
-        from .postgres import PostgresStore
+    from .postgres import PostgresStore
 
-        return PostgresStore(url, **options)
-    raise ValueError(f"Unsupported database URL {url!r}: use sqlite:///PATH or "
-                     "postgresql://USER@HOST:PORT/DATABASE")
+    return PostgresStore(url, **options)

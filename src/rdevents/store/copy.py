@@ -4,13 +4,17 @@ their pending deliveries) stay valid."""
 
 from __future__ import annotations
 
+import errno
+from pathlib import Path
 from typing import Callable
 
 import orjson
 from sqlalchemy import JSON, MetaData, Table, create_engine, func, select, text
 
 from . import tag_index
+from .problems import explained
 from .schema import ensure_current, sqlalchemy_url, upgrade
+from .sqlite import database_path, make_directory
 
 # Parents before children, as the foreign keys require. Rate counters are left behind: they
 # only count the current minute and day; the tag index is made anew from the contacts.
@@ -38,8 +42,15 @@ def _adapt(row: dict, table: Table) -> dict:
 
 def copy_database(source_url: str, target_url: str,
                   progress: Callable[[str, int], None] = lambda table, rows: None) -> None:
-    ensure_current(source_url)
-    upgrade(target_url)
+    """DatabaseProblem when either database cannot be used (a SQLite source must exist)."""
+    with explained(source_url):
+        if source_url.startswith("sqlite:") and not Path(database_path(source_url)).is_file():
+            raise FileNotFoundError(errno.ENOENT, "no such file")
+        ensure_current(source_url)
+    with explained(target_url):
+        if target_url.startswith("sqlite:"):
+            make_directory(target_url)
+        upgrade(target_url)
     source = create_engine(sqlalchemy_url(source_url))
     target = create_engine(sqlalchemy_url(target_url))
     try:

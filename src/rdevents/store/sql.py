@@ -36,6 +36,7 @@ from . import (
 )
 from .fields import FIELD_COLUMNS, FieldQueries, field_row
 from .group_commit import GroupCommitter
+from .operator import OperatorQueries
 from .queries import from_json, placeholders
 from .schema import head_revision
 from .tag_index import tag_key, tag_keys
@@ -288,7 +289,7 @@ class WriteSession:
              if (account_id, ACCOUNT, start) in counters])
 
 
-class SqlStore(FieldQueries, WebhookQueries, Store):
+class SqlStore(FieldQueries, WebhookQueries, OperatorQueries, Store):
     """A store over a SQL database: writes through the group committer, one group at a time,
     with a writer thread of their own for what blocks (see each backend's `run_group`); reads
     and administration through the backend's own means."""
@@ -400,14 +401,14 @@ class SqlStore(FieldQueries, WebhookQueries, Store):
     async def find_token(self, token_hash: str) -> Token | None:
         # A token made from a refresh token is revoked with it: read both in one statement.
         rows = await self.fetch(
-            "SELECT t.account_id, t.expires_at, t.revoked_at, r.revoked_at FROM tokens t "
-            "LEFT JOIN refresh_tokens r ON r.id = t.refresh_token_id WHERE t.token_hash = ?",
-            (token_hash,))
+            "SELECT t.account_id, t.expires_at, t.revoked_at, r.revoked_at, t.last_used_at "
+            "FROM tokens t LEFT JOIN refresh_tokens r ON r.id = t.refresh_token_id "
+            "WHERE t.token_hash = ?", (token_hash,))
         if not rows:
             return None
-        account_id, expires_at, revoked_at, refresh_revoked_at = rows[0]
+        account_id, expires_at, revoked_at, refresh_revoked_at, last_used_at = rows[0]
         return Token(account_id, expires_at,
-                     revoked_at is not None or refresh_revoked_at is not None)
+                     revoked_at is not None or refresh_revoked_at is not None, last_used_at)
 
     async def get_contact(self, account_id: int, by: str, value: str) -> Contact | None:
         column = {"email": "email", "uuid": "uuid"}[by]
@@ -489,10 +490,12 @@ class SqlStore(FieldQueries, WebhookQueries, Store):
                               "WHERE id = ?", (*given.values(), account_id))
 
     async def create_token(self, account_id: int, token_hash: str, expires_at: str | None,
-                           refresh_token_id: int | None = None) -> None:
-        await self.change("INSERT INTO tokens (account_id, token_hash, created_at, expires_at, "
-                          "refresh_token_id) VALUES (?, ?, ?, ?, ?)",
-                          (account_id, token_hash, utc_now(), expires_at, refresh_token_id))
+                           refresh_token_id: int | None = None, *,
+                           prefix: str | None = None) -> None:
+        await self.change("INSERT INTO tokens (account_id, token_hash, prefix, created_at, "
+                          "expires_at, refresh_token_id) VALUES (?, ?, ?, ?, ?, ?)",
+                          (account_id, token_hash, prefix, utc_now(), expires_at,
+                           refresh_token_id))
 
     async def revoke_token(self, token_hash: str) -> bool:
         changed, _ = await self.change("UPDATE tokens SET revoked_at = ? "
@@ -500,11 +503,13 @@ class SqlStore(FieldQueries, WebhookQueries, Store):
                                        (utc_now(), token_hash))
         return changed > 0
 
-    async def create_api_key(self, account_id: int, key_hash: str, limit: int) -> bool:
+    async def create_api_key(self, account_id: int, key_hash: str, prefix: str,
+                             limit: int) -> bool:
         changed, _ = await self.change(
-            "INSERT INTO api_keys (account_id, key_hash, active, created_at) "
-            "SELECT ?, ?, ?, ? WHERE (SELECT count(*) FROM api_keys WHERE account_id = ?) < ?",
-            (account_id, key_hash, True, utc_now(), account_id, limit))
+            "INSERT INTO api_keys (account_id, key_hash, prefix, active, created_at) "
+            "SELECT ?, ?, ?, ?, ? "
+            "WHERE (SELECT count(*) FROM api_keys WHERE account_id = ?) < ?",
+            (account_id, key_hash, prefix, True, utc_now(), account_id, limit))
         return changed > 0
 
     async def find_api_key(self, key_hash: str) -> ApiKey | None:

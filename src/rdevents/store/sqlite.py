@@ -42,6 +42,11 @@ def database_path(url: str) -> str:
     return url[len(prefix):]
 
 
+def make_directory(url: str) -> None:
+    """Create the directory of the database file, if it is missing."""
+    Path(database_path(url)).parent.mkdir(parents=True, exist_ok=True)
+
+
 # How long a write waits for another process to release SQLite's write lock before the
 # request is answered 503: below the 10 s after which RD's clients give up.
 BUSY_TIMEOUT_MS = 5_000
@@ -131,7 +136,7 @@ class SQLiteStore(SqlStore):
         self._write_turn = asyncio.Lock()
 
     async def open(self) -> None:
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        make_directory(self.url)
         ensure_current(self.url)
         self._readers = _Readers(self.path)
         self._writer = connect(self.path, cache_mb=64)  # the writer's index pages stay hot

@@ -1,0 +1,31 @@
+"""Lists for an operator: an aligned table to read, or a JSON array for scripts."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, Sequence
+
+import click
+
+
+def echo_records(records: Sequence[Any], record_type: type, as_json: bool) -> None:
+    """Print dataclass records of `record_type`, one a row, its fields as the columns."""
+    columns = [field.name for field in dataclasses.fields(record_type)]
+    rows = [dataclasses.asdict(record) for record in records]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    lines = [[column.upper().replace("_", " ") for column in columns],
+             *([_cell(row[column]) for column in columns] for row in rows)]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(columns))]
+    for line in lines:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
