@@ -11,8 +11,8 @@ from sqlalchemy import JSON, MetaData, Table, create_engine, func, select, text
 
 from .schema import ensure_current, sqlalchemy_url, upgrade
 
-# Parents before children, as the foreign keys require. Rate counters are left behind: they
-# only count the current minute and day.
+# Parents before children, as the foreign keys require. Rate counters and sign-in attempts are
+# left behind: they only count the current minute, day or sign-in window.
 TABLES = ("accounts", "apps", "admins", "auth_codes", "refresh_tokens", "tokens", "api_keys",
           "contacts", "events", "funnel_transitions", "custom_fields", "webhooks",
           "webhook_deliveries", "webhook_attempts")
