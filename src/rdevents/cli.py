@@ -22,6 +22,7 @@ from .config import (
 )
 from .limits import PLANS
 from .listing import echo_records
+from .passwords import MIN_LENGTH, hash_password, problem_with
 from .store import Account, AccountExists, Store, open_store
 from .store.operator import AccountSummary, ApiKeySummary, AppSummary, TokenSummary
 from .store.problems import DatabaseProblem, explained
@@ -113,6 +114,17 @@ def main() -> None:
               show_default=True, type=click.FloatRange(min=0),
               help="How long a live token is trusted without a database read (a revoked token "
                    "works at most this long).")
+@click.option("--sign-in-failures-per-username", envvar="RDEVENTS_SIGN_IN_FAILURES_PER_USERNAME",
+              default=5, show_default=True, type=click.IntRange(min=1),
+              help="Failed sign-ins of an administrator allowed within the window; past them, "
+                   "refused until the window ends.")
+@click.option("--sign-in-failures-per-address", envvar="RDEVENTS_SIGN_IN_FAILURES_PER_ADDRESS",
+              default=20, show_default=True, type=click.IntRange(min=1),
+              help="Failed sign-ins allowed from one client address (an IPv6 /64) within the "
+                   "window.")
+@click.option("--sign-in-window-seconds", envvar="RDEVENTS_SIGN_IN_WINDOW_SECONDS",
+              default=900.0, show_default=True, type=click.FloatRange(min=1),
+              help="The window of the sign-in limits, from the first failure counted.")
 @click.option("--rate-limits", envvar="RDEVENTS_RATE_LIMITS", default="off", show_default=True,
               type=click.Choice(["off", "rd"]),
               help="rd: RD Station's limits (120 events/min an account, 500 on the advanced "
@@ -137,7 +149,9 @@ def main() -> None:
 @click.option("--log-format", envvar="RDEVENTS_LOG_FORMAT", default="text", show_default=True,
               type=click.Choice(["text", "json"]), help="json: one JSON object a line.")
 def serve(host: str, port: int, database_url: str, max_body_bytes: int, max_batch_events: int,
-          max_custom_fields: int, max_tags_per_contact: int, max_pending_writes: int, token_cache_seconds: float, rate_limits: str,
+          max_custom_fields: int, max_tags_per_contact: int, max_pending_writes: int,
+          token_cache_seconds: float, sign_in_failures_per_username: int,
+          sign_in_failures_per_address: int, sign_in_window_seconds: float, rate_limits: str,
           webhook_timeout: float, webhook_retry_delays: tuple[float, ...],
           webhook_poll_seconds: float, webhook_retention_days: float, workers: int,
           log_level: str, log_format: str) -> None:
@@ -150,6 +164,9 @@ def serve(host: str, port: int, database_url: str, max_body_bytes: int, max_batc
                         max_tags_per_contact=max_tags_per_contact,
                         max_pending_writes=max_pending_writes,
                         token_cache_seconds=token_cache_seconds,
+                        sign_in_failures_per_username=sign_in_failures_per_username,
+                        sign_in_failures_per_address=sign_in_failures_per_address,
+                        sign_in_window_seconds=sign_in_window_seconds,
                         rate_limits=rate_limits == "rd", webhook_timeout=webhook_timeout,
                         webhook_retry_delays=webhook_retry_delays,
                         webhook_poll_seconds=webhook_poll_seconds,
@@ -406,17 +423,34 @@ def admins() -> None:
     """Manage account administrators (who consent on /auth/dialog)."""
 
 
+class NewPassword(click.ParamType):
+    """A password an administrator may be given (see passwords.MIN_LENGTH)."""
+
+    name = "password"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> str:
+        problem = problem_with(value)
+        if problem is not None:
+            self.fail(problem, param, ctx)
+        return value
+
+
+password_option = click.option(
+    "--password", envvar="RDEVENTS_ADMIN_PASSWORD", prompt=True, hide_input=True,
+    confirmation_prompt=True, type=NewPassword(),
+    help=f"At least {MIN_LENGTH} characters; asked for when not given (or "
+         "RDEVENTS_ADMIN_PASSWORD).")
+
+
 @admins.command("create")
 @click.option("--account", "account_name", required=True)
 @click.option("--username", required=True)
-@click.option("--password", envvar="RDEVENTS_ADMIN_PASSWORD", prompt=True, hide_input=True,
-              confirmation_prompt=True)
+@password_option
 @database_option
 @with_store
 async def admins_create(store: Store, account_name: str, username: str, password: str) -> None:
     """Create an administrator of an account."""
-    from .oauth import hash_password
-
     account = await store.get_account(account_name)
     if account is None:
         raise click.ClickException(f"No account named {account_name!r}.")
@@ -425,6 +459,58 @@ async def admins_create(store: Store, account_name: str, username: str, password
     except AccountExists:
         raise click.ClickException(f"The username {username!r} is taken.") from None
     click.echo(f"Created administrator {username!r} of {account_name!r}.", err=True)
+
+
+@admins.command("set-password")
+@click.option("--username", required=True)
+@password_option
+@database_option
+@with_store
+async def admins_set_password(store: Store, username: str, password: str) -> None:
+    """Give an administrator a new password (this also lifts a sign-in lockout of the name)."""
+    from .sign_in import SignIn
+
+    if not await store.set_admin_password(username, hash_password(password)):
+        raise click.ClickException(f"No administrator named {username!r}.")
+    await SignIn(store).forget(username)
+    click.echo(f"Password of {username!r} changed.", err=True)
+
+
+@admins.command("list")
+@click.option("--account", "account_name", help="Only this account's administrators.")
+@click.option("--json", "as_json", is_flag=True,
+              help='A JSON array of {"username", "account", "created_at"}.')
+@database_option
+@with_store
+async def admins_list(store: Store, account_name: str | None, as_json: bool) -> None:
+    """List administrators, by account and username."""
+    account_id = None
+    if account_name is not None:
+        account = await store.get_account(account_name)
+        if account is None:
+            raise click.ClickException(f"No account named {account_name!r}.")
+        account_id = account.id
+    found = await store.list_admins(account_id)
+    if as_json:
+        click.echo(json.dumps([{"username": a.username, "account": a.account,
+                                "created_at": a.created_at} for a in found]))
+        return
+    rows = [("USERNAME", "ACCOUNT", "CREATED"),
+            *((a.username, a.account, a.created_at) for a in found)]
+    widths = [max(len(row[column]) for row in rows) for column in range(2)]
+    for username, account, created in rows:
+        click.echo(f"{username:<{widths[0]}}  {account:<{widths[1]}}  {created}")
+
+
+@admins.command("delete")
+@click.option("--username", required=True)
+@database_option
+@with_store
+async def admins_delete(store: Store, username: str) -> None:
+    """Delete an administrator (tokens already given to apps stay valid)."""
+    if not await store.delete_admin(username):
+        raise click.ClickException(f"No administrator named {username!r}.")
+    click.echo(f"Deleted administrator {username!r}.", err=True)
 
 
 @main.group()

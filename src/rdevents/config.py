@@ -31,6 +31,11 @@ class Settings:
     # How long a live token is trusted without a database read: a revoked token keeps working
     # for at most this long.
     token_cache_seconds: float = 1.0
+    # Administrators' sign-in (sign_in.py): failed attempts allowed per username and per client
+    # address within a window; past them, refused until the window ends.
+    sign_in_failures_per_username: int = 5
+    sign_in_failures_per_address: int = 20
+    sign_in_window_seconds: float = 900.0
     # RD's rate limits (limits.py): off unless asked for.
     rate_limits: bool = False
     # Webhook deliveries: each attempt's timeout, the waits before each retry (RD retries 3

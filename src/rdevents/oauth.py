@@ -1,15 +1,13 @@
 """RD's OAuth 2 authorization-code flow: apps, codes, access and refresh tokens.
 
-Codes expire on first use or after 60 minutes; access tokens after 24 hours; refresh tokens
-never, until revoked. Every secret is random, shown once and stored as a SHA-256 hash;
-administrator passwords with scrypt.
+Codes expire on first use or after 60 minutes; a code used again revokes the refresh token it
+gave, with its access tokens (RFC 6749 §4.1.2). Access tokens expire after 24 hours; refresh
+tokens never, until revoked. Every secret is random, shown once and stored as a SHA-256 hash.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import os
 import secrets
 from dataclasses import dataclass
 
@@ -19,25 +17,6 @@ from .tokens import hash_secret, issue_token
 
 ACCESS_TOKEN_SECONDS = 86_400
 CODE_SECONDS = 3_600
-_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
-
-
-def hash_password(password: str) -> str:
-    salt = os.urandom(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT)
-    return f"scrypt${salt.hex()}${digest.hex()}"
-
-
-# Verified against when the administrator does not exist, so that the answer takes as long.
-UNKNOWN_ADMIN_HASH = hash_password(secrets.token_urlsafe(16))
-
-
-def verify_password(password: str, stored: str) -> bool:
-    scheme, salt, digest = stored.split("$")
-    if scheme != "scrypt":
-        return False
-    candidate = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), **_SCRYPT)
-    return hmac.compare_digest(candidate.hex(), digest)
 
 
 def secret_matches(secret: str, app: App) -> bool:
@@ -67,13 +46,25 @@ class Grant:
                 "refresh_token": self.refresh_token}
 
 
+class CodeReused(Exception):
+    """A used code came back: the refresh token it gave (this id) is now revoked."""
+
+    def __init__(self, refresh_token_id: int) -> None:
+        super().__init__(refresh_token_id)
+        self.refresh_token_id = refresh_token_id
+
+
 async def exchange_code(store: Store, app: App, code: str) -> Grant | None:
-    """Tokens for a live code of the app; None when the code is unknown, used or expired."""
-    if not await store.use_code(app.id, hash_secret(code)):
+    """Tokens for a live code of the app; None when the code is unknown, used or expired.
+    Raises CodeReused when it had been exchanged already, whoever holds its tokens."""
+    code_hash, refresh_token = hash_secret(code), secrets.token_urlsafe(32)
+    refresh_id = await store.redeem_code(app.id, app.account_id, code_hash,
+                                         hash_secret(refresh_token))
+    if refresh_id is None:
+        revoked = await store.revoke_code_grant(app.id, code_hash)
+        if revoked is not None:
+            raise CodeReused(revoked)
         return None
-    refresh_token = secrets.token_urlsafe(32)
-    refresh_id = await store.create_refresh_token(app.id, app.account_id,
-                                                  hash_secret(refresh_token))
     access_token = await issue_token(store, app.account_id, ACCESS_TOKEN_SECONDS, refresh_id)
     return Grant(access_token, refresh_token)
 
@@ -88,9 +79,13 @@ async def refresh(store: Store, app: App, refresh_token: str) -> Grant | None:
     return Grant(access_token, refresh_token)
 
 
-async def revoke(store: Store, token: str, hint: str | None) -> None:
-    """Revoke an access token, or a refresh token with every access token made from it."""
+async def revoke(store: Store, token: str, hint: str | None) -> int | None:
+    """Revoke an access token, or a refresh token with every access token made from it; the
+    refresh token's id when it was one."""
     token_hash = hash_secret(token)
-    if hint != "access_token" and await store.revoke_refresh_token(token_hash):
-        return
+    if hint != "access_token":
+        refresh_id = await store.revoke_refresh_token(token_hash)
+        if refresh_id is not None:
+            return refresh_id
     await store.revoke_token(token_hash)
+    return None

@@ -10,9 +10,10 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from ..config import Settings
+from ..sign_in import Limits, SignIn
 from ..store import Store, open_store
 from ..outbound.sender import WebhookSender
-from . import contacts, conversions, docs, events, fields, home, oauth, webhooks
+from . import consent, contacts, conversions, docs, events, fields, home, oauth, webhooks
 from .auth import CredentialCache, TokenLookup
 from .errors import EXCEPTION_HANDLERS, JSON, ApiError
 
@@ -57,7 +58,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     app = Starlette(
         # fields before contacts: /platform/contacts/fields is not a contact.
         routes=[*events.routes, *conversions.routes, *fields.routes, *contacts.routes,
-                *webhooks.routes, *oauth.routes,
+                *webhooks.routes, *consent.routes, *oauth.routes,
                 *docs.routes(), *home.routes,
                 Route("/healthz", healthz, methods=["GET"]),
                 Route("/readyz", readyz, methods=["GET"])],
@@ -70,4 +71,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     app.state.webhook_sender = sender
     app.state.tokens = CredentialCache(token_lookup.find, ttl=settings.token_cache_seconds)
     app.state.api_keys = CredentialCache(store.find_api_key, ttl=settings.token_cache_seconds)
+    app.state.sign_in = SignIn(store, Limits(settings.sign_in_failures_per_username,
+                                             settings.sign_in_failures_per_address,
+                                             settings.sign_in_window_seconds))
     return app

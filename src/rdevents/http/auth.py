@@ -49,9 +49,15 @@ class CredentialCache:
         self._max_entries = max_entries
         self._entries: dict[str, tuple[Any, float]] = {}
 
-    def clear(self) -> None:
-        """Forget every credential: after a revocation by this process, it works no more here."""
-        self._entries.clear()
+    def discard(self, secret_hash: str) -> None:
+        """Forget one credential: revoked by this process, it works no more here."""
+        self._entries.pop(secret_hash, None)
+
+    def discard_where(self, condition: Callable[[Any], bool]) -> None:
+        """Forget every credential whose record meets `condition`."""
+        for secret_hash in [key for key, (record, _) in self._entries.items()
+                            if condition(record)]:
+            del self._entries[secret_hash]
 
     async def find(self, secret_hash: str) -> Any:
         now = time.monotonic()

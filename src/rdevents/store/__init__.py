@@ -43,6 +43,7 @@ class Token:
     expires_at: str | None
     revoked: bool
     last_used_at: str | None
+    refresh_token_id: int | None = None  # the refresh token it was made from, if any
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,23 @@ class App:
     client_id: str
     secret_hash: str
     redirect_uri: str
+
+
+@dataclass(frozen=True)
+class Admin:
+    """An account's administrator, as listed (the password hash stays in the database)."""
+
+    username: str
+    account: str
+    created_at: str
+
+
+@dataclass(frozen=True)
+class SignInCounter:
+    """Sign-in attempts counted against one username or address since `window_start` (ms)."""
+
+    window_start: int
+    attempts: int
 
 
 @dataclass(frozen=True)
@@ -225,6 +243,29 @@ class Store(abc.ABC):
     async def find_app(self, client_id: str) -> App | None: ...
 
     @abc.abstractmethod
+    async def create_code(self, app_id: int, code_hash: str, expires_at: str) -> None: ...
+
+    @abc.abstractmethod
+    async def redeem_code(self, app_id: int, account_id: int, code_hash: str,
+                          refresh_hash: str) -> int | None:
+        """Consume a live code of the app and store the refresh token made from it: its id.
+        None if the code is unknown, used or expired, or another exchange of it won."""
+
+    @abc.abstractmethod
+    async def revoke_code_grant(self, app_id: int, code_hash: str) -> int | None:
+        """Revoke the live refresh token made from a used code of the app: its id, if any."""
+
+    @abc.abstractmethod
+    async def find_refresh_token(self, app_id: int, token_hash: str) -> tuple[int, int] | None:
+        """(id, account id) of a live refresh token of the app."""
+
+    @abc.abstractmethod
+    async def revoke_refresh_token(self, token_hash: str) -> int | None:
+        """Revoke a live refresh token and every access token made from it: its id."""
+
+    # --- administrators and their sign-in (see sign_in.py) ----------------------------------------
+
+    @abc.abstractmethod
     async def create_admin(self, account_id: int, username: str, password_hash: str) -> None:
         """Raises AccountExists when the username is taken."""
 
@@ -233,23 +274,35 @@ class Store(abc.ABC):
         """(account id, password hash) of an administrator."""
 
     @abc.abstractmethod
-    async def create_code(self, app_id: int, code_hash: str, expires_at: str) -> None: ...
+    async def list_admins(self, account_id: int | None) -> list[Admin]:
+        """The administrators of an account (of every account: None), by account and name."""
 
     @abc.abstractmethod
-    async def use_code(self, app_id: int, code_hash: str) -> bool:
-        """Consume a live code of the app: True once, False if unknown, used or expired."""
+    async def set_admin_password(self, username: str, password_hash: str) -> bool:
+        """False when there is no such administrator."""
 
     @abc.abstractmethod
-    async def create_refresh_token(self, app_id: int, account_id: int,
-                                   token_hash: str) -> int: ...
+    async def delete_admin(self, username: str) -> bool:
+        """False when there is no such administrator."""
 
     @abc.abstractmethod
-    async def find_refresh_token(self, app_id: int, token_hash: str) -> tuple[int, int] | None:
-        """(id, account id) of a live refresh token of the app."""
+    async def sign_in_counters(self, subjects: list[str]) -> dict[str, SignInCounter]: ...
 
     @abc.abstractmethod
-    async def revoke_refresh_token(self, token_hash: str) -> bool:
-        """Revoke a refresh token and every access token made from it."""
+    async def count_sign_in(self, subjects: list[str], now: int,
+                            window: int) -> list[SignInCounter]:
+        """Count an attempt against each subject, in a window of `window` ms that starts anew
+        when the subject's is over; each subject's counter afterwards."""
+
+    @abc.abstractmethod
+    async def uncount_sign_in(self, forget: list[str],
+                              take_back: list[tuple[str, int]]) -> None:
+        """Drop the counters of `forget`; take one attempt back from each (subject,
+        window_start) of `take_back` still in that window."""
+
+    @abc.abstractmethod
+    async def prune_sign_in(self, before: int) -> None:
+        """Drop the counters whose window started before `before` (ms)."""
 
 
     # --- custom fields (see custom_fields.py) --------------------------------------------------

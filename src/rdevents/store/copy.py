@@ -17,7 +17,8 @@ from .schema import ensure_current, sqlalchemy_url, upgrade
 from .sqlite import database_path, make_directory
 
 # Parents before children, as the foreign keys require. Rate counters are left behind: they
-# only count the current minute and day; the tag index is made anew from the contacts.
+# only count the current minute and day, sign-in failures their window; the tag index is made
+# anew from the contacts.
 TABLES = ("accounts", "apps", "admins", "auth_codes", "refresh_tokens", "tokens", "api_keys",
           "contacts", "events", "funnel_transitions", "custom_fields", "webhooks",
           "webhook_deliveries", "webhook_attempts")

@@ -34,6 +34,7 @@ from . import (
     Token,
     WriteJob,
 )
+from .admins import AdminQueries
 from .fields import FIELD_COLUMNS, FieldQueries, field_row
 from .group_commit import GroupCommitter
 from .operator import OperatorQueries
@@ -289,7 +290,7 @@ class WriteSession:
              if (account_id, ACCOUNT, start) in counters])
 
 
-class SqlStore(FieldQueries, WebhookQueries, OperatorQueries, Store):
+class SqlStore(FieldQueries, WebhookQueries, OperatorQueries, AdminQueries, Store):
     """A store over a SQL database: writes through the group committer, one group at a time,
     with a writer thread of their own for what blocks (see each backend's `run_group`); reads
     and administration through the backend's own means."""
@@ -401,14 +402,16 @@ class SqlStore(FieldQueries, WebhookQueries, OperatorQueries, Store):
     async def find_token(self, token_hash: str) -> Token | None:
         # A token made from a refresh token is revoked with it: read both in one statement.
         rows = await self.fetch(
-            "SELECT t.account_id, t.expires_at, t.revoked_at, r.revoked_at, t.last_used_at "
+            "SELECT t.account_id, t.expires_at, t.revoked_at, r.revoked_at, t.last_used_at, "
+            "t.refresh_token_id "
             "FROM tokens t LEFT JOIN refresh_tokens r ON r.id = t.refresh_token_id "
             "WHERE t.token_hash = ?", (token_hash,))
         if not rows:
             return None
-        account_id, expires_at, revoked_at, refresh_revoked_at, last_used_at = rows[0]
+        account_id, expires_at, revoked_at, refresh_revoked_at, last_used_at, refresh_id = rows[0]
         return Token(account_id, expires_at,
-                     revoked_at is not None or refresh_revoked_at is not None, last_used_at)
+                     revoked_at is not None or refresh_revoked_at is not None, last_used_at,
+                     refresh_id)
 
     async def get_contact(self, account_id: int, by: str, value: str) -> Contact | None:
         column = {"email": "email", "uuid": "uuid"}[by]
@@ -535,35 +538,31 @@ class SqlStore(FieldQueries, WebhookQueries, OperatorQueries, Store):
                                 "FROM apps WHERE client_id = ?", (client_id,))
         return App(*rows[0]) if rows else None
 
-    async def create_admin(self, account_id: int, username: str, password_hash: str) -> None:
-        try:
-            await self.change("INSERT INTO admins (account_id, username, password_hash, "
-                              "created_at) VALUES (?, ?, ?, ?)",
-                              (account_id, username, password_hash, utc_now()))
-        except self.integrity_errors:
-            raise AccountExists(username) from None
-
-    async def find_admin(self, username: str) -> tuple[int, str] | None:
-        rows = await self.fetch("SELECT account_id, password_hash FROM admins "
-                                "WHERE username = ?", (username,))
-        return (rows[0][0], rows[0][1]) if rows else None
-
     async def create_code(self, app_id: int, code_hash: str, expires_at: str) -> None:
         await self.change("INSERT INTO auth_codes (app_id, code_hash, expires_at) "
                           "VALUES (?, ?, ?)", (app_id, code_hash, expires_at))
 
-    async def use_code(self, app_id: int, code_hash: str) -> bool:
+    async def redeem_code(self, app_id: int, account_id: int, code_hash: str,
+                          refresh_hash: str) -> int | None:
         now = utc_now()
-        changed, _ = await self.change(
-            "UPDATE auth_codes SET used_at = ? WHERE code_hash = ? AND app_id = ? "
-            "AND used_at IS NULL AND expires_at > ?", (now, code_hash, app_id, now))
-        return changed > 0
+        try:
+            (_, rows), _ = await self.change_all([
+                ("INSERT INTO refresh_tokens (app_id, account_id, token_hash, created_at, "
+                 "code_id) SELECT ?, ?, ?, ?, id FROM auth_codes WHERE code_hash = ? "
+                 "AND app_id = ? AND used_at IS NULL AND expires_at > ? RETURNING id",
+                 (app_id, account_id, refresh_hash, now, code_hash, app_id, now)),
+                ("UPDATE auth_codes SET used_at = ? WHERE code_hash = ? AND app_id = ? "
+                 "AND used_at IS NULL", (now, code_hash, app_id))])
+        except self.integrity_errors:  # PostgreSQL: an exchange of the same code committed first
+            return None
+        return rows[0][0] if rows else None
 
-    async def create_refresh_token(self, app_id: int, account_id: int, token_hash: str) -> int:
+    async def revoke_code_grant(self, app_id: int, code_hash: str) -> int | None:
         _, rows = await self.change(
-            "INSERT INTO refresh_tokens (app_id, account_id, token_hash, created_at) "
-            "VALUES (?, ?, ?, ?) RETURNING id", (app_id, account_id, token_hash, utc_now()))
-        return rows[0][0]
+            "UPDATE refresh_tokens SET revoked_at = ? WHERE revoked_at IS NULL AND code_id = "
+            "(SELECT id FROM auth_codes WHERE code_hash = ? AND app_id = ? "
+            "AND used_at IS NOT NULL) RETURNING id", (utc_now(), code_hash, app_id))
+        return rows[0][0] if rows else None
 
     async def find_refresh_token(self, app_id: int, token_hash: str) -> tuple[int, int] | None:
         rows = await self.fetch("SELECT id, account_id FROM refresh_tokens WHERE app_id = ? "
@@ -571,10 +570,10 @@ class SqlStore(FieldQueries, WebhookQueries, OperatorQueries, Store):
                                 (app_id, token_hash))
         return (rows[0][0], rows[0][1]) if rows else None
 
-    async def revoke_refresh_token(self, token_hash: str) -> bool:
+    async def revoke_refresh_token(self, token_hash: str) -> int | None:
         # Its access tokens need no change: find_token reads the refresh token's revocation.
-        changed, _ = await self.change("UPDATE refresh_tokens SET revoked_at = ? "
-                                       "WHERE token_hash = ? AND revoked_at IS NULL",
-                                       (utc_now(), token_hash))
-        return changed > 0
+        _, rows = await self.change("UPDATE refresh_tokens SET revoked_at = ? "
+                                    "WHERE token_hash = ? AND revoked_at IS NULL RETURNING id",
+                                    (utc_now(), token_hash))
+        return rows[0][0] if rows else None
 
