@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import html
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
 import orjson
 from starlette.requests import Request
@@ -14,8 +14,9 @@ from starlette.routing import Route
 
 from .. import oauth
 from ..store import App
-from .body import read_body
+from .body import read_body, read_form
 from .errors import JSON, ApiError
+from .nul import refuse_nul
 from .routing import by_method
 
 _BAD_REDIRECT = "O parâmetro redirect_uri não contém um valor válido."
@@ -26,11 +27,12 @@ def _denied(message: str = "Wrong credentials provided.") -> ApiError:
 
 
 async def _form_or_json(request: Request) -> dict[str, Any]:
-    """The body's fields, JSON or form-encoded (RD clients send both); query fields too."""
-    raw = await read_body(request)
+    """The body's fields, JSON or form-encoded (RD clients send both); query fields too. A JSON
+    field that is not a string counts as absent."""
     fields: dict[str, Any] = dict(request.query_params)
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type == "application/json":
+        raw = await read_body(request)
         try:
             parsed = orjson.loads(raw) if raw else {}
         except orjson.JSONDecodeError:
@@ -38,9 +40,11 @@ async def _form_or_json(request: Request) -> dict[str, Any]:
         if not isinstance(parsed, dict):
             raise ApiError(400, "BAD_REQUEST", "Could not parse the body of the request "
                                                "according to the provided Content-Type.")
-        fields.update(parsed)
+        texts = {name: value for name, value in parsed.items() if isinstance(value, str)}
+        refuse_nul(texts)
+        fields.update(texts)
     else:
-        fields.update(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+        fields.update(await read_form(request))
     return fields
 
 
@@ -89,7 +93,7 @@ async def dialog(request: Request) -> Response:
 
 
 async def consent(request: Request) -> Response:
-    form = dict(parse_qsl((await read_body(request)).decode("utf-8", "replace")))
+    form = await read_form(request)
     app = await _app_for(request, form.get("client_id"), form.get("redirect_uri"))
     state = form.get("state", "")
     admin = await request.app.state.store.find_admin(form.get("username", ""))

@@ -117,7 +117,7 @@ def write_group(backend: WriteBackend,
     limits = _RateLimits(backend, [job for job in jobs if job.rate_limited])
     stored = backend.load_contacts(
         {(job.account_id, event.email) for job in jobs for event in job.events}
-        | {(job.account_id, job.target_email) for job in jobs if job.target_email})
+        | {(job.account_id, job.target_email) for job in jobs if job.target_email is not None})
     fields = _CustomFields(jobs)
     subscriptions, fields.types = backend.load_lookups({job.account_id for job in jobs},
                                                        fields.wanted)
