@@ -5,6 +5,10 @@ from dataclasses import dataclass
 DEFAULT_DATABASE_URL = "sqlite:///data/rdevents.db"
 DEFAULT_MAX_BODY_BYTES = 204_800  # RD's documented 0.2 MB
 DEFAULT_MAX_BATCH_EVENTS = 1_000
+DEFAULT_HEAD_TIMEOUT = 10.0
+DEFAULT_BODY_TIMEOUT = 30.0
+DEFAULT_KEEP_ALIVE_TIMEOUT = 5.0  # uvicorn's
+DEFAULT_MAX_CONNECTIONS = 10_000
 
 
 @dataclass(frozen=True)
@@ -27,3 +31,11 @@ class Settings:
     webhook_poll_seconds: float = 1.0
     # Deliveries over (delivered, failed, erased) are forgotten, attempts and all, after this.
     webhook_retention_days: float = 14.0
+    # Connections (http/connections.py): seconds for a request's head to arrive (from the
+    # connection or the previous response), then for its body; seconds an idle connection is
+    # kept after a response; connections a process keeps open (at most what its open-files
+    # limit allows).
+    head_timeout: float = DEFAULT_HEAD_TIMEOUT
+    body_timeout: float = DEFAULT_BODY_TIMEOUT
+    keep_alive_timeout: float = DEFAULT_KEEP_ALIVE_TIMEOUT
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
