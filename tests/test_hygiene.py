@@ -329,10 +329,8 @@ def test_openapi_document_is_valid(openapi):
                 assert set(requirement) <= set(schemes), (path, method)
 
 
-# Served, not described: the description itself, its page, the consent form's POST and the CORS
-# preflight.
-UNDESCRIBED = {("/openapi.json", "get"), ("/docs", "get"), ("/auth/dialog", "post"),
-               ("/platform/conversions", "options")}
+# Served, not described: the description itself, its page and the CORS preflight.
+UNDESCRIBED = {("/openapi.json", "get"), ("/docs", "get"), ("/platform/conversions", "options")}
 
 
 def test_openapi_describes_every_route(server, openapi):

@@ -645,5 +645,5 @@ def test_an_unstorable_event_fails_alone_among_concurrent_ones(api):
         responses = list(pool.map(api.send_event, bodies))
     assert [r.status_code for r in responses] == [200] * 5 + [400] + [200] * 6
     assert responses[5].json()["errors"] == [{
-        "error_type": "INVALID_FORMAT", "error_message": "Must not nest JSON deeper than 254 "
-        "levels.", "validation_rules": {"max_depth": 254}, "path": "$.body.payload"}]
+        "error_type": "INVALID_FORMAT", "error_message": "Must not nest JSON deeper than 252 "
+        "levels.", "validation_rules": {"max_depth": 252}, "path": "$.body.payload"}]

@@ -13,11 +13,15 @@ from typing import Any, Awaitable, Callable, Iterator
 import click
 
 from .config import (
+    DEFAULT_BODY_TIMEOUT,
     DEFAULT_DATABASE_URL,
+    DEFAULT_HEAD_TIMEOUT,
+    DEFAULT_KEEP_ALIVE_TIMEOUT,
     DEFAULT_MAX_BATCH_EVENTS,
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_CUSTOM_FIELDS,
     DEFAULT_MAX_TAGS_PER_CONTACT,
+    DEFAULT_MAX_CONNECTIONS,
     Settings,
 )
 from .limits import PLANS
@@ -142,6 +146,21 @@ def main() -> None:
 @click.option("--webhook-retention-days", envvar="RDEVENTS_WEBHOOK_RETENTION_DAYS",
               default=14.0, show_default=True, type=click.FloatRange(min=0),
               help="Days a delivered, failed or erased webhook delivery is kept.")
+@click.option("--head-timeout", envvar="RDEVENTS_HEAD_TIMEOUT", default=DEFAULT_HEAD_TIMEOUT,
+              show_default=True, type=click.FloatRange(min=0.1),
+              help="Seconds a client has to send a request's line and headers, from the moment "
+                   "it connects or receives the previous response; then it is disconnected.")
+@click.option("--body-timeout", envvar="RDEVENTS_BODY_TIMEOUT", default=DEFAULT_BODY_TIMEOUT,
+              show_default=True, type=click.FloatRange(min=0.1),
+              help="Seconds a client has to send a request's body once its headers arrived.")
+@click.option("--keep-alive-timeout", envvar="RDEVENTS_KEEP_ALIVE_TIMEOUT",
+              default=DEFAULT_KEEP_ALIVE_TIMEOUT, show_default=True,
+              type=click.FloatRange(min=0.1),
+              help="Seconds an idle connection is kept open after a response.")
+@click.option("--max-connections", envvar="RDEVENTS_MAX_CONNECTIONS",
+              default=DEFAULT_MAX_CONNECTIONS, show_default=True, type=click.IntRange(min=1),
+              help="Connections a process keeps open (at most its open-files limit allows); "
+                   "past it, the one waiting longest for a request is closed.")
 @click.option("--workers", envvar="RDEVENTS_WORKERS", default=1, show_default=True,
               type=click.IntRange(min=1), help="Server processes sharing the port.")
 @click.option("--log-level", envvar="RDEVENTS_LOG_LEVEL", default="info", show_default=True,
@@ -153,7 +172,8 @@ def serve(host: str, port: int, database_url: str, max_body_bytes: int, max_batc
           token_cache_seconds: float, sign_in_failures_per_username: int,
           sign_in_failures_per_address: int, sign_in_window_seconds: float, rate_limits: str,
           webhook_timeout: float, webhook_retry_delays: tuple[float, ...],
-          webhook_poll_seconds: float, webhook_retention_days: float, workers: int,
+          webhook_poll_seconds: float, webhook_retention_days: float, head_timeout: float,
+          body_timeout: float, keep_alive_timeout: float, max_connections: int, workers: int,
           log_level: str, log_format: str) -> None:
     """Run the HTTP server."""
     from .http.server import run_server
@@ -170,7 +190,9 @@ def serve(host: str, port: int, database_url: str, max_body_bytes: int, max_batc
                         rate_limits=rate_limits == "rd", webhook_timeout=webhook_timeout,
                         webhook_retry_delays=webhook_retry_delays,
                         webhook_poll_seconds=webhook_poll_seconds,
-                        webhook_retention_days=webhook_retention_days)
+                        webhook_retention_days=webhook_retention_days,
+                        head_timeout=head_timeout, body_timeout=body_timeout,
+                        keep_alive_timeout=keep_alive_timeout, max_connections=max_connections)
     _check_can_listen(host, port)  # before the first start spends its one-time token
     token = with_store(_first_start)(database_url)
     if token is not None:

@@ -16,6 +16,10 @@ class DataCaps:
 
     custom_fields: int = DEFAULT_MAX_CUSTOM_FIELDS  # per account
     tags_per_contact: int = DEFAULT_MAX_TAGS_PER_CONTACT
+DEFAULT_HEAD_TIMEOUT = 10.0
+DEFAULT_BODY_TIMEOUT = 30.0
+DEFAULT_KEEP_ALIVE_TIMEOUT = 5.0  # uvicorn's
+DEFAULT_MAX_CONNECTIONS = 10_000
 
 
 @dataclass(frozen=True)
@@ -49,3 +53,11 @@ class Settings:
     @property
     def caps(self) -> DataCaps:
         return DataCaps(self.max_custom_fields, self.max_tags_per_contact)
+    # Connections (http/connections.py): seconds for a request's head to arrive (from the
+    # connection or the previous response), then for its body; seconds an idle connection is
+    # kept after a response; connections a process keeps open (at most what its open-files
+    # limit allows).
+    head_timeout: float = DEFAULT_HEAD_TIMEOUT
+    body_timeout: float = DEFAULT_BODY_TIMEOUT
+    keep_alive_timeout: float = DEFAULT_KEEP_ALIVE_TIMEOUT
+    max_connections: int = DEFAULT_MAX_CONNECTIONS

@@ -47,6 +47,17 @@ class FieldDefinition:
     updated_at: str
 
 
+# An INTEGER field holds what a 64-bit integer holds, as the integers of most clients and
+# databases do: a wider number could only be kept altered.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def beyond_int64(value: Any) -> bool:
+    """Whether a number is outside what an INTEGER field holds (1e300, 1e19, -2**63 - 1)."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and not INT64_MIN <= value <= INT64_MAX)
+
+
 def infer_data_type(value: Any) -> str | None:
     """The data type a value shows; None when it fits none (the validator refuses those)."""
     if isinstance(value, bool):

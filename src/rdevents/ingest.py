@@ -13,6 +13,7 @@ from .ids import new_uuid
 from .limits import Limited
 from .validation import (
     INVALID_FORMAT,
+    ORJSON_MAX_DEPTH,
     TOO_LONG,
     Error,
     ValidEvent,
@@ -21,6 +22,7 @@ from .validation import (
     element_index,
     error,
     is_email,
+    nests_deeper_than,
     normalise_email,
     unknown_contact_error,
     validate_batch,
@@ -92,15 +94,27 @@ async def _unknown_contacts(store: Store, account_id: int, body: list) -> list[E
     return errors
 
 
+# The deepest document showing a payload, a contact's event history, has two levels around it.
+MAX_PAYLOAD_DEPTH = ORJSON_MAX_DEPTH - 2
+
+
 def stored_payloads(events: list[ValidEvent]) -> list[str]:
-    """Each payload as the store keeps it (JSON text), or the errors of those it cannot keep."""
+    """Each payload as the store keeps it (JSON text), or the errors of those that could not be
+    shown: nested deeper than MAX_PAYLOAD_DEPTH."""
     payloads, errors = [], []
     for event in events:
         try:
-            payloads.append(orjson.dumps(event.payload).decode())
+            text = orjson.dumps(event.payload)
         except orjson.JSONEncodeError:  # nesting deeper than orjson writes
-            errors.append(error(INVALID_FORMAT, "Must not nest JSON deeper than 254 levels.",
-                                child(event.path, "payload"), {"max_depth": 254}))
+            text = None
+        # Nesting N deep takes N brackets: counting them spares walking nearly every payload.
+        if text is None or (text.count(b"[") + text.count(b"{") > MAX_PAYLOAD_DEPTH
+                            and nests_deeper_than(event.payload, MAX_PAYLOAD_DEPTH)):
+            errors.append(error(
+                INVALID_FORMAT, f"Must not nest JSON deeper than {MAX_PAYLOAD_DEPTH} levels.",
+                child(event.path, "payload"), {"max_depth": MAX_PAYLOAD_DEPTH}))
+        else:
+            payloads.append(text.decode())
     if errors:
         raise InvalidEvents(errors)
     return payloads

@@ -6,9 +6,11 @@ from typing import Any
 
 from . import __version__
 from .catalogue import EVENT_FAMILY, EVENT_TYPES, EventType, Field, FieldType
-from .contacts import LIFECYCLE_STAGES
-from .custom_fields import DATA_TYPES, PRESENTATION_TYPES
+from .catalogue.fields import LEGAL_BASES
+from .contacts import LIFECYCLE_STAGES, RD_ATTRIBUTES
+from .custom_fields import DATA_TYPES, INT64_MAX, INT64_MIN, PRESENTATION_TYPES
 from .outbound.webhooks import RELATIONS, WEBHOOK_EVENT_TYPES
+from .http.paging import MAX_PAGE, MAX_PAGE_SIZE
 
 _SCALARS = {
     FieldType.STRING: {"type": "string"},
@@ -30,6 +32,8 @@ def field_schema(spec: Field) -> dict[str, Any]:
         schema = {"type": "array", "items": _object_schema(spec.items)}
     if spec.options is not None:
         schema["enum"] = list(spec.options)
+    if not spec.required:  # null means absent
+        schema = {"anyOf": [schema, {"type": "null"}]}
     schema["description"] = spec.description
     return schema
 
@@ -45,12 +49,18 @@ def _object_schema(fields: tuple[Field, ...]) -> dict[str, Any]:
     return schema
 
 
+# A custom field's value: its data types (STRING, INTEGER in 64 bits, BOOLEAN, STRING[]).
+_CUSTOM_VALUE = {
+    "description": "A custom field of the contact, by its api_identifier.",
+    "anyOf": [{"type": "string"}, {"type": "integer", "minimum": INT64_MIN, "maximum": INT64_MAX},
+              {"type": "boolean"}, {"type": "array", "items": {"type": "string"}},
+              {"type": "null"}]}
+
+
 def event_schema(event_type: EventType) -> dict[str, Any]:
     payload = _object_schema(event_type.fields)
     if event_type.custom_fields:
-        payload["patternProperties"] = {"^cf_": {
-            "description": "A custom field of the contact, by its api_identifier.",
-            "type": ["string", "number", "boolean", "array", "null"]}}
+        payload["patternProperties"] = {"^cf_": _CUSTOM_VALUE}
     payload["additionalProperties"] = True  # kept on the stored event, never applied
     description = event_type.description
     if event_type.deprecated:
@@ -69,6 +79,40 @@ def event_schema(event_type: EventType) -> dict[str, Any]:
     }
 
 
+def _object(properties: dict[str, Any]) -> dict[str, Any]:
+    """An object with exactly these properties, all required."""
+    return {"type": "object", "required": list(properties), "properties": properties,
+            "additionalProperties": False}
+
+
+_STRING = {"type": "string"}
+_REQUEST_ERROR = _object({"errors": _object({"error_type": _STRING, "error_message": _STRING})})
+# RD's answer to a request without a token (an OAuth error body).
+_MISSING_TOKEN = _object({"error": _STRING, "error_description": _STRING})
+_VALIDATION_ERRORS = _object({"errors": {"type": "array", "items": _object({
+    "error_type": {"type": "string", "enum": [
+        "CANNOT_BE_NULL", "CANNOT_BE_BLANK", "INVALID_DATA_TYPE", "INVALID_OPTION",
+        "INVALID_FORMAT", "TOO_LONG", "RESOURCE_NOT_FOUND"]},
+    "error_message": _STRING,
+    "validation_rules": {"type": "object"},
+    "path": {"type": "string", "examples": ["$.body.payload.email"]}})}})
+# The OAuth routes' missing fields.
+_MISSING_FIELDS = _object({"errors": {"type": "array", "items": _object({
+    "error_type": _STRING, "error_message": _STRING, "path": _STRING})}})
+# RD's errors of the contacts, fields and webhooks APIs: arrays of errors keyed by attribute
+# (by locale too, for a field's name and label).
+_ERROR_LIST = {"type": "array", "items": _object({"error_type": _STRING,
+                                                  "error_message": _STRING})}
+_ATTRIBUTE_ERRORS = _object({"errors": {
+    "type": "object", "minProperties": 1, "additionalProperties": {
+        "anyOf": [_ERROR_LIST, {"type": "object", "additionalProperties": _ERROR_LIST}]}}})
+# RD's two 429 bodies: its gateway's for an account, its lead limiter's for a contact.
+_RATE_LIMITED = {"oneOf": [
+    _object({"message": _STRING}),
+    _object({"error": _STRING, "max": {"type": "integer"}, "usage": {"type": "integer"},
+             "remaining_time": {"type": "integer"}})]}
+
+
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
@@ -77,59 +121,31 @@ def _json(schema: dict, description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-_REQUEST_ERROR = {
-    "type": "object",
-    "properties": {"errors": {"type": "object", "properties": {
-        "error_type": {"type": "string"}, "error_message": {"type": "string"}}}},
-}
-_VALIDATION_ERRORS = {
-    "type": "object",
-    "properties": {"errors": {"type": "array", "items": {
-        "type": "object",
-        "required": ["error_type", "error_message", "validation_rules", "path"],
-        "properties": {
-            "error_type": {"type": "string", "enum": [
-                "CANNOT_BE_NULL", "CANNOT_BE_BLANK", "INVALID_DATA_TYPE", "INVALID_OPTION",
-                "INVALID_FORMAT", "TOO_LONG", "RESOURCE_NOT_FOUND"]},
-            "error_message": {"type": "string"},
-            "validation_rules": {"type": "object"},
-            "path": {"type": "string", "examples": ["$.body.payload.email"]},
-        }}}},
-}
-_COMMON_ERRORS = {
-    "401": _json(_ref("RequestError"), "Missing, invalid, revoked or expired token"),
-    "413": _json(_ref("RequestError"), "Body larger than the limit"),
-    "415": _json(_ref("RequestError"), "Content-Type is not application/json"),
-    "503": _json(_ref("RequestError"), "The store cannot take the write now; retry"),
-}
+def _html(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"text/html": {"schema": _STRING}}}
 
 
+def _either(*names: str) -> dict[str, Any]:
+    return {"oneOf": [_ref(name) for name in names]}
+
+
+_TOKEN_FIELDS = ("client_id", "client_secret", "code", "refresh_token", "grant_type")
 _TOKEN_REQUEST = {
     "type": "object", "required": ["client_id", "client_secret"],
-    "properties": {name: {"type": "string"} for name in (
-        "client_id", "client_secret", "code", "refresh_token", "grant_type")},
+    "properties": {name: {"type": "string", "minLength": 1} for name in _TOKEN_FIELDS},
 }
 _TOKEN_RESPONSE = {
     "type": "object", "required": ["access_token", "expires_in", "refresh_token"],
-    "properties": {"access_token": {"type": "string"}, "expires_in": {"type": "integer"},
-                   "refresh_token": {"type": "string"}},
+    "properties": {"access_token": _STRING, "expires_in": {"type": "integer"},
+                   "refresh_token": _STRING},
 }
-
-
-def _write_responses(success: dict) -> dict[str, Any]:
-    return {
-        "200": _json(success, "Stored durably"),
-        "400": _json({"oneOf": [_ref("ValidationErrors"), _ref("RequestError")]},
-                     "Invalid events (nothing stored) or unparseable JSON"),
-        **_COMMON_ERRORS,
-    }
-
+_REVOKE_REQUEST = {"type": "object", "required": ["token"], "properties": {
+    "token": {"type": "string", "minLength": 1},
+    "token_type_hint": {"enum": ["access_token", "refresh_token"]}}}
+_FORM_OR_JSON = ("application/json", "application/x-www-form-urlencoded")
 
 _UUID = {"type": "string", "format": "uuid"}
 _BEARER = [{"bearer": []}]
-# RD's errors of the contacts, fields and webhooks APIs: arrays of errors keyed by attribute.
-_ATTRIBUTE_ERRORS = {"type": "object", "properties": {"errors": {
-    "type": "object", "additionalProperties": {"type": ["array", "object"]}}}}
 _TRANSLATIONS = {"type": "object", "required": ["pt-BR"],
                  "additionalProperties": {"type": "string"},
                  "examples": [{"pt-BR": "Plano contratado"}]}
@@ -139,35 +155,57 @@ _FIELD = {"type": "object", "properties": {
     "presentation_type": {"enum": list(PRESENTATION_TYPES)},
     "validation_rules": {"type": "object", "properties": {"valid_options": {
         "type": "array", "items": {"type": "object", "required": ["value", "label"],
-                                   "properties": {"value": {"type": "string"},
-                                                  "label": {"type": "string"}}}}}}}}
+                                   "properties": {"value": _STRING, "label": _STRING}}}}}}}
 _WEBHOOK = {"type": "object", "required": ["event_type", "url"], "properties": {
     "event_type": {"enum": list(WEBHOOK_EVENT_TYPES)}, "entity_type": {"enum": ["CONTACT"]},
     "url": {"type": "string", "format": "uri"}, "http_method": {"enum": ["POST"]},
     "include_relations": {"type": "array", "items": {"enum": list(RELATIONS)}},
-    "event_identifiers": {"type": "array", "items": {"type": "string"},
+    "event_identifiers": {"type": "array", "items": _STRING,
                           "description": "Only conversions with these identifiers "
                                          "(WEBHOOK.CONVERTED)"}}}
-
-_HOME = {"type": "object", "required": ["name", "version", "links"], "properties": {
-    "name": {"const": "rdevents"}, "version": {"type": "string"},
-    "links": {"type": "object", "additionalProperties": {"type": "string"},
-              "description": "The paths of docs, openapi, healthz and readyz, by those names"}}}
+_CONTACT_PARAM = {"name": "contact", "in": "path", "required": True,
+                  "description": "uuid:<uuid>, email:<email> or a bare uuid",
+                  "schema": {"type": "string", "pattern": "^(email:.*|uuid:[^:]*|[^:]*)$"}}
 
 
-def _operation(summary: str, ok: tuple[str, str], *, parameters: list | None = None,
-               body: dict | None = None, not_found: str | None = None) -> dict[str, Any]:
-    """An operation of the contacts, fields or webhooks APIs (Bearer token, RD's errors)."""
-    responses: dict[str, Any] = {ok[0]: _json({"type": "object"}, ok[1]) if ok[0] != "204"
-                                 else {"description": ok[1]}}
-    if body is not None:
-        responses["400"] = _json({"oneOf": [_ref("AttributeErrors"), _ref("RequestError")]},
-                                 "Invalid attributes")
+def _path_uuid(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": _UUID}
+
+
+def _query(name: str, schema: dict, description: str | None = None) -> dict[str, Any]:
+    parameter = {"name": name, "in": "query", "schema": schema}
+    if description:
+        parameter["description"] = description
+    return parameter
+
+
+def _pages(*extra: dict) -> list[dict]:
+    number = {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}
+    return [*extra, _query("page", number),
+            _query("page_size", number, f"At most {MAX_PAGE_SIZE} are answered")]
+
+
+def _operation(operation_id: str, summary: str, ok: tuple[str, str], *,
+               ok_schema: dict | None = None, parameters: list | None = None,
+               body: dict | None = None, errors: tuple[str, ...] | None = None,
+               not_found: str | None = None, links: dict | None = None) -> dict[str, Any]:
+    """An operation that takes the account's Bearer token. `errors` are the schemas of its 400s
+    beside RequestError (by default RD's attribute-keyed errors where there is a body); the
+    responses every operation shares are added by _shared_responses."""
+    if errors is None:
+        errors = ("AttributeErrors",) if body is not None else ()
+    status, description = ok
+    success: dict[str, Any] = {"description": description} if status == "204" else \
+        _json(ok_schema or {"type": "object"}, description)
+    if links:
+        success["links"] = links
+    responses: dict[str, Any] = {status: success}
+    if body is not None or parameters:
+        responses["400"] = _json(_either(*errors, "RequestError"), "Invalid request")
     if not_found:
         responses["404"] = _json(_ref("RequestError"), not_found)
-    responses["401"] = _COMMON_ERRORS["401"]
-    operation: dict[str, Any] = {"summary": summary, "security": _BEARER,
-                                 "responses": responses}
+    operation: dict[str, Any] = {"operationId": operation_id, "summary": summary,
+                                 "security": _BEARER, "responses": responses}
     if parameters:
         operation["parameters"] = parameters
     if body is not None:
@@ -176,78 +214,265 @@ def _operation(summary: str, ok: tuple[str, str], *, parameters: list | None = N
     return operation
 
 
-def _path_uuid(name: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": _UUID}
+def _links(parameter: str, *operation_ids: str, value: str = "$response.body#/uuid") -> dict:
+    """OpenAPI links: what a response creates, the operations that take it as `parameter`."""
+    return {operation_id: {"operationId": operation_id, "parameters": {parameter: value}}
+            for operation_id in operation_ids}
 
 
-def _pages(*extra: dict) -> list[dict]:
-    return [*extra, {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
-            {"name": "page_size", "in": "query",
-             "schema": {"type": "integer", "minimum": 1, "maximum": 100}}]
+def _event_paths() -> dict[str, Any]:
+    def writes(operation_id: str, summary: str, body: dict, success: dict, *,
+               security: bool = True, parameters: list | None = None,
+               links: dict | None = None, refused: str | None = None) -> dict[str, Any]:
+        ok = _json(success, "Stored durably")
+        if links:
+            ok["links"] = links
+        operation: dict[str, Any] = {
+            "operationId": operation_id, "summary": summary,
+            "requestBody": {"required": True,
+                            "content": {"application/json": {"schema": body}}},
+            "responses": {"200": ok,
+                          "400": _json(_either("ValidationErrors", "RequestError"),
+                                       "Invalid events (nothing stored) or unparseable JSON"),
+                          "429": _json(_RATE_LIMITED, "A rate limit (with --rate-limits rd)")}}
+        if security:
+            operation["security"] = _BEARER
+        if refused:
+            operation["responses"]["401"] = _json(_ref("RequestError"), refused)
+        if parameters:
+            operation["parameters"] = parameters
+        return operation
+
+    one_event = {"type": "object", "required": ["event_uuid"],
+                 "properties": {"event_uuid": _UUID}}
+    return {
+        "/platform/events": {"post": writes(
+            "sendEvent", "Send one event", _ref("Event"), one_event,
+            parameters=[_query("event_type", _STRING,
+                               "Optional, any case; must name the body's type")],
+            links=_links("event_uuid", "getEvent", value="$response.body#/event_uuid"))},
+        "/platform/conversions": {"post": writes(
+            "sendConversion", "Send a CONVERSION with an API key (the one route with CORS)",
+            _ref("CONVERSION"), one_event, security=False,
+            parameters=[{**_query("api_key", _STRING), "required": True}],
+            refused="Missing, unknown or deactivated API key")},
+        "/platform/events/batch": {"post": writes(
+            "sendBatch", "Send a batch of events, stored all together or not at all",
+            {"type": "array", "minItems": 1, "items": _ref("Event")},
+            {"type": "object", "required": ["event_batch_uuid", "events"],
+             "properties": {"event_batch_uuid": _UUID, "events": {
+                 "type": "array", "items": {"type": "object",
+                                            "properties": {"event_uuid": _UUID}}}}})},
+        "/platform/events/{event_uuid}": {"get": _operation(
+            "getEvent", "A stored event, as it arrived", ("200", "The stored event"),
+            parameters=[_path_uuid("event_uuid")], not_found="Unknown event")},
+    }
 
 
-def _management_paths(contact_param: dict) -> dict[str, Any]:
-    """Contacts, custom fields and webhooks: RD's APIs beside the events."""
-    contact_body = {"type": "object", "additionalProperties": True,
-                    "description": "RD's contact attributes, tags, legal_bases, cf_* fields"}
-    webhook, delivery = _path_uuid("uuid"), _path_uuid("delivery")
-    field = _path_uuid("uuid")
+def _contact_body(*, create: bool) -> dict[str, Any]:
+    """RD's contact attributes, tags, legal bases and cf_* fields (and the e-mail, to create)."""
+    properties: dict[str, Any] = {name: _STRING for name in RD_ATTRIBUTES}
+    properties["tags"] = {"type": "array", "items": _STRING}
+    properties["legal_bases"] = {"type": "array", "items": _object_schema(LEGAL_BASES.items)}
+    schema = {"type": "object", "properties": properties,
+              "patternProperties": {"^cf_[a-z0-9_]{1,196}$": _CUSTOM_VALUE},
+              "additionalProperties": False}
+    if create:
+        properties["email"] = {"type": "string", "format": "email"}
+        schema["required"] = ["email"]
+    return schema
+
+
+def _contact_paths() -> dict[str, Any]:
+    contact = [_CONTACT_PARAM]
+    by_contact = ("getContact", "updateContact", "deleteContact", "tagContact",
+                  "getContactEvents", "getFunnel", "putFunnel")
+    funnel_body = {"type": "object", "additionalProperties": False, "properties": {
+        "lifecycle_stage": {"enum": list(LIFECYCLE_STAGES)},
+        "opportunity": {"type": "boolean"},
+        "contact_owner_email": {"type": ["string", "null"], "format": "email"}}}
     return {
         "/platform/contacts": {
-            "get": _operation("List contacts (beyond RD)", ("200", "Contacts, oldest first"),
-                              parameters=_pages(*({"name": n, "in": "query",
-                                                   "schema": {"type": "string"}}
-                                                  for n in ("email", "tag", "lifecycle_stage")))),
-            "post": _operation("Create a contact", ("200", "The contact"), body={
-                **contact_body, "required": ["email"]}),
+            "get": _operation(
+                "listContacts", "List contacts (beyond RD)", ("200", "Contacts, oldest first"),
+                parameters=_pages(_query("email", _STRING), _query("tag", _STRING),
+                                  _query("lifecycle_stage", {"enum": list(LIFECYCLE_STAGES)})),
+                errors=("ValidationErrors",)),
+            "post": _operation(
+                "createContact", "Create a contact", ("200", "The contact"),
+                body=_contact_body(create=True), links=_links("contact", *by_contact)),
+        },
+        "/platform/contacts/{contact}": {
+            "get": _operation("getContact", "A contact", ("200", "The contact"),
+                              parameters=contact, not_found="Unknown contact"),
+            "patch": _operation(
+                "updateContact", "Update a contact, or create it (by e-mail); tags are "
+                "replaced", ("200", "The contact"), parameters=contact,
+                body=_contact_body(create=False), not_found="Unknown contact (by uuid)"),
+            "delete": _operation("deleteContact", "Erase a contact (LGPD): its events keep "
+                                 "no personal data", ("204", "Erased"), parameters=contact,
+                                 not_found="Unknown contact"),
         },
         "/platform/contacts/{contact}/tag": {"post": _operation(
-            "Add tags to a contact", ("200", "The contact"), parameters=[contact_param],
+            "tagContact", "Add tags to a contact", ("200", "The contact"), parameters=contact,
             body={"type": "object", "required": ["tags"], "properties": {
-                "tags": {"type": "array", "items": {"type": "string"}}}},
+                "tags": {"type": "array", "items": _STRING}}},
             not_found="Unknown contact")},
+        "/platform/contacts/{contact}/events": {"get": _operation(
+            "getContactEvents", "A contact's events", ("200", "Events, 10 a page"),
+            ok_schema={"type": "array"}, errors=("ValidationErrors",),
+            parameters=_pages(_CONTACT_PARAM,
+                              _query("event_type", _STRING, "Types separated by | or ,"),
+                              _query("order", {"enum": ["created_at:desc", "created_at:asc"]})),
+            not_found="Unknown contact")},
+        "/platform/contacts/{contact}/funnels/default": {
+            "get": _operation("getFunnel", "A contact's funnel", ("200", "The funnel"),
+                              parameters=contact, not_found="Unknown contact"),
+            "put": _operation("putFunnel", "Change a contact's funnel (only what the body "
+                              "names)", ("200", "The funnel"), parameters=contact,
+                              body=funnel_body, not_found="Unknown contact"),
+        },
+    }
+
+
+def _field_paths() -> dict[str, Any]:
+    field = [_path_uuid("uuid")]
+    return {
         "/platform/contacts/fields": {
-            "get": _operation("Standard and custom fields", ("200", "{fields: [...]}")),
-            "post": _operation("Define a custom field", ("201", "The field"),
+            "get": _operation("listFields", "Standard and custom fields",
+                              ("200", "{fields: [...]}")),
+            "post": _operation("createField", "Define a custom field", ("201", "The field"),
                                body={**_FIELD, "required": ["api_identifier", "data_type",
                                                             "presentation_type", "name",
-                                                            "label"]}),
+                                                            "label"]},
+                               links=_links("uuid", "getField", "updateField", "deleteField")),
         },
         "/platform/contacts/fields/{uuid}": {
-            "get": _operation("A field", ("200", "The field"), parameters=[field],
+            "get": _operation("getField", "A field", ("200", "The field"), parameters=field,
                               not_found="Unknown field"),
-            "patch": _operation("Change a custom field's names, presentation or rules",
-                                ("200", "The field"), parameters=[field], body=_FIELD,
+            "patch": _operation("updateField", "Change a custom field's names, presentation or "
+                                "rules", ("200", "The field"), parameters=field, body=_FIELD,
                                 not_found="Unknown field"),
-            "delete": _operation("Delete a custom field (contacts keep their values)",
-                                 ("204", "Deleted"), parameters=[field],
+            "delete": _operation("deleteField", "Delete a custom field (contacts keep their "
+                                 "values)", ("204", "Deleted"), parameters=field,
                                  not_found="Unknown field"),
         },
+    }
+
+
+def _webhook_paths() -> dict[str, Any]:
+    webhook, delivery = [_path_uuid("uuid")], _path_uuid("delivery")
+    unknown = "Unknown webhook"
+    return {
         "/integrations/webhooks": {
-            "get": _operation("Webhook subscriptions", ("200", "{webhooks: [...]}")),
-            "post": _operation("Subscribe a URL (it must answer a validation request with a "
-                               "2xx, else 401)", ("201", "The subscription, with its secret"),
-                               body=_WEBHOOK),
+            "get": _operation("listWebhooks", "Webhook subscriptions",
+                              ("200", "{webhooks: [...]}")),
+            "post": _operation(
+                "createWebhook", "Subscribe a URL (it must answer a validation request with a "
+                "2xx, else 401)", ("201", "The subscription, with its secret"), body=_WEBHOOK,
+                links=_links("uuid", "getWebhook", "updateWebhook", "deleteWebhook",
+                             "listDeliveries")),
         },
         "/integrations/webhooks/{uuid}": {
-            "get": _operation("A subscription", ("200", "The subscription"),
-                              parameters=[webhook], not_found="Unknown webhook"),
-            "put": _operation("Replace a subscription", ("200", "The subscription"),
-                              parameters=[webhook], body=_WEBHOOK, not_found="Unknown webhook"),
-            "delete": _operation("Delete a subscription and its deliveries",
-                                 ("204", "Deleted"), parameters=[webhook],
-                                 not_found="Unknown webhook"),
+            "get": _operation("getWebhook", "A subscription", ("200", "The subscription"),
+                              parameters=webhook, not_found=unknown),
+            "put": _operation("updateWebhook", "Replace a subscription",
+                              ("200", "The subscription"), parameters=webhook, body=_WEBHOOK,
+                              not_found=unknown),
+            "delete": _operation("deleteWebhook", "Delete a subscription and its deliveries",
+                                 ("204", "Deleted"), parameters=webhook, not_found=unknown),
         },
         "/integrations/webhooks/{uuid}/deliveries": {"get": _operation(
-            "A subscription's deliveries, newest first, with their attempts",
-            ("200", "{deliveries: [...]}"), not_found="Unknown webhook",
-            parameters=_pages(webhook, {"name": "status", "in": "query", "schema": {
-                "enum": ["pending", "delivered", "failed", "erased"]}}))},
-        "/integrations/webhooks/{uuid}/deliveries/{delivery}/resend": {"post": {
-            **_operation("Send a delivered or failed delivery again", ("202", "Queued"),
-                         parameters=[webhook, delivery], not_found="Unknown delivery"),
-            }},
+            "listDeliveries", "A subscription's deliveries, newest first, with their attempts",
+            ("200", "{deliveries: [...]}"), not_found=unknown, errors=("ValidationErrors",),
+            parameters=_pages(*webhook, _query("status", {
+                "enum": ["pending", "delivered", "failed", "erased"]})))},
+        "/integrations/webhooks/{uuid}/deliveries/{delivery}/resend": {"post": _operation(
+            "resendDelivery", "Send a delivered or failed delivery again", ("202", "Queued"),
+            parameters=[*webhook, delivery], not_found="Unknown webhook or delivery")},
     }
+
+
+def _oauth_paths() -> dict[str, Any]:
+    def form(operation_id: str, summary: str, schema: dict, ok: dict,
+             refused: str | None = None) -> dict[str, Any]:
+        responses = {"200": ok, "400": _json(_either("MissingFields", "RequestError"),
+                                             "A field is missing, or the body is unparseable")}
+        if refused:
+            responses["401"] = _json(_ref("RequestError"), refused)
+        return {"operationId": operation_id, "summary": summary, "responses": responses,
+                "requestBody": {"required": True, "content": {
+                    media: {"schema": schema} for media in _FORM_OR_JSON}}}
+
+    unknown_app = _json(_ref("RequestError"), "Unknown app or redirect")
+    token = form("token", "Tokens for a code or a refresh token (RD's OAuth)", _TOKEN_REQUEST,
+                 _json(_TOKEN_RESPONSE, "Tokens"),
+                 "ACCESS_DENIED, EXPIRED_CODE_GRANT or INVALID_REFRESH_TOKEN")
+    return {
+        "/auth/dialog": {
+            "get": {
+                "operationId": "consentPage",
+                "summary": "The consent page of RD's authorization-code flow",
+                "parameters": [{**_query(name, _STRING), "required": name == "client_id"}
+                               for name in ("client_id", "redirect_uri", "redirect_url",
+                                            "state")],
+                "responses": {"200": _html("The consent page"), "400": unknown_app},
+            },
+            "post": {
+                "operationId": "consent",
+                "summary": "The consent page's form: an administrator of the app's account "
+                           "consents",
+                "requestBody": {"required": True, "content": {
+                    "application/x-www-form-urlencoded": {"schema": {
+                        "type": "object", "required": ["client_id", "redirect_uri"],
+                        "properties": {name: _STRING for name in (
+                            "client_id", "redirect_uri", "state", "username", "password",
+                            "csrf_token")}}}}},
+                "responses": {
+                    "302": {"description": "Back to the redirect URI with ?code=...&state=...",
+                            "headers": {"Location": {"schema": _STRING}}},
+                    "400": unknown_app,
+                    "401": _html("The consent page again: wrong administrator or password"),
+                    "403": _html("The page has expired: its form's token is missing or is "
+                                 "not the cookie's"),
+                    "429": _html("The consent page again: too many failed sign-ins")},
+            },
+        },
+        "/auth/token": {"post": token},
+        "/oauth2/token": {"post": {**token, "operationId": "oauth2Token"}},
+        "/auth/revoke": {"post": form("revoke", "Revoke an access or refresh token",
+                                      _REVOKE_REQUEST,
+                                      _json({"type": "object"}, "Revoked (or unknown)"))},
+    }
+
+
+_HOME = {"type": "object", "required": ["name", "version", "links"], "properties": {
+    "name": {"const": "rdevents"}, "version": {"type": "string"},
+    "links": {"type": "object", "additionalProperties": {"type": "string"},
+              "description": "The paths of docs, openapi, healthz and readyz, by those names"}}}
+
+
+def _shared_responses(paths: dict[str, Any]) -> None:
+    """The answers any operation may give besides its own: 400 BAD_REQUEST (a NUL character in
+    the path, the query or a form field), 401 without a valid token, 413 and 415 for a body, 503
+    while the database is away."""
+    for path, item in paths.items():
+        for operation in item.values():
+            responses = operation["responses"]
+            responses.setdefault("400", _json(_ref("RequestError"), "Bad request"))
+            if "security" in operation:
+                responses.setdefault("401", _json(_either("RequestError", "MissingToken"),
+                                                  "Missing, invalid, revoked or expired token"))
+            media = operation.get("requestBody", {}).get("content", {})
+            if media:
+                responses.setdefault("413", _json(_ref("RequestError"),
+                                                  "Body larger than the limit"))
+            if list(media) == ["application/json"]:
+                responses.setdefault("415", _json(_ref("RequestError"),
+                                                  "Content-Type is not application/json"))
+            if path not in ("/", "/healthz"):
+                responses.setdefault("503", _json(_ref("RequestError"),
+                                                  "The database cannot answer now; retry"))
 
 
 def build_openapi() -> dict[str, Any]:
@@ -255,148 +480,30 @@ def build_openapi() -> dict[str, Any]:
     event = {"oneOf": [_ref(name) for name in EVENT_TYPES],
              "discriminator": {"propertyName": "event_type",
                                "mapping": {n: f"#/components/schemas/{n}" for n in EVENT_TYPES}}}
-    schemas.update(Event=event, RequestError=_REQUEST_ERROR, ValidationErrors=_VALIDATION_ERRORS,
-                   AttributeErrors=_ATTRIBUTE_ERRORS)
-    uuid = _UUID
-    bearer = _BEARER
-    contact_param = {"name": "contact", "in": "path", "required": True,
-                     "description": "uuid:<uuid>, email:<email> or a bare uuid",
-                     "schema": {"type": "string"}}
-    read_errors = {"404": _json(_ref("RequestError"), "Unknown contact"),
-                   "401": _COMMON_ERRORS["401"]}
+    schemas.update(Event=event, RequestError=_REQUEST_ERROR, MissingToken=_MISSING_TOKEN,
+                   ValidationErrors=_VALIDATION_ERRORS, AttributeErrors=_ATTRIBUTE_ERRORS,
+                   MissingFields=_MISSING_FIELDS)
+    paths = {
+        **_event_paths(), **_contact_paths(), **_field_paths(), **_webhook_paths(),
+        **_oauth_paths(),
+        "/": {"get": {"operationId": "home",
+                      "summary": "Where to go from here: HTML when Accept prefers text/html",
+                      "responses": {"200": {"description": "Name, version and links", "content": {
+                          "application/json": {"schema": _HOME},
+                          "text/html": {"schema": {"type": "string"}}}}}}},
+        "/healthz": {"get": {"operationId": "healthz",
+                             "summary": "The process is alive, and its write-queue depth",
+                             "responses": {"200": _json({"type": "object"}, "Alive")}}},
+        "/readyz": {"get": {"operationId": "readyz",
+                            "summary": "The database answers and its schema is current",
+                            "responses": {"200": _json({"type": "object"}, "Ready")}}},
+    }
+    _shared_responses(paths)
     return {
         "openapi": "3.1.0",
         "info": {"title": "rdevents", "version": __version__,
                  "description": "A self-hosted, wire-compatible RD Station Marketing Events API."},
         "components": {"schemas": schemas,
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
-        "paths": {
-            "/platform/events": {"post": {
-                "summary": "Send one event", "security": bearer,
-                "parameters": [{"name": "event_type", "in": "query", "required": False,
-                                "description": "Optional, any case; must name the body's type",
-                                "schema": {"type": "string"}}],
-                "requestBody": {"required": True,
-                                "content": {"application/json": {"schema": _ref("Event")}}},
-                "responses": _write_responses({"type": "object", "required": ["event_uuid"],
-                                               "properties": {"event_uuid": uuid}}),
-            }},
-            "/platform/conversions": {"post": {
-                "summary": "Send a CONVERSION with an API key (the one route with CORS)",
-                "parameters": [{"name": "api_key", "in": "query", "required": True,
-                                "schema": {"type": "string"}}],
-                "requestBody": {"required": True, "content": {"application/json": {
-                    "schema": _ref("CONVERSION")}}},
-                "responses": _write_responses({"type": "object", "required": ["event_uuid"],
-                                               "properties": {"event_uuid": uuid}}),
-            }},
-            "/platform/events/batch": {"post": {
-                "summary": "Send a batch of events, stored all together or not at all",
-                "security": bearer,
-                "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                    "type": "array", "minItems": 1, "items": _ref("Event")}}}},
-                "responses": _write_responses({
-                    "type": "object", "required": ["event_batch_uuid", "events"],
-                    "properties": {"event_batch_uuid": uuid, "events": {
-                        "type": "array", "items": {"type": "object",
-                                                   "properties": {"event_uuid": uuid}}}}}),
-            }},
-            "/platform/events/{event_uuid}": {"get": {
-                "summary": "A stored event, as it arrived", "security": bearer,
-                "parameters": [{"name": "event_uuid", "in": "path", "required": True,
-                                "schema": uuid}],
-                "responses": {"200": _json({"type": "object"}, "The stored event"),
-                              **read_errors},
-            }},
-            "/platform/contacts/{contact}": {
-                "get": {"summary": "A contact", "security": bearer,
-                        "parameters": [contact_param],
-                        "responses": {"200": _json({"type": "object"}, "The contact"),
-                                      **read_errors}},
-                "patch": _operation("Update a contact, or create it (by e-mail); tags are "
-                                    "replaced", ("200", "The contact"),
-                                    parameters=[contact_param], body={
-                                        "type": "object", "additionalProperties": True}),
-                "delete": _operation("Erase a contact (LGPD): its events keep no personal data",
-                                     ("204", "Erased"), parameters=[contact_param],
-                                     not_found="Unknown contact"),
-            },
-            "/platform/contacts/{contact}/events": {"get": {
-                "summary": "A contact's events", "security": bearer,
-                "parameters": [
-                    contact_param,
-                    {"name": "event_type", "in": "query", "schema": {"type": "string"},
-                     "description": "Types separated by | or ,"},
-                    {"name": "order", "in": "query", "schema": {
-                        "type": "string", "enum": ["created_at:desc", "created_at:asc"]}},
-                    {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
-                    {"name": "page_size", "in": "query",
-                     "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
-                ],
-                "responses": {"200": _json({"type": "array"}, "Events, 10 a page"),
-                              "400": _json(_ref("ValidationErrors"), "Bad query"),
-                              **read_errors},
-            }},
-            "/platform/contacts/{contact}/funnels/default": {
-                "get": {
-                    "summary": "A contact's funnel", "security": bearer,
-                    "parameters": [contact_param],
-                    "responses": {"200": _json({"type": "object"}, "The funnel"),
-                                  **read_errors},
-                },
-                "put": {
-                    "summary": "Change a contact's funnel (only what the body names)",
-                    "security": bearer, "parameters": [contact_param],
-                    "requestBody": {"required": True, "content": {"application/json": {
-                        "schema": {"type": "object", "additionalProperties": False,
-                                   "properties": {
-                                       "lifecycle_stage": {"enum": list(LIFECYCLE_STAGES)},
-                                       "opportunity": {"type": "boolean"},
-                                       "contact_owner_email": {
-                                           "type": ["string", "null"], "format": "email"}}}}}},
-                    "responses": {"200": _json({"type": "object"}, "The funnel"),
-                                  "400": _json({"type": "object"}, "Invalid values"),
-                                  **read_errors},
-                },
-            },
-            **_management_paths(contact_param),
-            "/": {"get": {
-                "summary": "Where to go from here: HTML when Accept prefers text/html",
-                "responses": {"200": {"description": "Name, version and links", "content": {
-                    "application/json": {"schema": _HOME},
-                    "text/html": {"schema": {"type": "string"}}}}}}},
-            "/healthz": {"get": {"summary": "The process is alive, and its write-queue depth",
-                                 "responses": {"200": _json({"type": "object"}, "Alive")}}},
-            "/readyz": {"get": {"summary": "The database answers and its schema is current",
-                                "responses": {"200": _json({"type": "object"}, "Ready"),
-                                              "503": _json(_ref("RequestError"), "Not ready")}}},
-            "/auth/dialog": {"get": {
-                "summary": "The consent page of RD's authorization-code flow",
-                "parameters": [{"name": n, "in": "query", "required": n == "client_id",
-                                "schema": {"type": "string"}}
-                               for n in ("client_id", "redirect_uri", "redirect_url", "state")],
-                "responses": {"200": {"description": "The consent page (HTML)"},
-                              "400": _json(_ref("RequestError"), "Unknown app or redirect")},
-            }},
-            **{path: {"post": {
-                "summary": "Tokens for a code or a refresh token (RD's OAuth)",
-                "requestBody": {"required": True, "content": {
-                    media: {"schema": _TOKEN_REQUEST} for media in (
-                        "application/json", "application/x-www-form-urlencoded")}},
-                "responses": {"200": _json(_TOKEN_RESPONSE, "Tokens"),
-                              "400": _json({"type": "object"}, "A field is missing"),
-                              "401": _json(_ref("RequestError"), "ACCESS_DENIED, "
-                                           "EXPIRED_CODE_GRANT or INVALID_REFRESH_TOKEN")},
-            }} for path in ("/auth/token", "/oauth2/token")},
-            "/auth/revoke": {"post": {
-                "summary": "Revoke an access or refresh token",
-                "requestBody": {"required": True, "content": {
-                    "application/x-www-form-urlencoded": {"schema": {
-                        "type": "object", "required": ["token"], "properties": {
-                            "token": {"type": "string"},
-                            "token_type_hint": {"enum": ["access_token",
-                                                         "refresh_token"]}}}}}},
-                "responses": {"200": _json({"type": "object"}, "Revoked (or unknown)")},
-            }},
-        },
+        "paths": paths,
     }

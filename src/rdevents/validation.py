@@ -25,7 +25,7 @@ from .catalogue import (
     is_custom_field,
 )
 from .catalogue.fields import LEGAL_BASIS_STATUSES
-from .custom_fields import API_IDENTIFIER
+from .custom_fields import API_IDENTIFIER, INT64_MAX, INT64_MIN, beyond_int64
 
 CANNOT_BE_NULL = "CANNOT_BE_NULL"
 CANNOT_BE_BLANK = "CANNOT_BE_BLANK"
@@ -87,6 +87,22 @@ NUL = "\x00"
 def nul_error(path: str) -> Error:
     return error(INVALID_FORMAT, "Must not contain the NUL character (U+0000).", path,
                  {"format": "no-nul"})
+
+
+# orjson writes JSON nested at most this deep: a value shown inside a document must leave room
+# for the levels around it.
+ORJSON_MAX_DEPTH = 254
+
+
+def nests_deeper_than(value: Any, levels: int) -> bool:
+    """Whether arrays and objects nest in `value` more than `levels` deep (`[]` is 1 deep)."""
+    if isinstance(value, dict):
+        children: Any = value.values()
+    elif isinstance(value, list):
+        children = value
+    else:
+        return False
+    return levels < 1 or any(nests_deeper_than(item, levels - 1) for item in children)
 
 
 def child(path: str, key: str) -> str:
@@ -239,8 +255,8 @@ CUSTOM_FIELD_NAME_RULE = ("A custom field's name is cf_ and then up to 196 lower
 
 
 def check_custom_field(key: str, value: Any, path: str, errors: list[Error]) -> None:
-    """A cf_* custom field's value: a string, an integer, a boolean or a list of strings (the
-    data types of custom fields; 2.0 counts as an integer)."""
+    """A cf_* custom field's value: a string, a 64-bit integer, a boolean or a list of strings
+    (the data types of custom fields; 2.0 counts as an integer)."""
     if NUL in key or isinstance(value, str) and NUL in value or (
             isinstance(value, list) and any(isinstance(i, str) and NUL in i for i in value)):
         errors.append(nul_error(path))
@@ -248,6 +264,9 @@ def check_custom_field(key: str, value: Any, path: str, errors: list[Error]) -> 
         errors.append(custom_field_name_error(path))
     elif isinstance(value, float) and not value.is_integer():
         errors.append(type_error("INTEGER", path))
+    elif beyond_int64(value):
+        errors.append(format_error(f"Must be a whole number from {INT64_MIN} to {INT64_MAX}.",
+                                   "int64", path))
     elif value is None or isinstance(value, (str, bool, int, float)):
         return
     elif not (isinstance(value, list) and all(isinstance(item, str) for item in value)):
@@ -441,9 +460,11 @@ def _custom_plainly_valid(key: str, value: Any) -> bool:
         return NUL not in value
     if kind is list:
         return all(type(item) is str and NUL not in item for item in value)
-    if kind is float:
-        return value.is_integer()
-    return value is None or kind is bool or kind is int
+    if kind is float and not value.is_integer():
+        return False
+    if kind is float or kind is int:
+        return not beyond_int64(value)
+    return value is None or kind is bool
 
 
 def _object_plainly_valid(plan: _Plan, obj: dict) -> bool:

@@ -16,6 +16,7 @@ from ..outbound.sender import WebhookSender
 from . import consent, contacts, conversions, docs, events, fields, home, oauth, webhooks
 from .auth import CredentialCache, TokenLookup
 from .errors import EXCEPTION_HANDLERS, JSON, ApiError
+from .nul import RefuseNul
 
 
 async def healthz(request: Request) -> JSON:
@@ -63,7 +64,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
                 Route("/healthz", healthz, methods=["GET"]),
                 Route("/readyz", readyz, methods=["GET"])],
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[Middleware(conversions.CorsOnConversions)],
+        # CORS outermost: its headers go on the conversions route's every answer.
+        middleware=[Middleware(conversions.CorsOnConversions), Middleware(RefuseNul)],
         lifespan=lifespan,
     )
     app.state.settings = settings

@@ -1,15 +1,17 @@
-"""Reading a JSON request body: media type, size limit, syntax."""
+"""Reading a request body: media type, size limit, JSON syntax, form fields."""
 
 from __future__ import annotations
 
 import json
 import math
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 from starlette.requests import Request
 
 from .errors import ApiError
+from .nul import refuse_nul
 
 
 def _media_type(request: Request) -> str:
@@ -31,6 +33,14 @@ async def read_body(request: Request) -> bytes:
             raise too_large
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """The fields of a form-encoded body (the last of a repeated name), or 400 for a NUL."""
+    raw = await read_body(request)
+    fields = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+    refuse_nul(fields)
+    return fields
 
 
 async def read_json(request: Request) -> Any:

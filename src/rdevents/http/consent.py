@@ -4,7 +4,7 @@ browser goes back to the app with a code."""
 from __future__ import annotations
 
 import html
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -13,7 +13,7 @@ from .. import oauth
 from ..sign_in import Refused
 from ..store import App
 from . import forms
-from .body import read_body
+from .body import read_form
 from .errors import ApiError
 from .routing import by_method
 
@@ -70,7 +70,7 @@ async def dialog(request: Request) -> Response:
 
 
 async def consent(request: Request) -> Response:
-    form = dict(parse_qsl((await read_body(request)).decode("utf-8", "replace")))
+    form = await read_form(request)
     if not forms.csrf_matches(request, form):
         return _expired_page(request, form)
     app = await _app_for(request, form.get("client_id"), form.get("redirect_uri"))

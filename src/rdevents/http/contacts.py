@@ -66,21 +66,38 @@ def funnel_document(contact: Contact) -> dict[str, Any]:
             "contact_owner_email": contact.contact_owner_email, "fit": None, "interest": None}
 
 
-async def _find_contact(request: Request) -> tuple[int, Contact]:
-    """The contact named by `{identifier}:{value}` or a bare uuid in the path."""
-    account_id = await authenticate(request)
+def _invalid_email(problems: AttributeProblems, name: str) -> None:
+    problems.add(name, "INVALID_EMAIL_FORMAT", f"{name} must be a valid e-mail address.")
+
+
+def _contact_reference(request: Request, writing: bool) -> tuple[str, str | None]:
+    """The path's `email:<e-mail>`, `uuid:<uuid>` or bare uuid as (kind, normalised value). The
+    value is None when no contact can have it; a write naming a malformed e-mail gets the 400 a
+    body's malformed e-mail gets, and the e-mail rules are an event's."""
     reference = request.path_params["contact"]
     kind, sep, value = reference.partition(":")
     if not sep:
         kind, value = "uuid", reference
-    if kind == "email":
-        value = normalise_email(value)
-    elif kind != "uuid":
+    if kind == "uuid":
+        return kind, value.lower() if _UUID.match(value) else None
+    if kind != "email":
         raise ApiError(400, "INVALID_OPTION",
                        "Identify the contact as uuid:<uuid>, email:<email> or <uuid>.")
-    contact = None
-    if "\x00" not in value and (kind == "email" or _UUID.match(value)):
-        contact = await request.app.state.store.get_contact(account_id, kind, value.lower())
+    if is_email(value):
+        return kind, normalise_email(value)
+    if writing:
+        problems = AttributeProblems()
+        _invalid_email(problems, "email")
+        problems.raise_any()
+    return kind, None
+
+
+async def _find_contact(request: Request, writing: bool = False) -> tuple[int, Contact]:
+    """The contact the path names, or RD's 404."""
+    account_id = await authenticate(request)
+    kind, value = _contact_reference(request, writing)
+    contact = None if value is None else \
+        await request.app.state.store.get_contact(account_id, kind, value)
     if contact is None:
         raise not_found("Lead not found.")
     return account_id, contact
@@ -120,8 +137,7 @@ def funnel_update_from(body: Any) -> FunnelUpdate:
         fail("opportunity", "MUST_BE_BOOLEAN", "opportunity must be boolean.")
     owner = body.get("contact_owner_email")
     if owner is not None and (not isinstance(owner, str) or not is_email(owner)):
-        fail("contact_owner_email", "INVALID_EMAIL_FORMAT",
-             "contact_owner_email must be a valid e-mail address.")
+        _invalid_email(problems, "contact_owner_email")
     problems.raise_any()
     return FunnelUpdate(stage, opportunity, "contact_owner_email" in body,
                         normalise_email(owner) if owner else None)
@@ -167,7 +183,7 @@ def contact_change_from(kind: str, body: Any, identified_by: str | None) -> Cont
         if email is None:
             fail("email", "CANNOT_BE_NULL", "email cannot be null.")
         elif not isinstance(email, str) or not is_email(email):
-            fail("email", "INVALID_EMAIL_FORMAT", "email must be a valid e-mail address.")
+            _invalid_email(problems, "email")
     tags = body.get("tags")
     if "tags" in body:
         if not isinstance(tags, list) or not all(isinstance(t, str) and NUL not in t
@@ -214,9 +230,9 @@ async def create_contact(request: Request) -> JSON:
 
 async def upsert_contact(request: Request) -> JSON:
     account_id = await authenticate(request)
-    kind, _, value = request.path_params["contact"].partition(":")
+    kind, email = _contact_reference(request, writing=True)
     if kind == "email":
-        email, identified_by = normalise_email(value), "email"
+        identified_by = "email"
     else:
         _, contact = await _find_contact(request)
         email, identified_by = contact.email, "uuid"
@@ -226,7 +242,7 @@ async def upsert_contact(request: Request) -> JSON:
 
 
 async def tag_contact(request: Request) -> JSON:
-    account_id, contact = await _find_contact(request)
+    account_id, contact = await _find_contact(request, writing=True)
     body = await read_json(request)
     if not isinstance(body, dict) or "tags" not in body:
         raise AttributeErrors({"tags": [{"error_type": "CANNOT_BE_NULL",
@@ -244,7 +260,7 @@ async def delete_contact(request: Request) -> Response:
 
 
 async def put_funnel(request: Request) -> JSON:
-    account_id, contact = await _find_contact(request)
+    account_id, contact = await _find_contact(request, writing=True)
     update = funnel_update_from(await read_json(request))
     await _change(request, account_id, contact.email, ContactChange("funnel", funnel=update))
     changed = await request.app.state.store.get_contact(account_id, "uuid", contact.uuid)

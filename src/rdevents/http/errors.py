@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from ..ingest import InvalidEvents, RateLimited
@@ -139,6 +139,12 @@ async def _overloaded(request: Request, exc: Overloaded) -> JSON:
                          {"Retry-After": "1"})
 
 
+async def _client_gone(request: Request, exc: ClientDisconnect) -> JSON:
+    """The client closed the connection (or it was closed for its slowness) before its body
+    arrived: an answer no one receives, and nothing worth a traceback."""
+    return request_error(400, "BAD_REQUEST", "The connection closed before the body arrived.")
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSON:
     return request_error(500, "SERVICE_UNAVAILABLE", "Service temporarily unavailable")
 
@@ -148,6 +154,7 @@ EXCEPTION_HANDLERS = {
     InvalidEvents: _invalid_events,
     RateLimited: _rate_limited,
     HTTPException: _http_exception,
+    ClientDisconnect: _client_gone,
     StoreUnavailable: _store_unavailable,
     Overloaded: _overloaded,
     Exception: _unexpected,

@@ -20,7 +20,7 @@ from ..custom_fields import (
 )
 from ..ids import new_uuid
 from ..store import FieldExists
-from ..validation import LIMIT_EXCEEDED, NUL
+from ..validation import LIMIT_EXCEEDED, NUL, ORJSON_MAX_DEPTH, nests_deeper_than
 from .auth import authenticate
 from .body import bad_shape, read_json
 from .errors import JSON, ApiError, AttributeErrors, AttributeProblems, not_found, refuse_unknown
@@ -65,6 +65,10 @@ def _translations(problems: AttributeProblems, name: str, value: Any) -> dict[st
     return None
 
 
+# The list of fields shows validation_rules three levels deep.
+MAX_RULES_DEPTH = ORJSON_MAX_DEPTH - 3
+
+
 def _validation_rules(problems: AttributeProblems, value: Any) -> dict[str, Any]:
     """Optional; `valid_options` lists the choices as [{"value", "label"}]."""
     if value is None:
@@ -76,6 +80,9 @@ def _validation_rules(problems: AttributeProblems, value: Any) -> dict[str, Any]
         problems.add("validation_rules", "INVALID",
                      'validation_rules must be an object, its valid_options a list of '
                      '{"value": "...", "label": "..."}.')
+    elif nests_deeper_than(value, MAX_RULES_DEPTH):
+        problems.add("validation_rules", "INVALID",
+                     f"validation_rules must not nest deeper than {MAX_RULES_DEPTH} levels.")
     return value if isinstance(value, dict) else {}
 
 

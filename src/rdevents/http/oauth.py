@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 from typing import Any, Awaitable, Callable
-from urllib.parse import parse_qsl
 
 import orjson
 from starlette.requests import Request
@@ -14,8 +13,9 @@ from starlette.routing import Route
 
 from .. import oauth
 from ..tokens import hash_secret
-from .body import read_body
+from .body import read_body, read_form
 from .errors import JSON, ApiError
+from .nul import refuse_nul
 
 # RFC 6749 §5.1: an answer that may hold tokens is never kept by a cache, errors included.
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -26,11 +26,12 @@ def _denied(message: str = "Wrong credentials provided.") -> ApiError:
 
 
 async def _form_or_json(request: Request) -> dict[str, Any]:
-    """The body's fields, JSON or form-encoded (RD clients send both); query fields too."""
-    raw = await read_body(request)
+    """The body's fields, JSON or form-encoded (RD clients send both); query fields too. A JSON
+    field that is not a string counts as absent."""
     fields: dict[str, Any] = dict(request.query_params)
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type == "application/json":
+        raw = await read_body(request)
         try:
             parsed = orjson.loads(raw) if raw else {}
         except orjson.JSONDecodeError:
@@ -38,9 +39,11 @@ async def _form_or_json(request: Request) -> dict[str, Any]:
         if not isinstance(parsed, dict):
             raise ApiError(400, "BAD_REQUEST", "Could not parse the body of the request "
                                                "according to the provided Content-Type.")
-        fields.update(parsed)
+        texts = {name: value for name, value in parsed.items() if isinstance(value, str)}
+        refuse_nul(texts)
+        fields.update(texts)
     else:
-        fields.update(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+        fields.update(await read_form(request))
     return fields
 
 

@@ -13,8 +13,12 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 def by_method(path: str, **handlers: Handler) -> Route:
+    table = dict(handlers)
+    if "GET" in table:  # Starlette lets HEAD through wherever GET is; uvicorn drops the body
+        table["HEAD"] = table["GET"]
+
     async def dispatch(request: Request) -> Response:
-        return await handlers[request.method](request)
+        return await table[request.method](request)
 
     dispatch.__name__ = "_".join(h.__name__ for h in handlers.values())
     return Route(path, dispatch, methods=list(handlers))

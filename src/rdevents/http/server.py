@@ -1,9 +1,10 @@
 """Running the app under uvicorn, in one process or several, with the shutdown rdevents
-promises."""
+promises and bounded connections."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from typing import Any
 
@@ -14,6 +15,7 @@ from starlette.applications import Starlette
 from ..config import Settings
 from ..logs import log_config
 from .app import create_app
+from .connections import BoundedProtocol, ConnectionLimits, usable_fds
 
 _SETTINGS_VARIABLE = "RDEVENTS_WORKER_SETTINGS"
 
@@ -34,9 +36,13 @@ def app_from_environment() -> Starlette:
 
 def run_server(settings: Settings, host: str, port: int, *, workers: int = 1,
                log_level: str = "info", log_format: str = "text") -> None:
+    limits = ConnectionLimits(settings.head_timeout, settings.body_timeout,
+                              min(settings.max_connections, usable_fds()))
     options: dict[str, Any] = dict(
-        host=host, port=port, loop="uvloop", http="httptools", access_log=False,
-        lifespan="on", log_level=log_level, log_config=log_config(log_format, log_level))
+        host=host, port=port, loop="uvloop",
+        http=functools.partial(BoundedProtocol, limits=limits),
+        timeout_keep_alive=settings.keep_alive_timeout, access_log=False, lifespan="on",
+        log_level=log_level, log_config=log_config(log_format, log_level))
     if workers == 1:
         GracefulServer(uvicorn.Config(create_app(settings), **options)).run()
         return

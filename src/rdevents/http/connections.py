@@ -1,0 +1,107 @@
+"""Bounded connections: a client that keeps a connection without sending a request, or sends it
+slowly, loses it, and silent connections never take the file descriptors that new clients need.
+
+uvicorn's keep-alive timeout starts only once a response is sent, and any byte received cancels
+it: a connection that never completes a request head (a silent one, or a slowloris sending a
+header byte a second) would stay open for ever. The protocol below adds the missing deadlines and
+a cap on the connections a process keeps open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import resource
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
+
+log = logging.getLogger(__name__)
+
+# File descriptors kept for the process's own use (database connections, webhook deliveries,
+# files): at most this many, at most a quarter of the limit.
+RESERVED_FDS = 256
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    head_timeout: float  # seconds for a request's line and headers to arrive
+    body_timeout: float  # seconds for its body to arrive, once the head has
+    max_connections: int  # open at once; past it, the connection idle longest is closed
+
+
+def usable_fds() -> int:
+    """Raise the soft limit on open files to the hard limit; return how many of them may hold
+    client connections."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError) as exc:  # e.g. an unlimited hard limit on macOS
+            log.info("open files stay limited to %d: %s", soft, exc)
+    return soft - min(RESERVED_FDS, soft // 4)
+
+
+# For each server, its connections waiting for a request head, the one idle longest first.
+_waiting: weakref.WeakKeyDictionary[ServerState, dict[BoundedProtocol, None]] = \
+    weakref.WeakKeyDictionary()
+
+
+class BoundedProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with deadlines: a request's head must be complete within
+    `head_timeout` seconds of the connection opening or of the previous response, its body
+    within `body_timeout` seconds of the head; otherwise the connection is closed. Beyond
+    `max_connections`, a new connection closes the one that has waited longest for a head."""
+
+    def __init__(self, *args: Any, limits: ConnectionLimits, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.limits = limits
+        self._waiting = _waiting.setdefault(self.server_state, {})
+        self._deadline: asyncio.TimerHandle | None = None
+
+    def _close_after(self, seconds: float) -> None:
+        self._cancel_deadline()
+        self._deadline = self.loop.call_later(seconds, self.transport.close)
+
+    def _cancel_deadline(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _await_head(self) -> None:
+        self._close_after(self.limits.head_timeout)
+        self._waiting.pop(self, None)
+        self._waiting[self] = None  # the newest waiting
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._await_head()
+        if len(self.connections) > self.limits.max_connections:
+            idlest = next(iter(self._waiting))  # self, if no other is waiting
+            self._waiting.pop(idlest)
+            idlest._cancel_deadline()
+            idlest.transport.close()
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        self._waiting.pop(self, None)
+        self._close_after(self.limits.body_timeout)
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._cancel_deadline()  # the answer is the server's to give, however long it takes
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        # Unless a pipelined request's head arrived already, the next one is awaited.
+        if not self.transport.is_closing() and self.cycle.response_complete:
+            self._await_head()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_deadline()
+        self._waiting.pop(self, None)
+        super().connection_lost(exc)
