@@ -141,7 +141,8 @@ _TOKEN_RESPONSE = {
 }
 _REVOKE_REQUEST = {"type": "object", "required": ["token"], "properties": {
     "token": {"type": "string", "minLength": 1},
-    "token_type_hint": {"enum": ["access_token", "refresh_token"]}}}
+    "token_type_hint": {"type": "string", "examples": ["access_token", "refresh_token"],
+                        "description": "A hint only: any value is read"}}}
 _FORM_OR_JSON = ("application/json", "application/x-www-form-urlencoded")
 
 _UUID = {"type": "string", "format": "uuid"}
@@ -342,9 +343,9 @@ def _field_paths() -> dict[str, Any]:
             "get": _operation("listFields", "Standard and custom fields",
                               ("200", "{fields: [...]}")),
             "post": _operation("createField", "Define a custom field", ("201", "The field"),
-                               body={**_FIELD, "required": ["api_identifier", "data_type",
-                                                            "presentation_type", "name",
-                                                            "label"]},
+                               body={**_FIELD, "additionalProperties": False,
+                                     "required": ["api_identifier", "data_type",
+                                                  "presentation_type", "name", "label"]},
                                links=_links("uuid", "getField", "updateField", "deleteField")),
         },
         "/platform/contacts/fields/{uuid}": {
@@ -369,7 +370,8 @@ def _webhook_paths() -> dict[str, Any]:
                               ("200", "{webhooks: [...]}")),
             "post": _operation(
                 "createWebhook", "Subscribe a URL (it must answer a validation request with a "
-                "2xx, else 401)", ("201", "The subscription, with its secret"), body=_WEBHOOK,
+                "2xx, else 401)", ("201", "The subscription, with its secret"),
+                body={**_WEBHOOK, "additionalProperties": False},
                 links=_links("uuid", "getWebhook", "updateWebhook", "deleteWebhook",
                              "listDeliveries")),
         },
