@@ -231,3 +231,29 @@ def test_the_limits_are_settings_of_serve(tmp_path):
         assert FOR_ADMIN.format(1, "") in refused.text
     finally:
         served.stop()
+
+
+def test_forwarded_addresses_count_only_from_trusted_proxies(tmp_path):
+    """With `--forwarded-allow-ips` naming another proxy, X-Forwarded-For is not believed: every
+    attempt counts against the connection's own address."""
+    served = ServerProcess(tmp_path, serve_args=("--sign-in-failures-per-address", "3",
+                                                 "--forwarded-allow-ips", "192.0.2.1"))
+
+    async def add_app() -> str:
+        store = open_store(f"sqlite:///{served.database}")
+        await store.open()
+        try:
+            account = await store.get_account(served.account)
+            return (await create_app(store, account.id, REDIRECT))[0]
+        finally:
+            await store.close()
+
+    client_id = asyncio.run(add_app())
+    served.start()
+    try:
+        with httpx.Client(base_url=served.url, timeout=30) as browser:
+            statuses = [sign_in(browser, client_id, f"name-{n}", "wrong",
+                                address=new_address()).status_code for n in range(4)]
+        assert statuses == [401, 401, 401, 429]
+    finally:
+        served.stop()

@@ -161,6 +161,11 @@ def main() -> None:
               default=DEFAULT_MAX_CONNECTIONS, show_default=True, type=click.IntRange(min=1),
               help="Connections a process keeps open (at most its open-files limit allows); "
                    "past it, the one waiting longest for a request is closed.")
+@click.option("--forwarded-allow-ips", envvar="RDEVENTS_FORWARDED_ALLOW_IPS",
+              default="127.0.0.1", show_default=True,
+              help="Proxies whose X-Forwarded-For and X-Forwarded-Proto are believed: "
+                   "comma-separated addresses or networks, or * (behind a proxy on another "
+                   "host, give its address, or every client seems to be the proxy).")
 @click.option("--workers", envvar="RDEVENTS_WORKERS", default=1, show_default=True,
               type=click.IntRange(min=1), help="Server processes sharing the port.")
 @click.option("--log-level", envvar="RDEVENTS_LOG_LEVEL", default="info", show_default=True,
@@ -173,7 +178,8 @@ def serve(host: str, port: int, database_url: str, max_body_bytes: int, max_batc
           sign_in_failures_per_address: int, sign_in_window_seconds: float, rate_limits: str,
           webhook_timeout: float, webhook_retry_delays: tuple[float, ...],
           webhook_poll_seconds: float, webhook_retention_days: float, head_timeout: float,
-          body_timeout: float, keep_alive_timeout: float, max_connections: int, workers: int,
+          body_timeout: float, keep_alive_timeout: float, max_connections: int,
+          forwarded_allow_ips: str, workers: int,
           log_level: str, log_format: str) -> None:
     """Run the HTTP server."""
     from .http.server import run_server
@@ -192,7 +198,8 @@ def serve(host: str, port: int, database_url: str, max_body_bytes: int, max_batc
                         webhook_poll_seconds=webhook_poll_seconds,
                         webhook_retention_days=webhook_retention_days,
                         head_timeout=head_timeout, body_timeout=body_timeout,
-                        keep_alive_timeout=keep_alive_timeout, max_connections=max_connections)
+                        keep_alive_timeout=keep_alive_timeout, max_connections=max_connections,
+                        forwarded_allow_ips=forwarded_allow_ips)
     _check_can_listen(host, port)  # before the first start spends its one-time token
     token = with_store(_first_start)(database_url)
     if token is not None:

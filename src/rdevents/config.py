@@ -61,3 +61,6 @@ class Settings:
     body_timeout: float = DEFAULT_BODY_TIMEOUT
     keep_alive_timeout: float = DEFAULT_KEEP_ALIVE_TIMEOUT
     max_connections: int = DEFAULT_MAX_CONNECTIONS
+    # Addresses of proxies whose X-Forwarded-For and X-Forwarded-Proto are believed
+    # (comma-separated addresses or networks, or *): the client's address counts in sign-in limits.
+    forwarded_allow_ips: str = "127.0.0.1"

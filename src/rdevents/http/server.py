@@ -41,7 +41,8 @@ def run_server(settings: Settings, host: str, port: int, *, workers: int = 1,
     options: dict[str, Any] = dict(
         host=host, port=port, loop="uvloop",
         http=functools.partial(BoundedProtocol, limits=limits),
-        timeout_keep_alive=settings.keep_alive_timeout, access_log=False, lifespan="on",
+        timeout_keep_alive=settings.keep_alive_timeout,
+        forwarded_allow_ips=settings.forwarded_allow_ips, access_log=False, lifespan="on",
         log_level=log_level, log_config=log_config(log_format, log_level))
     if workers == 1:
         GracefulServer(uvicorn.Config(create_app(settings), **options)).run()
