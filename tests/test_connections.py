@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import httpx
+import orjson
 import pytest
 
 from conftest import BACKENDS, free_port
@@ -165,4 +166,24 @@ def test_a_slow_body_is_cut_off_after_the_body_timeout_and_nothing_is_stored(sta
         # A connection used well is kept between requests.
         assert api.get("/platform/contacts").json()["contacts"] == []
         assert api.get("/platform/contacts").status_code == 200
+    assert_quiet(limited.stop())
+
+
+def test_a_request_head_past_64_kib_is_refused_with_431(start_limited):
+    limited = start_limited()
+    header = b"X-Big: " + b"a" * 60_000 + b"\r\n"
+    with limited.connect() as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n" + header + b"\r\n")
+        assert sock.recv(100).startswith(b"HTTP/1.1 200 OK")
+    with limited.connect() as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n" + header * 2)
+        sock.settimeout(5)
+        answer = b""
+        while chunk := sock.recv(65_536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 431 Request Header Fields Too Large"), head
+    assert orjson.loads(body) == {"errors": {
+        "error_type": "REQUEST_HEADER_FIELDS_TOO_LARGE",
+        "error_message": "The request line and headers must not exceed 65536 bytes."}}
     assert_quiet(limited.stop())

@@ -456,12 +456,13 @@ _HOME = {"type": "object", "required": ["name", "version", "links"], "properties
 
 def _shared_responses(paths: dict[str, Any]) -> None:
     """The answers any operation may give besides its own: 400 BAD_REQUEST (a NUL character in
-    the path, the query or a form field), 401 without a valid token, 413 and 415 for a body, 503
-    while the database is away."""
+    the path, the query or a form field), 401 without a valid token, 413 and 415 for a body, 431
+    for a request head over 64 KiB, 503 while the database is away."""
     for path, item in paths.items():
         for operation in item.values():
             responses = operation["responses"]
             responses.setdefault("400", _json(_ref("RequestError"), "Bad request"))
+            responses["431"] = _json(_ref("RequestError"), "Request line and headers too large")
             if "security" in operation:
                 responses.setdefault("401", _json(_either("RequestError", "MissingToken"),
                                                   "Missing, invalid, revoked or expired token"))

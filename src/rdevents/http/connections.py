@@ -16,6 +16,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
@@ -24,6 +25,16 @@ log = logging.getLogger(__name__)
 # File descriptors kept for the process's own use (database connections, webhook deliveries,
 # files): at most this many, at most a quarter of the limit.
 RESERVED_FDS = 256
+# A request's line and headers: past this size the client gets a 431 and the connection closes.
+# (RD answers 414 past 8 KB of URL; browsers and proxies stay well under 16 KB of headers.)
+MAX_HEAD_BYTES = 65_536
+_HEAD_TOO_LARGE = orjson.dumps({"errors": {
+    "error_type": "REQUEST_HEADER_FIELDS_TOO_LARGE",
+    "error_message": f"The request line and headers must not exceed {MAX_HEAD_BYTES} bytes."}})
+_HEAD_TOO_LARGE_RESPONSE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
+    b"content-length: %d\r\nconnection: close\r\n\r\n%s"
+    % (len(_HEAD_TOO_LARGE), _HEAD_TOO_LARGE))
 
 
 @dataclass(frozen=True)
@@ -53,15 +64,17 @@ _waiting: weakref.WeakKeyDictionary[ServerState, dict[BoundedProtocol, None]] = 
 
 class BoundedProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with deadlines: a request's head must be complete within
-    `head_timeout` seconds of the connection opening or of the previous response, its body
-    within `body_timeout` seconds of the head; otherwise the connection is closed. Beyond
-    `max_connections`, a new connection closes the one that has waited longest for a head."""
+    `head_timeout` seconds of the connection opening or of the previous response, and within
+    MAX_HEAD_BYTES, its body within `body_timeout` seconds of the head; otherwise the
+    connection is closed. Beyond `max_connections`, a new connection closes the one that has
+    waited longest for a head."""
 
     def __init__(self, *args: Any, limits: ConnectionLimits, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.limits = limits
         self._waiting = _waiting.setdefault(self.server_state, {})
         self._deadline: asyncio.TimerHandle | None = None
+        self._head_bytes = 0
 
     def _close_after(self, seconds: float) -> None:
         self._cancel_deadline()
@@ -74,6 +87,7 @@ class BoundedProtocol(HttpToolsProtocol):
 
     def _await_head(self) -> None:
         self._close_after(self.limits.head_timeout)
+        self._head_bytes = 0
         self._waiting.pop(self, None)
         self._waiting[self] = None  # the newest waiting
 
@@ -85,6 +99,14 @@ class BoundedProtocol(HttpToolsProtocol):
             self._waiting.pop(idlest)
             idlest._cancel_deadline()
             idlest.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self in self._waiting:  # all of it was head, and the head is not complete yet
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
+                self.transport.write(_HEAD_TOO_LARGE_RESPONSE)
+                self.transport.close()
 
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
