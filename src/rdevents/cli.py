@@ -16,9 +16,12 @@ from .config import (
     Settings,
 )
 from .limits import PLANS
+from .outbound.targets import parse_networks
 from .store import AccountExists, Store, open_store
 from .store.schema import SchemaBehind, current_revision, upgrade
 from .tokens import MAX_API_KEYS, hash_secret, issue_api_key, issue_token
+
+_DEFAULTS = Settings()
 
 database_option = click.option(
     "--database", "database_url", envvar="RDEVENTS_DATABASE_URL", default=DEFAULT_DATABASE_URL,
@@ -84,6 +87,22 @@ def main() -> None:
 @click.option("--webhook-retention-days", envvar="RDEVENTS_WEBHOOK_RETENTION_DAYS",
               default=14.0, show_default=True, type=click.FloatRange(min=0),
               help="Days a delivered, failed or erased webhook delivery is kept.")
+@click.option("--webhook-allowed-networks", envvar="RDEVENTS_WEBHOOK_ALLOWED_NETWORKS",
+              default="", callback=lambda _c, _p, value: _networks(value),
+              help="Networks webhooks may be sent to although they are not public (loopback, "
+                   "private, link-local...), as CIDRs separated by commas, e.g. "
+                   "10.0.0.0/8,fd00::/8. Default: none.")
+@click.option("--webhook-concurrency", envvar="RDEVENTS_WEBHOOK_CONCURRENCY",
+              default=_DEFAULTS.webhook_concurrency, show_default=True,
+              type=click.IntRange(min=1), help="Webhook attempts a process has under way at once.")
+@click.option("--webhook-concurrency-per-account",
+              envvar="RDEVENTS_WEBHOOK_CONCURRENCY_PER_ACCOUNT",
+              default=_DEFAULTS.webhook_concurrency_per_account, show_default=True,
+              type=click.IntRange(min=1),
+              help="Webhook attempts a process has under way at once for one account.")
+@click.option("--max-webhooks-per-account", envvar="RDEVENTS_MAX_WEBHOOKS_PER_ACCOUNT",
+              default=_DEFAULTS.max_webhooks_per_account, show_default=True,
+              type=click.IntRange(min=1), help="Webhook subscriptions an account may have.")
 @click.option("--workers", envvar="RDEVENTS_WORKERS", default=1, show_default=True,
               type=click.IntRange(min=1), help="Server processes sharing the port.")
 @click.option("--log-level", envvar="RDEVENTS_LOG_LEVEL", default="info", show_default=True,
@@ -93,7 +112,9 @@ def main() -> None:
 def serve(host: str, port: int, database_url: str, max_body_bytes: int, max_batch_events: int,
           max_pending_writes: int, token_cache_seconds: float, rate_limits: str,
           webhook_timeout: float, webhook_retry_delays: tuple[float, ...],
-          webhook_poll_seconds: float, webhook_retention_days: float, workers: int,
+          webhook_poll_seconds: float, webhook_retention_days: float,
+          webhook_allowed_networks: tuple[str, ...], webhook_concurrency: int,
+          webhook_concurrency_per_account: int, max_webhooks_per_account: int, workers: int,
           log_level: str, log_format: str) -> None:
     """Run the HTTP server."""
     from .http.server import run_server
@@ -105,7 +126,11 @@ def serve(host: str, port: int, database_url: str, max_body_bytes: int, max_batc
                         rate_limits=rate_limits == "rd", webhook_timeout=webhook_timeout,
                         webhook_retry_delays=webhook_retry_delays,
                         webhook_poll_seconds=webhook_poll_seconds,
-                        webhook_retention_days=webhook_retention_days)
+                        webhook_retention_days=webhook_retention_days,
+                        webhook_allowed_networks=webhook_allowed_networks,
+                        webhook_concurrency=webhook_concurrency,
+                        webhook_concurrency_per_account=webhook_concurrency_per_account,
+                        max_webhooks_per_account=max_webhooks_per_account)
     token = with_store(_first_start)(database_url)
     if token is not None:
         _print_welcome(token, host, port)
@@ -121,6 +146,15 @@ def _delays(value: str) -> tuple[float, ...]:
     if any(delay < 0 for delay in delays):
         raise click.BadParameter(f"{value!r}: give seconds (0 or more) separated by commas.")
     return delays
+
+
+def _networks(value: str) -> tuple[str, ...]:
+    networks = tuple(part.strip() for part in value.split(",") if part.strip())
+    try:
+        parse_networks(networks)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return networks
 
 
 async def _first_start(store: Store) -> str | None:

@@ -27,3 +27,11 @@ class Settings:
     webhook_poll_seconds: float = 1.0
     # Deliveries over (delivered, failed, erased) are forgotten, attempts and all, after this.
     webhook_retention_days: float = 14.0
+    # Networks webhooks may be sent to although they are not public (CIDR strings): by default
+    # none, so no tenant can make the server post to itself or to the network behind it.
+    webhook_allowed_networks: tuple[str, ...] = ()
+    # Attempts a process has under way at once, in all and for one account, so that receivers
+    # that hang hold up their own account's deliveries, not everyone's.
+    webhook_concurrency: int = 256
+    webhook_concurrency_per_account: int = 32
+    max_webhooks_per_account: int = 20

@@ -8,7 +8,7 @@ from . import __version__
 from .catalogue import EVENT_FAMILY, EVENT_TYPES, EventType, Field, FieldType
 from .contacts import LIFECYCLE_STAGES
 from .custom_fields import DATA_TYPES, PRESENTATION_TYPES
-from .outbound.webhooks import RELATIONS, WEBHOOK_EVENT_TYPES
+from .outbound.webhooks import RELATIONS, SECRET_LENGTHS, WEBHOOK_EVENT_TYPES
 
 _SCALARS = {
     FieldType.STRING: {"type": "string"},
@@ -141,13 +141,20 @@ _FIELD = {"type": "object", "properties": {
         "type": "array", "items": {"type": "object", "required": ["value", "label"],
                                    "properties": {"value": {"type": "string"},
                                                   "label": {"type": "string"}}}}}}}}
+_SECRET = {"type": "string", "minLength": SECRET_LENGTHS.start,
+           "maxLength": SECRET_LENGTHS.stop - 1, "pattern": "^[!-~]+$",
+           "description": "What deliveries are signed with (beyond RD); chosen at creation or "
+                          "random. A PUT does not change it: .../secret/rotate does."}
 _WEBHOOK = {"type": "object", "required": ["event_type", "url"], "properties": {
     "event_type": {"enum": list(WEBHOOK_EVENT_TYPES)}, "entity_type": {"enum": ["CONTACT"]},
     "url": {"type": "string", "format": "uri"}, "http_method": {"enum": ["POST"]},
     "include_relations": {"type": "array", "items": {"enum": list(RELATIONS)}},
     "event_identifiers": {"type": "array", "items": {"type": "string"},
                           "description": "Only conversions with these identifiers "
-                                         "(WEBHOOK.CONVERTED)"}}}
+                                         "(WEBHOOK.CONVERTED)"},
+    "secret": _SECRET}}
+_SECRET_BODY = {"type": "object", "additionalProperties": False,
+                "properties": {"secret": _SECRET}}
 
 
 def _operation(summary: str, ok: tuple[str, str], *, parameters: list | None = None,
@@ -220,8 +227,10 @@ def _management_paths(contact_param: dict) -> dict[str, Any]:
         },
         "/integrations/webhooks": {
             "get": _operation("Webhook subscriptions", ("200", "{webhooks: [...]}")),
-            "post": _operation("Subscribe a URL (it must answer a validation request with a "
-                               "2xx, else 401)", ("201", "The subscription, with its secret"),
+            "post": _operation("Subscribe a URL (on a public address, unless the server "
+                               "allows its network; it must answer a validation request "
+                               "with a 2xx, else 401)",
+                               ("201", "The subscription, with its secret"),
                                body=_WEBHOOK),
         },
         "/integrations/webhooks/{uuid}": {
@@ -233,6 +242,12 @@ def _management_paths(contact_param: dict) -> dict[str, Any]:
                                  ("204", "Deleted"), parameters=[webhook],
                                  not_found="Unknown webhook"),
         },
+        "/integrations/webhooks/{uuid}/secret/rotate": {"post": {
+            **_operation("Give a subscription a new secret (the one in the body, or a random "
+                         "one without a body)", ("200", "The subscription, with its new secret"),
+                         parameters=[webhook], body=_SECRET_BODY, not_found="Unknown webhook"),
+            "requestBody": {"required": False,
+                            "content": {"application/json": {"schema": _SECRET_BODY}}}}},
         "/integrations/webhooks/{uuid}/deliveries": {"get": _operation(
             "A subscription's deliveries, newest first, with their attempts",
             ("200", "{deliveries: [...]}"), not_found="Unknown webhook",

@@ -67,8 +67,9 @@ class AttributeProblems:
     def __init__(self) -> None:
         self.errors: dict[str, Any] = {}
 
-    def add(self, name: str, error_type: str, message: str) -> None:
-        self.errors[name] = [{"error_type": error_type, "error_message": message}]
+    def add(self, name: str, error_type: str, message: str, path: str | None = None) -> None:
+        error = {"error_type": error_type, "error_message": message}
+        self.errors[name] = [error if path is None else {**error, "path": path}]
 
     def require_option(self, name: str, value: Any, options: tuple[str, ...]) -> None:
         """RD's errors for an attribute that must hold one of `options`."""
