@@ -27,7 +27,15 @@ from ..validation import NUL
 from .auth import authenticate
 from .body import bad_shape, read_json
 from .paging import one_of, page_of
-from .errors import JSON, ApiError, AttributeErrors, AttributeProblems, not_found, refuse_unknown
+from .errors import (
+    JSON,
+    ApiError,
+    AttributeErrors,
+    AttributeProblems,
+    attribute_error,
+    not_found,
+    refuse_unknown,
+)
 from .routing import by_method
 
 _FIELDS = ("event_type", "entity_type", "event_identifiers", "url", "http_method",
@@ -124,26 +132,24 @@ async def _ensure_usable(request: Request, attributes: dict[str, Any],
         problem = await request.app.state.webhook_sender.check_url(attributes["url"],
                                                                    attributes["event_type"])
     except ForbiddenTarget as exc:
-        raise AttributeErrors({"url": [{"error_type": "FORBIDDEN_TARGET",
-                                        "error_message": str(exc),
-                                        "path": "$.body.url"}]}) from None
+        raise AttributeErrors({"url": [attribute_error("FORBIDDEN_TARGET", str(exc),
+                                                       "$.body.url")]}) from None
     if problem is not None:
         raise ApiError(401, "UNAUTHORIZED", "The URL did not answer the validation request "
                                             f"with a 2xx status: {problem}.")
 
 
 def _taken(event_type: str) -> AttributeErrors:
-    return AttributeErrors({"url": [{"error_type": "TAKEN",
-                                     "error_message": f"url already in use for {event_type}"}]})
+    return AttributeErrors({"url": [attribute_error(
+        "TAKEN", f"url already in use for {event_type}")]})
 
 
 def _too_many(limit: int) -> AttributeErrors:
     """An error of the subscription as a whole: keyed `base`, as Rails-style attribute errors
     such as RD's key them."""
-    return AttributeErrors({"base": [{
-        "error_type": "LIMIT_REACHED",
-        "error_message": f"This account has {limit} webhook subscriptions, the most this "
-                         "server allows: delete one before adding another."}]})
+    return AttributeErrors({"base": [attribute_error(
+        "LIMIT_REACHED", f"This account has {limit} webhook subscriptions, the most this "
+                         "server allows: delete one before adding another.")]})
 
 
 async def create_webhook(request: Request) -> JSON:
