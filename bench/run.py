@@ -156,8 +156,10 @@ def start_rdevents(workdir: Path, database_url: str | None = None) -> tuple[Serv
     env = {"RDEVENTS_DATABASE_URL": database_url} if database_url else {}
     rdevents("accounts", "create", "bench", cwd=workdir, env=env)
     token = rdevents("tokens", "create", "--account", "bench", cwd=workdir, env=env)
-    server = Server([sys.executable, "-m", "rdevents", "serve", "--log-level", "warning"],
-                    cwd=workdir, env=env)
+    # The webhooks scenario's receiver listens on loopback, which webhooks may not reach
+    # unless allowed.
+    server = Server([sys.executable, "-m", "rdevents", "serve", "--log-level", "warning",
+                     "--webhook-allowed-networks", "127.0.0.0/8"], cwd=workdir, env=env)
     return server, token
 
 

@@ -9,7 +9,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import httpx
 import psycopg
@@ -127,6 +127,9 @@ def postgres_url() -> Iterator[str]:
 
 
 BACKENDS = ["sqlite", "postgresql"]
+# The networks of the tests' webhook receivers, which listen on loopback: servers refuse them
+# unless told otherwise.
+LOOPBACK = ("127.0.0.0/8", "::1/128")
 
 
 def backend_settings(request: pytest.FixtureRequest, backend: str, directory: Path,
@@ -137,11 +140,57 @@ def backend_settings(request: pytest.FixtureRequest, backend: str, directory: Pa
     return Settings(database_url=request.getfixturevalue("postgres_url"), **overrides)
 
 
+@pytest.fixture(params=BACKENDS)
+def empty_database(request: pytest.FixtureRequest,
+                   tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """(backend, URL) of an empty database of each backend, for this test alone."""
+    if request.param == "sqlite":
+        yield request.param, f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    run_url = request.getfixturevalue("postgres_url")
+    name = f"empty_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(run_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield request.param, run_url.rsplit("/", 1)[0] + f"/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def own_server(empty_database: tuple[str, str]) -> Iterator[Callable[..., Server]]:
+    """Starts the app, with the settings a test gives, on a database of its own (on a shared
+    PostgreSQL database, the webhook senders of other tests' servers would take its
+    deliveries); stops it after the test."""
+    _, url = empty_database
+    started: list[Server] = []
+
+    def start(**overrides: Any) -> Server:
+        overrides.setdefault("token_cache_seconds", 0.2)
+        started.append(Server(Settings(database_url=url, **overrides)).start())
+        return started[-1]
+
+    yield start
+    for running in started:
+        running.stop()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Any]:
+    """A webhook receiver on loopback (see receiver.py)."""
+    from receiver import Receiver  # not at the top: receiver.py imports this module
+
+    running = Receiver().start()
+    yield running
+    running.stop()
+
+
 @pytest.fixture(scope="module", params=BACKENDS)
 def server(request: pytest.FixtureRequest,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The app on each backend: every test that uses it runs once per backend."""
-    settings = backend_settings(request, request.param, tmp_path_factory.mktemp("db"))
+    settings = backend_settings(request, request.param, tmp_path_factory.mktemp("db"),
+                                webhook_allowed_networks=LOOPBACK)
     running = Server(settings).start()
     yield running
     running.stop()

@@ -1,5 +1,5 @@
 """A real HTTP server that receives webhooks, for tests: it records each request and answers
-as told (fail the next N, answer slowly, refuse validation requests)."""
+as told (fail the next N, answer slowly or hang until released, refuse validation requests)."""
 
 from __future__ import annotations
 
@@ -37,8 +37,11 @@ class Receiver:
         self.validations: list[Received] = []  # the checks made when subscribing
         self.fail_next = 0  # answer 500 to this many deliveries
         self.failing = False  # answer 500 to every delivery
-        self.delay = 0.0  # seconds to wait before answering a delivery
+        self.delay = 0.0  # seconds to wait before answering a delivery (or until released)
         self.validation_status = 200
+        self.most_at_once = 0  # the most deliveries it was answering at the same time
+        self._at_once = 0
+        self._released = threading.Event()
         self._lock = threading.Lock()
         receiver = self
 
@@ -62,9 +65,13 @@ class Receiver:
         if received.headers.get("x-rdevents-validation"):
             self.validations.append(received)
             return self.validation_status
-        if self.delay:
-            time.sleep(self.delay)
         with self._lock:
+            self._at_once += 1
+            self.most_at_once = max(self.most_at_once, self._at_once)
+        if self.delay:
+            self._released.wait(self.delay)
+        with self._lock:
+            self._at_once -= 1
             self.deliveries.append(received)
             if self.failing:
                 return 500
@@ -77,7 +84,12 @@ class Receiver:
         self._thread.start()
         return self
 
+    def release(self) -> None:
+        """Answer the deliveries it is holding back now, and the next ones at once."""
+        self._released.set()
+
     def stop(self) -> None:
+        self.release()
         self._server.shutdown()
         self._server.server_close()
 

@@ -12,7 +12,10 @@ from pathlib import Path
 
 import httpx
 
-from conftest import free_port
+from conftest import LOOPBACK, free_port
+
+# `serve` options for a server whose webhooks go to the tests' receivers.
+TO_LOOPBACK_RECEIVERS = ("--webhook-allowed-networks", ",".join(LOOPBACK))
 
 
 def rdevents(*args: str, cwd: Path, env: dict | None = None) -> str:

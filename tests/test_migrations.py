@@ -6,14 +6,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import uuid
-from typing import Iterator
 
 import orjson
 import psycopg
 import pytest
 from sqlalchemy import create_engine, text
 
-from conftest import BACKENDS, Server, backend_settings, conversion
+from conftest import Server, backend_settings, conversion
 from rdevents.store.schema import SchemaBehind, ensure_current, sqlalchemy_url, upgrade
 from rdevents.tokens import hash_secret
 
@@ -51,22 +50,6 @@ def fill_at_oldest_revision(url: str) -> dict:
     engine.dispose()
     return {"token": token, "email": email, "contact_uuid": contact_uuid,
             "event_uuid": event_uuid, "payload": payload}
-
-
-@pytest.fixture(params=BACKENDS)
-def empty_database(request, tmp_path) -> Iterator[tuple[str, str]]:
-    """(backend, URL) of an empty database of each backend."""
-    if request.param == "sqlite":
-        yield request.param, f"sqlite:///{tmp_path / 'old.db'}"
-        return
-    run_url = request.getfixturevalue("postgres_url")
-    name = f"upgrade_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(run_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield request.param, run_url.rsplit("/", 1)[0] + f"/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_upgrade_keeps_the_data_of_an_older_schema(request, empty_database, tmp_path):

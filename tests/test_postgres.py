@@ -22,7 +22,7 @@ import pytest
 
 from conftest import conversion, event, free_port
 from receiver import Receiver, wait_until
-from serverproc import ServerProcess, rdevents
+from serverproc import TO_LOOPBACK_RECEIVERS, ServerProcess, rdevents
 
 
 @pytest.fixture
@@ -216,7 +216,7 @@ def copy(source: ServerProcess, target_url: str) -> subprocess.CompletedProcess:
 
 
 def test_db_copy_from_sqlite_keeps_tokens_contacts_and_events(tmp_path, postgres_url):
-    source = ServerProcess(tmp_path).start()
+    source = ServerProcess(tmp_path, serve_args=TO_LOOPBACK_RECEIVERS).start()
     email = f"copied-{uuid.uuid4().hex[:8]}@example.com"
     receiver = Receiver().start()
     try:

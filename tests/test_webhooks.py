@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator
 
@@ -20,6 +21,7 @@ import pytest
 
 from conftest import (
     BACKENDS,
+    LOOPBACK,
     Api,
     Server,
     backend_settings,
@@ -28,9 +30,10 @@ from conftest import (
     free_port,
     sqlite_settings,
 )
+from hooks import attribute_error, deliveries, new_email, settled, subscribe
 from receiver import Receiver, wait_until
 from rdevents.clock import utc_now
-from serverproc import ServerProcess
+from serverproc import TO_LOOPBACK_RECEIVERS, ServerProcess
 
 # Quick retries, so that a delivery fails for good within a second.
 RETRY_DELAYS = (0.1, 0.2, 0.3)
@@ -40,46 +43,10 @@ RETRY_DELAYS = (0.1, 0.2, 0.3)
 def server(request, tmp_path_factory) -> Iterator[Server]:
     settings = backend_settings(request, request.param, tmp_path_factory.mktemp("db"),
                                 webhook_retry_delays=RETRY_DELAYS, webhook_timeout=1.0,
-                                webhook_poll_seconds=0.05)
+                                webhook_poll_seconds=0.05, webhook_allowed_networks=LOOPBACK)
     running = Server(settings).start()
     yield running
     running.stop()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    running = Receiver().start()
-    yield running
-    running.stop()
-
-
-def new_email() -> str:
-    return f"hook-{uuid.uuid4().hex[:10]}@example.com"
-
-
-def subscribe(api: Api, url: str, **attributes) -> dict:
-    response = api.post("/integrations/webhooks", json={
-        "event_type": "WEBHOOK.CONVERTED", "entity_type": "CONTACT", "url": url,
-        "http_method": "POST", **attributes})
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-def deliveries(api: Api, webhook: dict, **query) -> list[dict]:
-    response = api.get(f"/integrations/webhooks/{webhook['uuid']}/deliveries", params=query)
-    assert response.status_code == 200, response.text
-    return response.json()["deliveries"]
-
-
-def settled(api: Api, webhook: dict, count: int) -> list[dict]:
-    """The webhook's `count` deliveries, once none is pending."""
-    return wait_until(lambda: (lambda found: found if len(found) == count and all(
-        d["status"] != "pending" for d in found) else None)(
-        deliveries(api, webhook, page_size=100)))
-
-
-def attribute_error(name: str, error_type: str, message: str) -> dict:
-    return {name: [{"error_type": error_type, "error_message": message}]}
 
 
 # --- subscriptions ---------------------------------------------------------------------------------
@@ -136,12 +103,6 @@ def test_a_url_that_does_not_answer_2xx_is_refused_with_rds_401(api, receiver):
         "error_type": "UNAUTHORIZED",
         "error_message": "The URL did not answer the validation request with a 2xx status: "
                          "it answered 404."}})
-    closed = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens there
-    unreachable = api.post("/integrations/webhooks", json={"event_type": "WEBHOOK.CONVERTED",
-                                                           "url": closed})
-    assert unreachable.status_code == 401
-    assert "ClientConnectorError: Cannot connect to host" in unreachable.json()["errors"][
-        "error_message"]
     assert api.get("/integrations/webhooks").json() == {"webhooks": []}
 
 
@@ -186,6 +147,107 @@ def test_webhooks_of_other_accounts_are_invisible(server, api, receiver):
     assert api.send_event(conversion(new_email())).status_code == 200
     assert len(receiver.wait_for(1)) == 1
     assert len(settled(api, webhook, 1)) == 1
+
+
+def test_an_account_has_at_most_20_webhooks(server, api, receiver):
+    created = [subscribe(api, f"{receiver.url}?n={n}") for n in range(20)]
+    over = api.post("/integrations/webhooks", json={"event_type": "WEBHOOK.MARKED_OPPORTUNITY",
+                                                    "url": f"{receiver.url}?n=20"})
+    assert (over.status_code, over.json()) == (400, {"errors": {"base": [{
+        "error_type": "LIMIT_REACHED",
+        "error_message": "This account has 20 webhook subscriptions, the most this server "
+                         "allows: delete one before adding another."}]}})
+    assert len(receiver.validations) == 20  # the one over the limit was not even checked
+    _, token = server.new_account()
+    with server.client(token) as other:  # a limit of each account
+        subscribe(other, receiver.url)
+    assert api.delete(f"/integrations/webhooks/{created[0]['uuid']}").status_code == 204
+    subscribe(api, f"{receiver.url}?n=20")
+
+
+def test_concurrent_subscriptions_do_not_pass_the_limit(server, receiver):
+    _, token = server.new_account()
+    with server.client(token) as api:
+        for n in range(17):
+            subscribe(api, f"{receiver.url}?n={n}")
+
+    def create(n: int) -> int:
+        with server.client(token) as api:
+            return api.post("/integrations/webhooks", json={
+                "event_type": "WEBHOOK.CONVERTED", "url": f"{receiver.url}?m={n}"}).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = sorted(pool.map(create, range(8)))
+    assert statuses == [201] * 3 + [400] * 5
+    with server.client(token) as api:
+        assert len(api.get("/integrations/webhooks").json()["webhooks"]) == 20
+
+
+def signed_with(secret: str, received) -> bool:
+    expected = "sha256=" + hmac.new(secret.encode(), received.body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(received.headers["x-rdevents-signature"], expected)
+
+
+def test_a_secret_can_be_chosen_and_rotated(api, receiver):
+    chosen = "chosen-secret-0123456789"
+    webhook = subscribe(api, receiver.url, secret=chosen)
+    assert webhook["secret"] == chosen
+    api.send_event(conversion(new_email()))
+    assert signed_with(chosen, receiver.wait_for(1)[0])
+
+    path = f"/integrations/webhooks/{webhook['uuid']}"
+    rotated = api.post(f"{path}/secret/rotate")
+    assert rotated.status_code == 200, rotated.text
+    new_secret = rotated.json()["secret"]
+    assert re.fullmatch(r"[0-9a-f]{64}", new_secret)
+    assert rotated.json() == {**webhook, "secret": new_secret,
+                              "updated_at": rotated.json()["updated_at"]}
+    assert api.get(path).json() == rotated.json()
+    api.send_event(conversion(new_email()))
+    assert signed_with(new_secret, receiver.wait_for(2)[1])
+
+    again = api.post(f"{path}/secret/rotate", json={"secret": "0" * 64})
+    assert (again.status_code, again.json()["secret"]) == (200, "0" * 64)
+    # a PUT that sends a secret back does not change it: only rotation does
+    put = api.put(path, json={**again.json(), "secret": chosen})
+    assert (put.status_code, put.json()["secret"]) == (200, "0" * 64)
+    assert len(receiver.validations) == 1  # neither rotation nor the PUT checked the URL
+
+
+SECRET_ERROR = {"errors": {"secret": [{
+    "error_type": "INVALID_FORMAT",
+    "error_message": "secret must be 16 to 64 printable ASCII characters, without spaces.",
+    "path": "$.body.secret"}]}}
+
+
+@pytest.mark.parametrize("secret", ["fifteen-chars-x", "x" * 65, "a secret with spaces",
+                                    "segredo-não-ascii-123", "tab\tinside-the-secret",
+                                    1234567890123456, None])
+def test_secrets_out_of_bounds_are_refused(api, receiver, secret):
+    created = api.post("/integrations/webhooks", json={
+        "event_type": "WEBHOOK.CONVERTED", "url": receiver.url, "secret": secret})
+    assert (created.status_code, created.json()) == (400, SECRET_ERROR)
+    webhook = subscribe(api, receiver.url)
+    rotated = api.post(f"/integrations/webhooks/{webhook['uuid']}/secret/rotate",
+                       json={"secret": secret})
+    assert (rotated.status_code, rotated.json()) == (400, SECRET_ERROR)
+    assert api.get(f"/integrations/webhooks/{webhook['uuid']}").json() == webhook
+
+
+def test_rotating_refuses_other_fields_and_unknown_webhooks(server, api, receiver):
+    webhook = subscribe(api, receiver.url)
+    path = f"/integrations/webhooks/{webhook['uuid']}/secret/rotate"
+    extra = api.post(path, json={"secret": "x" * 20, "url": receiver.url})
+    assert (extra.status_code, extra.json()) == (400, {"errors": {
+        "error_type": "INVALID_FIELDS",
+        "error_message": "Payload contains fields that do not exist: (url)"}})
+    unknown = api.post(f"/integrations/webhooks/{uuid.uuid4()}/secret/rotate")
+    assert (unknown.status_code, unknown.json()["errors"]["error_message"]) == (
+        404, "Webhook not found.")
+    _, token = server.new_account()
+    with server.client(token) as other:
+        assert other.post(path).status_code == 404
+    assert api.get(f"/integrations/webhooks/{webhook['uuid']}").json() == webhook
 
 
 # --- deliveries ------------------------------------------------------------------------------------
@@ -415,7 +477,7 @@ def test_deliveries_over_are_pruned_after_the_retention(server, api, receiver):
 # --- across processes and restarts ---------------------------------------------------------------
 
 QUICK = ("--webhook-retry-delays", "0.5,0.5,0.5", "--webhook-timeout", "1",
-         "--webhook-poll-seconds", "0.05")
+         "--webhook-poll-seconds", "0.05", *TO_LOOPBACK_RECEIVERS)
 
 
 def database_for(request, backend: str) -> str | None:

@@ -26,12 +26,15 @@ from .config import (
 )
 from .limits import PLANS
 from .listing import echo_records
+from .outbound.targets import parse_networks
 from .passwords import MIN_LENGTH, hash_password, problem_with
 from .store import Account, AccountExists, Store, open_store
 from .store.operator import AccountSummary, ApiKeySummary, AppSummary, TokenSummary
 from .store.problems import DatabaseProblem, explained
 from .store.schema import SchemaBehind, current_revision, upgrade
 from .tokens import MAX_API_KEYS, hash_secret, issue_api_key, issue_token
+
+_DEFAULTS = Settings()
 
 database_option = click.option(
     "--database", "database_url", envvar="RDEVENTS_DATABASE_URL", default=DEFAULT_DATABASE_URL,
@@ -166,6 +169,22 @@ def main() -> None:
               help="Proxies whose X-Forwarded-For and X-Forwarded-Proto are believed: "
                    "comma-separated addresses or networks, or * (behind a proxy on another "
                    "host, give its address, or every client seems to be the proxy).")
+@click.option("--webhook-allowed-networks", envvar="RDEVENTS_WEBHOOK_ALLOWED_NETWORKS",
+              default="", callback=lambda _c, _p, value: _networks(value),
+              help="Networks webhooks may be sent to although they are not public (loopback, "
+                   "private, link-local...), as CIDRs separated by commas, e.g. "
+                   "10.0.0.0/8,fd00::/8. Default: none.")
+@click.option("--webhook-concurrency", envvar="RDEVENTS_WEBHOOK_CONCURRENCY",
+              default=_DEFAULTS.webhook_concurrency, show_default=True,
+              type=click.IntRange(min=1), help="Webhook attempts a process has under way at once.")
+@click.option("--webhook-concurrency-per-account",
+              envvar="RDEVENTS_WEBHOOK_CONCURRENCY_PER_ACCOUNT",
+              default=_DEFAULTS.webhook_concurrency_per_account, show_default=True,
+              type=click.IntRange(min=1),
+              help="Webhook attempts a process has under way at once for one account.")
+@click.option("--max-webhooks-per-account", envvar="RDEVENTS_MAX_WEBHOOKS_PER_ACCOUNT",
+              default=_DEFAULTS.max_webhooks_per_account, show_default=True,
+              type=click.IntRange(min=1), help="Webhook subscriptions an account may have.")
 @click.option("--workers", envvar="RDEVENTS_WORKERS", default=1, show_default=True,
               type=click.IntRange(min=1), help="Server processes sharing the port.")
 @click.option("--log-level", envvar="RDEVENTS_LOG_LEVEL", default="info", show_default=True,
@@ -177,9 +196,11 @@ def serve(host: str, port: int, database_url: str, max_body_bytes: int, max_batc
           token_cache_seconds: float, sign_in_failures_per_username: int,
           sign_in_failures_per_address: int, sign_in_window_seconds: float, rate_limits: str,
           webhook_timeout: float, webhook_retry_delays: tuple[float, ...],
-          webhook_poll_seconds: float, webhook_retention_days: float, head_timeout: float,
-          body_timeout: float, keep_alive_timeout: float, max_connections: int,
-          forwarded_allow_ips: str, workers: int,
+          webhook_poll_seconds: float, webhook_retention_days: float,
+          webhook_allowed_networks: tuple[str, ...], webhook_concurrency: int,
+          webhook_concurrency_per_account: int, max_webhooks_per_account: int,
+          head_timeout: float, body_timeout: float, keep_alive_timeout: float,
+          max_connections: int, forwarded_allow_ips: str, workers: int,
           log_level: str, log_format: str) -> None:
     """Run the HTTP server."""
     from .http.server import run_server
@@ -197,6 +218,10 @@ def serve(host: str, port: int, database_url: str, max_body_bytes: int, max_batc
                         webhook_retry_delays=webhook_retry_delays,
                         webhook_poll_seconds=webhook_poll_seconds,
                         webhook_retention_days=webhook_retention_days,
+                        webhook_allowed_networks=webhook_allowed_networks,
+                        webhook_concurrency=webhook_concurrency,
+                        webhook_concurrency_per_account=webhook_concurrency_per_account,
+                        max_webhooks_per_account=max_webhooks_per_account,
                         head_timeout=head_timeout, body_timeout=body_timeout,
                         keep_alive_timeout=keep_alive_timeout, max_connections=max_connections,
                         forwarded_allow_ips=forwarded_allow_ips)
@@ -216,6 +241,15 @@ def _delays(value: str) -> tuple[float, ...]:
     if any(delay < 0 for delay in delays):
         raise click.BadParameter(f"{value!r}: give seconds (0 or more) separated by commas.")
     return delays
+
+
+def _networks(value: str) -> tuple[str, ...]:
+    networks = tuple(part.strip() for part in value.split(",") if part.strip())
+    try:
+        parse_networks(networks)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return networks
 
 
 def _check_can_listen(host: str, port: int) -> None:

@@ -49,10 +49,6 @@ class Settings:
     webhook_poll_seconds: float = 1.0
     # Deliveries over (delivered, failed, erased) are forgotten, attempts and all, after this.
     webhook_retention_days: float = 14.0
-
-    @property
-    def caps(self) -> DataCaps:
-        return DataCaps(self.max_custom_fields, self.max_tags_per_contact)
     # Connections (http/connections.py): seconds for a request's head to arrive (from the
     # connection or the previous response), then for its body; seconds an idle connection is
     # kept after a response; connections a process keeps open (at most what its open-files
@@ -64,3 +60,15 @@ class Settings:
     # Addresses of proxies whose X-Forwarded-For and X-Forwarded-Proto are believed
     # (comma-separated addresses or networks, or *): the client's address counts in sign-in limits.
     forwarded_allow_ips: str = "127.0.0.1"
+    # Networks webhooks may be sent to although they are not public (CIDR strings): by default
+    # none, so no tenant can make the server post to itself or to the network behind it.
+    webhook_allowed_networks: tuple[str, ...] = ()
+    # Attempts a process has under way at once, in all and for one account, so that receivers
+    # that hang hold up their own account's deliveries, not everyone's.
+    webhook_concurrency: int = 256
+    webhook_concurrency_per_account: int = 32
+    max_webhooks_per_account: int = 20
+
+    @property
+    def caps(self) -> DataCaps:
+        return DataCaps(self.max_custom_fields, self.max_tags_per_contact)

@@ -9,7 +9,7 @@ from .catalogue import EVENT_FAMILY, EVENT_TYPES, EventType, Field, FieldType
 from .catalogue.fields import LEGAL_BASES
 from .contacts import LIFECYCLE_STAGES, RD_ATTRIBUTES
 from .custom_fields import DATA_TYPES, INT64_MAX, INT64_MIN, PRESENTATION_TYPES
-from .outbound.webhooks import RELATIONS, WEBHOOK_EVENT_TYPES
+from .outbound.webhooks import RELATIONS, SECRET_LENGTHS, WEBHOOK_EVENT_TYPES
 from .http.paging import MAX_PAGE, MAX_PAGE_SIZE
 
 _SCALARS = {
@@ -92,7 +92,7 @@ _MISSING_TOKEN = _object({"error": _STRING, "error_description": _STRING})
 _VALIDATION_ERRORS = _object({"errors": {"type": "array", "items": _object({
     "error_type": {"type": "string", "enum": [
         "CANNOT_BE_NULL", "CANNOT_BE_BLANK", "INVALID_DATA_TYPE", "INVALID_OPTION",
-        "INVALID_FORMAT", "TOO_LONG", "RESOURCE_NOT_FOUND"]},
+        "INVALID_FORMAT", "TOO_LONG", "LIMIT_EXCEEDED", "RESOURCE_NOT_FOUND"]},
     "error_message": _STRING,
     "validation_rules": {"type": "object"},
     "path": {"type": "string", "examples": ["$.body.payload.email"]}})}})
@@ -101,8 +101,10 @@ _MISSING_FIELDS = _object({"errors": {"type": "array", "items": _object({
     "error_type": _STRING, "error_message": _STRING, "path": _STRING})}})
 # RD's errors of the contacts, fields and webhooks APIs: arrays of errors keyed by attribute
 # (by locale too, for a field's name and label).
-_ERROR_LIST = {"type": "array", "items": _object({"error_type": _STRING,
-                                                  "error_message": _STRING})}
+# An error may add the JSONPath of what it is about (beyond RD), e.g. a webhook's refused URL.
+_ERROR_LIST = {"type": "array", "items": {
+    **_object({"error_type": _STRING, "error_message": _STRING}),
+    "properties": {"error_type": _STRING, "error_message": _STRING, "path": _STRING}}}
 _ATTRIBUTE_ERRORS = _object({"errors": {
     "type": "object", "minProperties": 1, "additionalProperties": {
         "anyOf": [_ERROR_LIST, {"type": "object", "additionalProperties": _ERROR_LIST}]}}})
@@ -157,13 +159,20 @@ _FIELD = {"type": "object", "properties": {
     "validation_rules": {"type": "object", "properties": {"valid_options": {
         "type": "array", "items": {"type": "object", "required": ["value", "label"],
                                    "properties": {"value": _STRING, "label": _STRING}}}}}}}
+_SECRET = {"type": "string", "minLength": SECRET_LENGTHS.start,
+           "maxLength": SECRET_LENGTHS.stop - 1, "pattern": "^[!-~]+$",
+           "description": "What deliveries are signed with (beyond RD); chosen at creation or "
+                          "random. A PUT does not change it: .../secret/rotate does."}
 _WEBHOOK = {"type": "object", "required": ["event_type", "url"], "properties": {
     "event_type": {"enum": list(WEBHOOK_EVENT_TYPES)}, "entity_type": {"enum": ["CONTACT"]},
     "url": {"type": "string", "format": "uri"}, "http_method": {"enum": ["POST"]},
     "include_relations": {"type": "array", "items": {"enum": list(RELATIONS)}},
     "event_identifiers": {"type": "array", "items": _STRING,
                           "description": "Only conversions with these identifiers "
-                                         "(WEBHOOK.CONVERTED)"}}}
+                                         "(WEBHOOK.CONVERTED)"},
+    "secret": _SECRET}}
+_SECRET_BODY = {"type": "object", "additionalProperties": False,
+                "properties": {"secret": _SECRET}}
 _CONTACT_PARAM = {"name": "contact", "in": "path", "required": True,
                   "description": "uuid:<uuid>, email:<email> or a bare uuid",
                   "schema": {"type": "string", "pattern": "^(email:.*|uuid:[^:]*|[^:]*)$"}}
@@ -369,8 +378,9 @@ def _webhook_paths() -> dict[str, Any]:
             "get": _operation("listWebhooks", "Webhook subscriptions",
                               ("200", "{webhooks: [...]}")),
             "post": _operation(
-                "createWebhook", "Subscribe a URL (it must answer a validation request with a "
-                "2xx, else 401)", ("201", "The subscription, with its secret"),
+                "createWebhook", "Subscribe a URL (on a public address, unless the server allows "
+                "its network; it must answer a validation request with a 2xx, else 401)",
+                ("201", "The subscription, with its secret"),
                 body={**_WEBHOOK, "additionalProperties": False},
                 links=_links("uuid", "getWebhook", "updateWebhook", "deleteWebhook",
                              "listDeliveries")),
@@ -384,6 +394,13 @@ def _webhook_paths() -> dict[str, Any]:
             "delete": _operation("deleteWebhook", "Delete a subscription and its deliveries",
                                  ("204", "Deleted"), parameters=webhook, not_found=unknown),
         },
+        "/integrations/webhooks/{uuid}/secret/rotate": {"post": {
+            **_operation("rotateWebhookSecret", "Give a subscription a new secret (the one in "
+                         "the body, or a random one without a body)",
+                         ("200", "The subscription, with its new secret"),
+                         parameters=webhook, body=_SECRET_BODY, not_found=unknown),
+            "requestBody": {"required": False,
+                            "content": {"application/json": {"schema": _SECRET_BODY}}}}},
         "/integrations/webhooks/{uuid}/deliveries": {"get": _operation(
             "listDeliveries", "A subscription's deliveries, newest first, with their attempts",
             ("200", "{deliveries: [...]}"), not_found=unknown, errors=("ValidationErrors",),

@@ -61,14 +61,20 @@ class AttributeErrors(ApiError):
         return JSON({"errors": self.errors}, 400)
 
 
+def attribute_error(error_type: str, message: str, path: str | None = None) -> dict[str, str]:
+    """One of RD's attribute errors; `path` (beyond RD) locates what it is about."""
+    error = {"error_type": error_type, "error_message": message}
+    return error if path is None else {**error, "path": path}
+
+
 class AttributeProblems:
     """The attribute-keyed errors of one body, as they are found."""
 
     def __init__(self) -> None:
         self.errors: dict[str, Any] = {}
 
-    def add(self, name: str, error_type: str, message: str) -> None:
-        self.errors[name] = [{"error_type": error_type, "error_message": message}]
+    def add(self, name: str, error_type: str, message: str, path: str | None = None) -> None:
+        self.errors[name] = [attribute_error(error_type, message, path)]
 
     def require_option(self, name: str, value: Any, options: tuple[str, ...]) -> None:
         """RD's errors for an attribute that must hold one of `options`."""

@@ -12,20 +12,41 @@ from starlette.responses import Response
 
 from ..clock import utc_now
 from ..ids import new_uuid
-from ..outbound.webhooks import CONVERTED, RELATIONS, WEBHOOK_EVENT_TYPES, DeliveryRecord, Webhook
+from ..outbound.targets import ForbiddenTarget
+from ..outbound.webhooks import (
+    CONVERTED,
+    RELATIONS,
+    SECRET_LENGTHS,
+    WEBHOOK_EVENT_TYPES,
+    DeliveryRecord,
+    Webhook,
+    acceptable_secret,
+)
 from ..store import WebhookExists
 from ..validation import NUL
 from .auth import authenticate
 from .body import bad_shape, read_json
 from .paging import one_of, page_of
-from .errors import JSON, ApiError, AttributeErrors, AttributeProblems, not_found, refuse_unknown
+from .errors import (
+    JSON,
+    ApiError,
+    AttributeErrors,
+    AttributeProblems,
+    attribute_error,
+    not_found,
+    refuse_unknown,
+)
 from .routing import by_method
 
 _FIELDS = ("event_type", "entity_type", "event_identifiers", "url", "http_method",
-           "include_relations")
-# What a GET shows beyond the body: a PUT may send it back; it is not changed.
+           "include_relations", "secret")
+# What a GET shows beyond RD's attributes: a PUT may send it back; it is not changed (a secret
+# changes only through .../secret/rotate, so that a client's stale copy cannot bring an old one
+# back).
 _SHOWN = ("uuid", "created_at", "updated_at", "platform_account_id", "source", "status",
           "secret")
+_SECRET_RULE = (f"secret must be {SECRET_LENGTHS.start} to {SECRET_LENGTHS.stop - 1} printable "
+                "ASCII characters, without spaces.")
 DELIVERY_STATUSES = ("pending", "delivered", "failed", "erased")
 DELIVERIES_PAGE_SIZE = 25
 
@@ -49,11 +70,13 @@ def _strings(problems: AttributeProblems, name: str, value: Any) -> tuple[str, .
     return tuple(dict.fromkeys(value))
 
 
-def subscription_from(body: Any, allowed_extra: tuple[str, ...] = ()) -> dict[str, Any]:
-    """RD's subscription body: its attributes, or RD's attribute-keyed errors."""
+def subscription_from(body: Any, shown: tuple[str, ...] = ()) -> dict[str, Any]:
+    """RD's subscription body: its attributes (with the secret, when a creation chooses one),
+    or RD's attribute-keyed errors. `shown` names what a GET shows that a PUT may send back:
+    it is ignored."""
     if not isinstance(body, dict):
         raise bad_shape("object")
-    refuse_unknown(sorted(set(body) - {*_FIELDS, *allowed_extra}))
+    refuse_unknown(sorted(set(body) - {*_FIELDS, *shown}))
     problems = AttributeProblems()
     event_type = body.get("event_type")
     problems.require_option("event_type", event_type, WEBHOOK_EVENT_TYPES)
@@ -72,9 +95,18 @@ def subscription_from(body: Any, allowed_extra: tuple[str, ...] = ()) -> dict[st
     if identifiers and event_type != CONVERTED:
         problems.add("event_identifiers", "INVALID",
                      f"event_identifiers filter {CONVERTED} webhooks only.")
+    attributes = {"event_type": event_type, "url": url, "include_relations": relations,
+                  "event_identifiers": identifiers}
+    if "secret" in body and "secret" not in shown:
+        attributes["secret"] = _chosen_secret(problems, body["secret"])
     problems.raise_any()
-    return {"event_type": event_type, "url": url, "include_relations": relations,
-            "event_identifiers": identifiers}
+    return attributes
+
+
+def _chosen_secret(problems: AttributeProblems, secret: Any) -> str:
+    if not acceptable_secret(secret):
+        problems.add("secret", "INVALID_FORMAT", _SECRET_RULE, "$.body.secret")
+    return secret
 
 
 def _is_http_url(url: Any) -> bool:
@@ -88,38 +120,61 @@ def _is_http_url(url: Any) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
-async def _ensure_usable(request: Request, account_id: int, attributes: dict[str, Any],
-                         own_uuid: str | None) -> None:
-    """Refuse a URL the account already has for this event type, then check that the URL
-    answers a 2xx, as RD does (and with RD's 401 when it does not)."""
-    for other in await request.app.state.store.list_webhooks(account_id):
-        if (other.event_type, other.url) == (attributes["event_type"], attributes["url"]) \
-                and other.uuid != own_uuid:
-            raise _taken(attributes["event_type"])
-    problem = await request.app.state.webhook_sender.check_url(attributes["url"],
-                                                               attributes["event_type"])
+async def _ensure_usable(request: Request, attributes: dict[str, Any],
+                         others: list[Webhook]) -> None:
+    """Refuse a URL one of the account's `others` has for this event type, or one webhooks may
+    not be sent to; then check that the URL answers a 2xx, as RD does (and with RD's 401 when
+    it does not)."""
+    if any((other.event_type, other.url) == (attributes["event_type"], attributes["url"])
+           for other in others):
+        raise _taken(attributes["event_type"])
+    try:
+        problem = await request.app.state.webhook_sender.check_url(attributes["url"],
+                                                                   attributes["event_type"])
+    except ForbiddenTarget as exc:
+        raise AttributeErrors({"url": [attribute_error("FORBIDDEN_TARGET", str(exc),
+                                                       "$.body.url")]}) from None
     if problem is not None:
         raise ApiError(401, "UNAUTHORIZED", "The URL did not answer the validation request "
                                             f"with a 2xx status: {problem}.")
 
 
 def _taken(event_type: str) -> AttributeErrors:
-    return AttributeErrors({"url": [{"error_type": "TAKEN",
-                                     "error_message": f"url already in use for {event_type}"}]})
+    return AttributeErrors({"url": [attribute_error(
+        "TAKEN", f"url already in use for {event_type}")]})
+
+
+def _too_many(limit: int) -> AttributeErrors:
+    """An error of the subscription as a whole: keyed `base`, as Rails-style attribute errors
+    such as RD's key them."""
+    return AttributeErrors({"base": [attribute_error(
+        "LIMIT_REACHED", f"This account has {limit} webhook subscriptions, the most this "
+                         "server allows: delete one before adding another.")]})
 
 
 async def create_webhook(request: Request) -> JSON:
     account_id = await authenticate(request)
     attributes = subscription_from(await read_json(request))
-    await _ensure_usable(request, account_id, attributes, None)
+    limit = request.app.state.settings.max_webhooks_per_account
+    store = request.app.state.store
+    webhooks = await store.list_webhooks(account_id)
+    if len(webhooks) >= limit:
+        raise _too_many(limit)  # before the validation request: no use sending it
+    await _ensure_usable(request, attributes, webhooks)
     now = utc_now()
-    webhook = Webhook(uuid=new_uuid(), secret=secrets.token_hex(32), created_at=now,
-                      updated_at=now, **attributes)
+    attributes.setdefault("secret", _new_secret())
+    webhook = Webhook(uuid=new_uuid(), created_at=now, updated_at=now, **attributes)
     try:
-        await request.app.state.store.create_webhook(account_id, webhook)
+        created = await store.create_webhook(account_id, webhook, limit)
     except WebhookExists:
         raise _taken(webhook.event_type) from None
+    if not created:  # others were created meanwhile
+        raise _too_many(limit)
     return JSON(webhook_document(webhook, account_id), 201)
+
+
+def _new_secret() -> str:
+    return secrets.token_hex(32)
 
 
 async def list_webhooks(request: Request) -> JSON:
@@ -147,7 +202,9 @@ async def update_webhook(request: Request) -> JSON:
     account_id, current = await _find_webhook(request)
     attributes = subscription_from(await read_json(request), _SHOWN)
     if attributes["url"] != current.url or attributes["event_type"] != current.event_type:
-        await _ensure_usable(request, account_id, attributes, current.uuid)
+        others = [w for w in await request.app.state.store.list_webhooks(account_id)
+                  if w.uuid != current.uuid]
+        await _ensure_usable(request, attributes, others)
     updated = replace(current, **attributes, updated_at=utc_now())
     try:
         found = await request.app.state.store.update_webhook(account_id, updated)
@@ -156,6 +213,28 @@ async def update_webhook(request: Request) -> JSON:
     if not found:
         raise not_found("Webhook not found.")
     return JSON(webhook_document(updated, account_id))
+
+
+async def rotate_secret(request: Request) -> JSON:
+    """Give a subscription a new secret: one chosen in the body (`{"secret": "..."}`), or a
+    new random one without a body. Deliveries sent from then on, retries included, are signed
+    with it."""
+    account_id, webhook = await _find_webhook(request)
+    secret = _new_secret()
+    if request.headers.get("content-type") is not None:
+        body = await read_json(request)
+        if not isinstance(body, dict):
+            raise bad_shape("object")
+        refuse_unknown(sorted(set(body) - {"secret"}))
+        if "secret" in body:
+            problems = AttributeProblems()
+            secret = _chosen_secret(problems, body["secret"])
+            problems.raise_any()
+    rotated = replace(webhook, secret=secret, updated_at=utc_now())
+    if not await request.app.state.store.set_webhook_secret(account_id, webhook.uuid, secret,
+                                                            rotated.updated_at):
+        raise not_found("Webhook not found.")
+    return JSON(webhook_document(rotated, account_id))
 
 
 async def delete_webhook(request: Request) -> Response:
@@ -207,6 +286,7 @@ routes = [
     by_method("/integrations/webhooks", GET=list_webhooks, POST=create_webhook),
     by_method("/integrations/webhooks/{uuid}", GET=get_webhook, PUT=update_webhook,
               DELETE=delete_webhook),
+    by_method("/integrations/webhooks/{uuid}/secret/rotate", POST=rotate_secret),
     by_method("/integrations/webhooks/{uuid}/deliveries", GET=list_deliveries),
     by_method("/integrations/webhooks/{uuid}/deliveries/{delivery}/resend",
               POST=resend_delivery),

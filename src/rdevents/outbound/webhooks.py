@@ -61,6 +61,16 @@ def webhook_body(subscription: Subscription, identifier: str, contact: Contact,
             "timestamp": event_time, "event_timestamp": event_time, "contact": document}
 
 
+# A secret an account chooses: printable ASCII without spaces, long enough to be a key (and
+# no longer than the 64 characters stored).
+SECRET_LENGTHS = range(16, 65)
+
+
+def acceptable_secret(value: Any) -> bool:
+    return (isinstance(value, str) and len(value) in SECRET_LENGTHS
+            and all("!" <= c <= "~" for c in value))
+
+
 def signature(secret: str, body: bytes) -> str:
     """The value of the signature header: HMAC-SHA256 of the exact body, under the secret."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
@@ -120,4 +130,5 @@ class DueDelivery:
     attempts: int
     url: str
     secret: str
+    account_id: int
     lease: int  # when the sender's hold on it ends (the database's clock, in microseconds)

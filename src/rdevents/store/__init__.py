@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 import asyncio
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 from ..contacts import Contact, ContactChange
 from ..custom_fields import FieldDefinition
@@ -328,8 +328,9 @@ class Store(abc.ABC):
     # --- webhooks (see outbound/) ---------------------------------------------------------------
 
     @abc.abstractmethod
-    async def create_webhook(self, account_id: int, webhook: Webhook) -> None:
-        """Raises WebhookExists when the account has a webhook of that type to that URL."""
+    async def create_webhook(self, account_id: int, webhook: Webhook, limit: int) -> bool:
+        """False (and nothing stored) when the account has `limit` webhooks already; raises
+        WebhookExists when it has a webhook of that type to that URL."""
 
     @abc.abstractmethod
     async def update_webhook(self, account_id: int, webhook: Webhook) -> bool: ...
@@ -339,6 +340,10 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def get_webhook(self, account_id: int, uuid: str) -> Webhook | None: ...
+
+    @abc.abstractmethod
+    async def set_webhook_secret(self, account_id: int, uuid: str, secret: str,
+                                 updated_at: str) -> bool: ...
 
     @abc.abstractmethod
     async def delete_webhook(self, account_id: int, uuid: str) -> bool: ...
@@ -352,8 +357,9 @@ class Store(abc.ABC):
                               delivery_uuid: str) -> str | None: ...
 
     @abc.abstractmethod
-    async def take_due_deliveries(self, lease_seconds: float,
-                                  limit: int) -> list[DueDelivery]: ...
+    async def take_due_deliveries(self, lease_seconds: float, limit: int, per_account: int,
+                                  busy: Mapping[int, int]) -> list[DueDelivery]:
+        """At most `per_account` less `busy[account]` of each account, the accounts in turn."""
 
     @abc.abstractmethod
     async def record_attempts(

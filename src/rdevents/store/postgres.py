@@ -73,7 +73,11 @@ class PostgresStore(SqlStore):
             check=AsyncConnectionPool.check_connection)
         self._writer: psycopg.Connection | None = None
 
-    SKIP_LOCKED = " FOR UPDATE SKIP LOCKED"
+    TAKEN_OF = ("SELECT id FROM webhook_deliveries WHERE id IN ({chosen}) AND {due} "
+                "FOR UPDATE SKIP LOCKED")
+    FOR_UPDATE = " FOR UPDATE"
+    FIRST_DUE_OF_EACH_WEBHOOK = ("CROSS JOIN LATERAL ({}) due "
+                                 "JOIN webhook_deliveries d ON d.id = due.id")
     NOW_MICROS = "(extract(epoch from statement_timestamp()) * 1000000)::bigint"
     # JSONB containment (no `?` operator: `?` is the shared statements' placeholder).
     TAG_CONDITION = "tags @> CAST(? AS jsonb)"

@@ -3,9 +3,12 @@
 Deliveries are written by the group write (`writes.py`), in the transaction of the events that
 trigger them. A sender takes due deliveries by moving their next attempt past the attempt's
 timeout (a lease): if the sender's process dies, the delivery is taken again once the lease ends.
+Accounts take turns, and one with as many attempts under way as it may have waits.
 """
 
 from __future__ import annotations
+
+from typing import Mapping
 
 from ..clock import utc_now
 from ..outbound.webhooks import Attempt, DeliveryRecord, DueDelivery, Webhook
@@ -26,19 +29,33 @@ def _webhook_from_row(row: tuple) -> Webhook:
 
 
 class WebhookQueries(Queries):
-    # PostgreSQL: senders of other processes skip the deliveries one has locked to take them.
-    SKIP_LOCKED = ""
+    # Which of the deliveries chosen to take are taken. PostgreSQL: the senders of other
+    # processes skip those one has locked to take them, and take those still due once locked.
+    # SQLite's write transactions take turns: the chosen ones are all taken.
+    TAKEN_OF = "{chosen}"
+    # PostgreSQL: lock a row until the transaction ends (SQLite's write transactions take turns).
+    FOR_UPDATE = ""
+    # Joins each webhook `w` to its first due deliveries `d`, given the subquery that selects
+    # their ids: SQLite runs the correlated subquery once a webhook; PostgreSQL needs LATERAL
+    # to do the same rather than test every delivery.
+    FIRST_DUE_OF_EACH_WEBHOOK = "JOIN webhook_deliveries d ON d.id IN ({})"
     # The database's time in microseconds since 1970 (SQLite counts in Julian days).
     NOW_MICROS = "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)"
 
-    async def create_webhook(self, account_id: int, webhook: Webhook) -> None:
-        """Raises WebhookExists when the account has a webhook of that type to that URL."""
+    async def create_webhook(self, account_id: int, webhook: Webhook, limit: int) -> bool:
+        """False (and nothing stored) when the account has `limit` webhooks already; raises
+        WebhookExists when it has a webhook of that type to that URL. The account's row is
+        locked first, so that concurrent creations cannot pass the limit together."""
         try:
-            await self.change(
-                f"INSERT INTO webhooks ({_WEBHOOK_COLUMNS}, account_id) "
-                f"VALUES ({placeholders(11)})", (*self._values(webhook), account_id))
+            results = await self.change_all([
+                (f"SELECT id FROM accounts WHERE id = ?{self.FOR_UPDATE}", (account_id,)),
+                (f"INSERT INTO webhooks ({_WEBHOOK_COLUMNS}, account_id) "
+                 f"SELECT {placeholders(11)} WHERE "
+                 "(SELECT count(*) FROM webhooks WHERE account_id = ?) < ?",
+                 (*self._values(webhook), account_id, account_id, limit))])
         except self.integrity_errors:
             raise WebhookExists(webhook.url) from None
+        return results[-1][0] > 0
 
     async def update_webhook(self, account_id: int, webhook: Webhook) -> bool:
         """Raises WebhookExists when another webhook has that type and URL."""
@@ -50,6 +67,13 @@ class WebhookQueries(Queries):
                 (*values[1:5], webhook.updated_at, account_id, webhook.uuid))
         except self.integrity_errors:
             raise WebhookExists(webhook.url) from None
+        return changed > 0
+
+    async def set_webhook_secret(self, account_id: int, uuid: str, secret: str,
+                                 updated_at: str) -> bool:
+        changed, _ = await self.change(
+            "UPDATE webhooks SET secret = ?, updated_at = ? WHERE account_id = ? AND uuid = ?",
+            (secret, updated_at, account_id, uuid))
         return changed > 0
 
     @staticmethod
@@ -118,24 +142,37 @@ class WebhookQueries(Queries):
     # Times of attempts and leases are the database's clock, so that the hosts' clocks need not
     # agree; they are whole microseconds, so that a lease read back is the lease stored.
 
-    async def take_due_deliveries(self, lease_seconds: float,
-                                  limit: int) -> list[DueDelivery]:
-        """Take up to `limit` pending deliveries whose time has come, for `lease_seconds`."""
+    async def take_due_deliveries(self, lease_seconds: float, limit: int, per_account: int,
+                                  busy: Mapping[int, int]) -> list[DueDelivery]:
+        """Take up to `limit` pending deliveries whose time has come, for `lease_seconds`, and
+        at most `per_account` minus what `busy` says it has under way of each account. Each
+        account's oldest go first, and the accounts take turns: every account's first due
+        delivery is taken before any account's second."""
         due = f"status = 'pending' AND next_attempt_at <= {self.NOW_MICROS}"
         if not await self.fetch(f"SELECT 1 FROM webhook_deliveries WHERE {due} LIMIT 1"):
             return []  # the usual case: a read, no write lock
+        first_due = ("SELECT x.id FROM webhook_deliveries x WHERE x.webhook_id = w.id "
+                     f"AND x.status = 'pending' AND x.next_attempt_at <= {self.NOW_MICROS} "
+                     "ORDER BY x.next_attempt_at, x.id LIMIT ?")
+        ranked = ("SELECT d.id, d.next_attempt_at, w.account_id, ROW_NUMBER() OVER "
+                  "(PARTITION BY w.account_id ORDER BY d.next_attempt_at, d.id) AS turn "
+                  f"FROM webhooks w {self.FIRST_DUE_OF_EACH_WEBHOOK.format(first_due)}")
+        under_way = " ".join("WHEN ? THEN ?" for _ in busy)
+        room = f"? - CASE account_id {under_way} ELSE 0 END" if busy else "?"
+        fair = (f"SELECT id FROM ({ranked}) ranked WHERE turn <= {room} "
+                "ORDER BY turn, next_attempt_at, id LIMIT ?")
         (_, taken), = await self.change_all([(
             f"UPDATE webhook_deliveries SET next_attempt_at = {self.NOW_MICROS} + ? "
-            f"WHERE id IN (SELECT id FROM webhook_deliveries WHERE {due} "
-            f"ORDER BY next_attempt_at, id LIMIT ?{self.SKIP_LOCKED}) "
+            f"WHERE id IN ({self.TAKEN_OF.format(chosen=fair, due=due)}) "
             "RETURNING id, uuid, body, attempts, webhook_id, next_attempt_at",
-            (_micros(lease_seconds), limit))])
+            (_micros(lease_seconds), per_account, per_account,
+             *(value for pair in busy.items() for value in pair), limit))])
         if not taken:
             return []
         webhook_ids = sorted({row[4] for row in taken})
         targets = {row[0]: row[1:] for row in await self.fetch(
-            f"SELECT id, url, secret FROM webhooks WHERE id IN ({placeholders(len(webhook_ids))})",
-            webhook_ids)}
+            "SELECT id, url, secret, account_id FROM webhooks "
+            f"WHERE id IN ({placeholders(len(webhook_ids))})", webhook_ids)}
         return [DueDelivery(row[0], row[1], row[2], row[3], *targets[row[4]], lease=row[5])
                 for row in sorted(taken) if row[4] in targets]
 
