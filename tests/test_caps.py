@@ -61,10 +61,10 @@ def test_events_define_custom_fields_up_to_the_cap(server):
             "presentation_type": "TEXT_INPUT", "name": {"pt-BR": "More"},
             "label": {"pt-BR": "More"}})
         assert created.status_code == 400
-        assert created.json() == {"errors": {
+        assert created.json() == {"errors": {"base": [{
             "error_type": "LIMIT_EXCEEDED", "error_message":
             f"The account has {FIELDS} custom fields, the most it may have: delete one to "
-            "create another."}}
+            "create another."}]}}
         assert field_count(api) == FIELDS
 
 

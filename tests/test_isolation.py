@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import Server, conversion, sqlite_settings
+from hooks import settled, subscribe
 from rdevents.clock import utc_now
 from rdevents.ingest import stored_payloads
 from rdevents.store import Failed, StoreUnavailable, WriteJob
@@ -160,3 +161,38 @@ def test_a_slow_read_does_not_stall_other_requests(sqlite_server) -> None:
     assert not reading.done()  # every answer came while the read ran
     assert [a.status_code for a in answers] == [200, 200, 200]
     assert reading.result(60) == [(20_000_000,)]
+
+
+def test_no_route_reaches_another_accounts_fields_webhooks_or_deliveries(server, receiver):
+    """Every route that names a field, a webhook or a delivery answers another account 404, and
+    changes nothing of the owner's."""
+    _, token_a = server.new_account()
+    _, token_b = server.new_account()
+    with server.client(token_a) as a, server.client(token_b) as b:
+        field = a.post("/platform/contacts/fields", json={
+            "api_identifier": "cf_mine", "data_type": "STRING",
+            "presentation_type": "TEXT_INPUT", "name": {"pt-BR": "Mine"},
+            "label": {"pt-BR": "Mine"}}).json()
+        webhook = subscribe(a, receiver.url)
+        assert a.send_event(conversion(f"iso-{uuid.uuid4().hex[:8]}@example.com")
+                            ).status_code == 200
+        delivery = settled(a, webhook, 1)[0]
+        before = {path: a.get(path).json() for path in (
+            "/platform/contacts/fields", "/integrations/webhooks",
+            f"/integrations/webhooks/{webhook['uuid']}/deliveries")}
+        hook = f"/integrations/webhooks/{webhook['uuid']}"
+        attempts = [
+            ("GET", f"/platform/contacts/fields/{field['uuid']}", None),
+            ("PATCH", f"/platform/contacts/fields/{field['uuid']}", {"label": {"pt-BR": "B"}}),
+            ("DELETE", f"/platform/contacts/fields/{field['uuid']}", None),
+            ("GET", hook, None),
+            ("PUT", hook, {"event_type": "WEBHOOK.CONVERTED", "url": receiver.url}),
+            ("DELETE", hook, None),
+            ("POST", f"{hook}/secret/rotate", {"secret": "b" * 32}),
+            ("GET", f"{hook}/deliveries", None),
+            ("POST", f"{hook}/deliveries/{delivery['uuid']}/resend", None)]
+        for method, path, body in attempts:
+            answer = b.request(method, path, json=body)
+            assert answer.status_code == 404, (method, path, answer.text)
+            assert answer.json()["errors"]["error_type"] == "RESOURCE_NOT_FOUND"
+        assert {path: a.get(path).json() for path in before} == before

@@ -154,7 +154,7 @@ def test_an_account_has_at_most_20_webhooks(server, api, receiver):
     over = api.post("/integrations/webhooks", json={"event_type": "WEBHOOK.MARKED_OPPORTUNITY",
                                                     "url": f"{receiver.url}?n=20"})
     assert (over.status_code, over.json()) == (400, {"errors": {"base": [{
-        "error_type": "LIMIT_REACHED",
+        "error_type": "LIMIT_EXCEEDED",
         "error_message": "This account has 20 webhook subscriptions, the most this server "
                          "allows: delete one before adding another."}]}})
     assert len(receiver.validations) == 20  # the one over the limit was not even checked

@@ -23,7 +23,15 @@ from ..store import FieldExists
 from ..validation import LIMIT_EXCEEDED, NUL, ORJSON_MAX_DEPTH, nests_deeper_than
 from .auth import authenticate
 from .body import bad_shape, read_json
-from .errors import JSON, ApiError, AttributeErrors, AttributeProblems, not_found, refuse_unknown
+from .errors import (
+    JSON,
+    ApiError,
+    AttributeErrors,
+    AttributeProblems,
+    attribute_error,
+    not_found,
+    refuse_unknown,
+)
 from .routing import by_method
 
 # Standard fields have the same uuid in every account and on every server.
@@ -128,9 +136,10 @@ async def create_field(request: Request) -> JSON:
     except FieldExists:
         raise AttributeErrors({"api_identifier": [
             {"error_type": "TAKEN", "error_message": "Already in use"}]}) from None
-    if not created:
-        raise ApiError(400, LIMIT_EXCEEDED, f"The account has {limit} custom fields, the most "
-                                            "it may have: delete one to create another.")
+    if not created:  # an error of the field as a whole: keyed `base`, as the webhooks API's
+        raise AttributeErrors({"base": [attribute_error(
+            LIMIT_EXCEEDED, f"The account has {limit} custom fields, the most it may have: "
+                            "delete one to create another.")]})
     return JSON(field_document(definition), 201)
 
 

@@ -23,7 +23,7 @@ from ..outbound.webhooks import (
     acceptable_secret,
 )
 from ..store import WebhookExists
-from ..validation import NUL
+from ..validation import LIMIT_EXCEEDED, NUL
 from .auth import authenticate
 from .body import bad_shape, read_json
 from .paging import one_of, page_of
@@ -148,7 +148,7 @@ def _too_many(limit: int) -> AttributeErrors:
     """An error of the subscription as a whole: keyed `base`, as Rails-style attribute errors
     such as RD's key them."""
     return AttributeErrors({"base": [attribute_error(
-        "LIMIT_REACHED", f"This account has {limit} webhook subscriptions, the most this "
+        LIMIT_EXCEEDED, f"This account has {limit} webhook subscriptions, the most this "
                          "server allows: delete one before adding another.")]})
 
 
