@@ -283,3 +283,26 @@ def test_writer_reconnects_when_its_connection_was_dropped(tmp_path, postgres_ur
             assert after.status_code == 200, after.text
     finally:
         server.stop()
+
+
+def test_the_writers_contact_lookup_reads_the_email_index_before_any_statistics(postgres_url):
+    """On a new database, before PostgreSQL has statistics of the contacts, the writer's
+    prepared look-up (a generic plan, kept for the connection's life) must use the unique
+    (account, e-mail) index, not one that would read every contact of the account."""
+    from rdevents.store.postgres import CONTACTS_BY_EMAIL
+    from rdevents.store.schema import upgrade
+
+    name = f"plan_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = postgres_url.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        upgrade(url)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("SET plan_cache_mode = force_generic_plan")
+            plan = "\n".join(row[0] for row in conn.execute(
+                f"EXPLAIN {CONTACTS_BY_EMAIL}", (["a@example.com"], 1)))
+        assert "uq_contacts_account_email" in plan, plan
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

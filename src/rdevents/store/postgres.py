@@ -46,6 +46,16 @@ def to_pyformat(sql: str) -> str:
     return sql.replace("?", "%s")
 
 
+# One statement for any number of e-mails (so it is prepared once) that looks each e-mail up in
+# the (account_id, email) index whatever the table statistics say: LIMIT keeps the planner from
+# turning the lateral lookup into a hash join over the whole table. (No other index of contacts
+# may lead with account_id alone: before the table's first statistics, the planner may take it
+# instead, reading every contact of the account for each e-mail.)
+CONTACTS_BY_EMAIL = (f"SELECT c.* FROM unnest(%s::text[]) AS wanted(email) CROSS JOIN LATERAL "
+                     f"(SELECT {CONTACT_COLUMNS} FROM contacts WHERE account_id = %s "
+                     "AND email = wanted.email LIMIT 1) AS c")
+
+
 def unavailable(exc: psycopg.Error) -> bool:
     """Whether an error means the database is out of reach or cannot write, rather than that
     it refused what was asked (a constraint, bad data: the caller's problem, or a bug)."""
@@ -109,13 +119,7 @@ class PostgresStore(SqlStore):
 
     def select_contacts(self, conn: psycopg.Connection, account_id: int,
                         emails: list[str]) -> list[tuple]:
-        # One statement for any number of e-mails (so it is prepared once) that looks each e-mail
-        # up in the (account_id, email) index whatever the table statistics say: LIMIT keeps the
-        # planner from turning the lateral lookup into a hash join over the whole table.
-        return conn.execute(
-            f"SELECT c.* FROM unnest(%s::text[]) AS wanted(email) CROSS JOIN LATERAL "
-            f"(SELECT {CONTACT_COLUMNS} FROM contacts WHERE account_id = %s "
-            "AND email = wanted.email LIMIT 1) AS c", (emails, account_id)).fetchall()
+        return conn.execute(CONTACTS_BY_EMAIL, (emails, account_id)).fetchall()
 
     def insert_rows(self, conn: psycopg.Connection, table: str, columns: tuple[str, ...],
                     rows: list[tuple]) -> None:
