@@ -203,23 +203,26 @@ def test_the_limit_holds_across_servers_on_one_database(two_servers):
                            ).status_code == 429
 
 
+async def add_app(served: ServerProcess, admin: str | None = None) -> str:
+    """An OAuth app of the served account (and an administrator of it): its client_id."""
+    store = open_store(f"sqlite:///{served.database}")
+    await store.open()
+    try:
+        account = await store.get_account(served.account)
+        client_id, _ = await create_app(store, account.id, REDIRECT)
+        if admin is not None:
+            await store.create_admin(account.id, admin, hash_password(PASSWORD))
+        return client_id
+    finally:
+        await store.close()
+
+
 def test_the_limits_are_settings_of_serve(tmp_path):
     """`rdevents serve` takes the limits from its options and RDEVENTS_* variables."""
     served = ServerProcess(tmp_path, serve_args=("--sign-in-failures-per-username", "2"))
     served.env["RDEVENTS_SIGN_IN_WINDOW_SECONDS"] = "60"
 
-    async def add_app_and_admin() -> str:
-        store = open_store(f"sqlite:///{served.database}")
-        await store.open()
-        try:
-            account = await store.get_account(served.account)
-            client_id, _ = await create_app(store, account.id, REDIRECT)
-            await store.create_admin(account.id, "ana", hash_password(PASSWORD))
-            return client_id
-        finally:
-            await store.close()
-
-    client_id = asyncio.run(add_app_and_admin())
+    client_id = asyncio.run(add_app(served, admin="ana"))
     served.start()
     try:
         with httpx.Client(base_url=served.url, timeout=30) as browser:
@@ -239,16 +242,7 @@ def test_forwarded_addresses_count_only_from_trusted_proxies(tmp_path):
     served = ServerProcess(tmp_path, serve_args=("--sign-in-failures-per-address", "3",
                                                  "--forwarded-allow-ips", "192.0.2.1"))
 
-    async def add_app() -> str:
-        store = open_store(f"sqlite:///{served.database}")
-        await store.open()
-        try:
-            account = await store.get_account(served.account)
-            return (await create_app(store, account.id, REDIRECT))[0]
-        finally:
-            await store.close()
-
-    client_id = asyncio.run(add_app())
+    client_id = asyncio.run(add_app(served))
     served.start()
     try:
         with httpx.Client(base_url=served.url, timeout=30) as browser:
