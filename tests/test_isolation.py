@@ -188,7 +188,8 @@ def test_no_route_reaches_another_accounts_fields_webhooks_or_deliveries(server,
             ("GET", hook, None),
             ("PUT", hook, {"event_type": "WEBHOOK.CONVERTED", "url": receiver.url}),
             ("DELETE", hook, None),
-            ("POST", f"{hook}/secret/rotate", {"secret": "b" * 32}),
+            ("POST", f"/rdevents/v1/webhooks/{webhook['uuid']}/secret/rotate",
+             {"secret": "b" * 32}),
             ("GET", f"{hook}/deliveries", None),
             ("POST", f"{hook}/deliveries/{delivery['uuid']}/resend", None)]
         for method, path, body in attempts:

@@ -196,7 +196,7 @@ def test_a_secret_can_be_chosen_and_rotated(api, receiver):
     assert signed_with(chosen, receiver.wait_for(1)[0])
 
     path = f"/integrations/webhooks/{webhook['uuid']}"
-    rotated = api.post(f"{path}/secret/rotate")
+    rotated = api.post(f"/rdevents/v1/webhooks/{webhook['uuid']}/secret/rotate")
     assert rotated.status_code == 200, rotated.text
     new_secret = rotated.json()["secret"]
     assert re.fullmatch(r"[0-9a-f]{64}", new_secret)
@@ -206,7 +206,8 @@ def test_a_secret_can_be_chosen_and_rotated(api, receiver):
     api.send_event(conversion(new_email()))
     assert signed_with(new_secret, receiver.wait_for(2)[1])
 
-    again = api.post(f"{path}/secret/rotate", json={"secret": "0" * 64})
+    again = api.post(f"/rdevents/v1/webhooks/{webhook['uuid']}/secret/rotate",
+                     json={"secret": "0" * 64})
     assert (again.status_code, again.json()["secret"]) == (200, "0" * 64)
     # a PUT that sends a secret back does not change it: only rotation does
     put = api.put(path, json={**again.json(), "secret": chosen})
@@ -228,7 +229,7 @@ def test_secrets_out_of_bounds_are_refused(api, receiver, secret):
         "event_type": "WEBHOOK.CONVERTED", "url": receiver.url, "secret": secret})
     assert (created.status_code, created.json()) == (400, SECRET_ERROR)
     webhook = subscribe(api, receiver.url)
-    rotated = api.post(f"/integrations/webhooks/{webhook['uuid']}/secret/rotate",
+    rotated = api.post(f"/rdevents/v1/webhooks/{webhook['uuid']}/secret/rotate",
                        json={"secret": secret})
     assert (rotated.status_code, rotated.json()) == (400, SECRET_ERROR)
     assert api.get(f"/integrations/webhooks/{webhook['uuid']}").json() == webhook
@@ -236,12 +237,12 @@ def test_secrets_out_of_bounds_are_refused(api, receiver, secret):
 
 def test_rotating_refuses_other_fields_and_unknown_webhooks(server, api, receiver):
     webhook = subscribe(api, receiver.url)
-    path = f"/integrations/webhooks/{webhook['uuid']}/secret/rotate"
+    path = f"/rdevents/v1/webhooks/{webhook['uuid']}/secret/rotate"
     extra = api.post(path, json={"secret": "x" * 20, "url": receiver.url})
     assert (extra.status_code, extra.json()) == (400, {"errors": {
         "error_type": "INVALID_FIELDS",
         "error_message": "Payload contains fields that do not exist: (url)"}})
-    unknown = api.post(f"/integrations/webhooks/{uuid.uuid4()}/secret/rotate")
+    unknown = api.post(f"/rdevents/v1/webhooks/{uuid.uuid4()}/secret/rotate")
     assert (unknown.status_code, unknown.json()["errors"]["error_message"]) == (
         404, "Webhook not found.")
     _, token = server.new_account()

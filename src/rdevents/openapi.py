@@ -162,7 +162,8 @@ _FIELD = {"type": "object", "properties": {
 _SECRET = {"type": "string", "minLength": SECRET_LENGTHS.start,
            "maxLength": SECRET_LENGTHS.stop - 1, "pattern": "^[!-~]+$",
            "description": "What deliveries are signed with (beyond RD); chosen at creation or "
-                          "random. A PUT does not change it: .../secret/rotate does."}
+                          "random. A PUT does not change it: "
+                          "/rdevents/v1/webhooks/{uuid}/secret/rotate does."}
 _WEBHOOK = {"type": "object", "required": ["event_type", "url"], "properties": {
     "event_type": {"enum": list(WEBHOOK_EVENT_TYPES)}, "entity_type": {"enum": ["CONTACT"]},
     "url": {"type": "string", "format": "uri"}, "http_method": {"enum": ["POST"]},
@@ -394,7 +395,7 @@ def _webhook_paths() -> dict[str, Any]:
             "delete": _operation("deleteWebhook", "Delete a subscription and its deliveries",
                                  ("204", "Deleted"), parameters=webhook, not_found=unknown),
         },
-        "/integrations/webhooks/{uuid}/secret/rotate": {"post": {
+        "/rdevents/v1/webhooks/{uuid}/secret/rotate": {"post": {
             **_operation("rotateWebhookSecret", "Give a subscription a new secret (the one in "
                          "the body, or a random one without a body)",
                          ("200", "The subscription, with its new secret"),

@@ -41,8 +41,8 @@ from .routing import by_method
 _FIELDS = ("event_type", "entity_type", "event_identifiers", "url", "http_method",
            "include_relations", "secret")
 # What a GET shows beyond RD's attributes: a PUT may send it back; it is not changed (a secret
-# changes only through .../secret/rotate, so that a client's stale copy cannot bring an old one
-# back).
+# changes only through /rdevents/v1/webhooks/{uuid}/secret/rotate, an extension API, so that a
+# client's stale copy cannot bring an old one back).
 _SHOWN = ("uuid", "created_at", "updated_at", "platform_account_id", "source", "status",
           "secret")
 _SECRET_RULE = (f"secret must be {SECRET_LENGTHS.start} to {SECRET_LENGTHS.stop - 1} printable "
@@ -286,7 +286,7 @@ routes = [
     by_method("/integrations/webhooks", GET=list_webhooks, POST=create_webhook),
     by_method("/integrations/webhooks/{uuid}", GET=get_webhook, PUT=update_webhook,
               DELETE=delete_webhook),
-    by_method("/integrations/webhooks/{uuid}/secret/rotate", POST=rotate_secret),
+    by_method("/rdevents/v1/webhooks/{uuid}/secret/rotate", POST=rotate_secret),
     by_method("/integrations/webhooks/{uuid}/deliveries", GET=list_deliveries),
     by_method("/integrations/webhooks/{uuid}/deliveries/{delivery}/resend",
               POST=resend_delivery),
