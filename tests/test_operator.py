@@ -7,15 +7,12 @@ from __future__ import annotations
 import json
 import re
 import time
-import uuid
-from typing import Iterator
 
-import psycopg
 import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import create_engine, text
 
-from conftest import BACKENDS, wait_for_token_cache
+from conftest import wait_for_token_cache
 from receiver import wait_until
 from rdevents.cli import main
 from rdevents.clock import utc_now
@@ -29,20 +26,10 @@ TOKEN = re.compile(r"rdv_[A-Za-z0-9_-]{43}")
 API_KEY = re.compile(r"rdk_[A-Za-z0-9_-]{43}")
 
 
-@pytest.fixture(params=BACKENDS)
-def database(request, tmp_path) -> Iterator[str]:
+@pytest.fixture
+def database(empty_database: tuple[str, str]) -> str:
     """The URL of an empty database of each backend."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'operator.db'}"
-        return
-    run_url = request.getfixturevalue("postgres_url")
-    name = f"operator_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(run_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield run_url.rsplit("/", 1)[0] + f"/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return empty_database[1]
 
 
 def cli(database: str, *args: str) -> Result:
