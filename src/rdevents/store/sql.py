@@ -255,8 +255,10 @@ class WriteSession:
     def _save_tag_index(self, rows: GroupRows) -> None:
         added, removed = [], []
         for key, contact in rows.contacts.items():
-            before = tag_keys(rows.tags_before.get(key, ()))
-            now = tag_keys(contact.tags)
+            tags_before = rows.tags_before.get(key, [])
+            if contact.tags == tags_before:  # the usual case: nothing to hash or write
+                continue
+            before, now = tag_keys(tags_before), tag_keys(contact.tags)
             added += [(key[0], tag, contact.id) for tag in now - before]
             removed += [(key[0], tag, contact.id) for tag in before - now]
         self.store.execute_many(self.conn, "DELETE FROM contact_tags WHERE account_id = ? "
