@@ -18,14 +18,15 @@ from conftest import Server, conversion, sqlite_settings
 from hooks import settled, subscribe
 from rdevents.clock import utc_now
 from rdevents.ingest import stored_payloads
-from rdevents.store import Failed, StoreUnavailable, WriteJob
+from rdevents.process import ACCEPTED, EventsJob, Failed
+from rdevents.store import StoreUnavailable
 from rdevents.store import postgres, sqlite as sqlite_store
 from rdevents.validation import validate_event
 
 KINDS = ("good", "duplicate_uuid", "unstorable_text")
 
 
-def job_of(account_id: int, kind: str, taken_uuid: str) -> tuple[WriteJob, str, str]:
+def job_of(account_id: int, kind: str, taken_uuid: str) -> tuple[EventsJob, str, str]:
     """A one-event job of `kind`: (the job, its event's uuid, its e-mail)."""
     email = f"iso-{uuid.uuid4().hex[:12]}@example.com"
     event, errors = validate_event(conversion(email))
@@ -34,7 +35,7 @@ def job_of(account_id: int, kind: str, taken_uuid: str) -> tuple[WriteJob, str, 
     payloads = stored_payloads([event])
     if kind == "unstorable_text":  # a lone surrogate: no database can store the text
         payloads = ['{"conversion_identifier": "\ud800"}']
-    return (WriteJob(account_id, [event], [event_uuid], payloads, None, utc_now()), event_uuid,
+    return (EventsJob(account_id, utc_now(), [event], [event_uuid], payloads), event_uuid,
             email)
 
 
@@ -47,7 +48,7 @@ def accounts(server: Server) -> list[int]:
 def taken_uuid(server: Server, accounts: list[int]) -> str:
     """The uuid of a stored event, which a job refused for its own constraint reuses."""
     job, event_uuid, _ = job_of(accounts[0], "good", "")
-    assert server.call(server.store.write(job)) is None
+    assert server.call(server.store.write(job)) == ACCEPTED
     return event_uuid
 
 
@@ -66,7 +67,7 @@ def test_only_the_jobs_the_database_refuses_fail(server: Server, accounts: list[
     for (account, kind), (job, event_uuid, email), outcome in zip(plan, jobs, outcomes):
         stored_contact = server.call(server.store.get_contact(job.account_id, "email", email))
         if kind == "good":
-            assert outcome is None
+            assert outcome == ACCEPTED
             stored = server.call(server.store.get_event(job.account_id, event_uuid))
             assert stored is not None and stored.contact_uuid == stored_contact.uuid
         else:

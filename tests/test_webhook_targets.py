@@ -29,7 +29,7 @@ from rdevents.outbound.targets import (
     host_address,
     parse_networks,
 )
-from rdevents.outbound.webhooks import Webhook
+from rdevents.store.webhook_records import Webhook
 from receiver import Receiver, wait_until
 
 STRICT = TargetRules()

@@ -206,8 +206,8 @@ class ContactChange:
 
     kind: "create" (POST: the e-mail must be new; tags added), "upsert" (PATCH: created or
     updated; tags replaced), "tag" (POST .../tag: the contact must exist; tags added, none
-    already there), "funnel" (PUT .../funnels/default), "delete" (DELETE: the store erases the
-    contact).
+    already there), "funnel" (PUT .../funnels/default). An erasure is a job of its own
+    (process.EraseJob).
     """
 
     kind: str

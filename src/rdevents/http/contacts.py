@@ -20,7 +20,7 @@ from ..contacts import (
     attributes_of,
     custom_fields_of,
 )
-from ..ingest import change_contact
+from ..ingest import change_contact, erase_contact
 from ..catalogue.fields import LEGAL_BASES
 from ..custom_fields import RESERVED_NAMES, stored_value
 from ..validation import (
@@ -202,9 +202,15 @@ def contact_change_from(kind: str, body: Any, identified_by: str | None) -> Cont
     return ContactChange(kind, attributes, tags, bases)
 
 
-async def _change(request: Request, account_id: int, email: str, change: ContactChange) -> None:
+async def _change(request: Request, account_id: int, email: str,
+                  change: ContactChange | None) -> None:
+    """Apply `change` to the contact, or erase it (None)."""
+    store = request.app.state.store
     try:
-        await change_contact(request.app.state.store, account_id, email, change)
+        if change is None:
+            await erase_contact(store, account_id, email)
+        else:
+            await change_contact(store, account_id, email, change)
     except ContactChangeRefused as refused:
         if refused.by_attribute:
             raise AttributeErrors(refused.by_attribute) from None
@@ -255,7 +261,7 @@ async def tag_contact(request: Request) -> JSON:
 async def delete_contact(request: Request) -> Response:
     """Erase a contact (LGPD): the contact, its funnel, and the personal data of its events."""
     account_id, contact = await _find_contact(request)
-    await _change(request, account_id, contact.email, ContactChange("delete"))
+    await _change(request, account_id, contact.email, None)
     return Response(status_code=204)
 
 

@@ -13,17 +13,16 @@ from starlette.responses import Response
 from ..clock import utc_now
 from ..ids import new_uuid
 from ..outbound.targets import ForbiddenTarget
-from ..outbound.webhooks import (
+from ..store import WebhookExists
+from ..store.webhook_records import DeliveryRecord, Webhook
+from ..validation import LIMIT_EXCEEDED, NUL
+from ..webhook_rules import (
     CONVERTED,
     RELATIONS,
     SECRET_LENGTHS,
     WEBHOOK_EVENT_TYPES,
-    DeliveryRecord,
-    Webhook,
     acceptable_secret,
 )
-from ..store import WebhookExists
-from ..validation import LIMIT_EXCEEDED, NUL
 from .auth import authenticate
 from .body import bad_shape, read_json
 from .paging import one_of, page_of
@@ -278,7 +277,6 @@ async def resend_delivery(request: Request) -> JSON:
         raise ApiError(400, "INVALID", "The delivery is pending: it will be sent.")
     if outcome == "erased":
         raise ApiError(400, "INVALID", "The delivery was erased with its contact.")
-    store.deliveries_queued.set()
     return JSON({"uuid": request.path_params["delivery"].lower(), "status": "pending"}, 202)
 
 

@@ -28,7 +28,8 @@ from ..store import Store, StoreUnavailable
 from ..store.webhooks import AttemptOutcome
 from .client import describe, open_client
 from .targets import ForbiddenTarget, TargetRules, parse_networks
-from .webhooks import DELIVERY_HEADER, SIGNATURE_HEADER, Attempt, DueDelivery, next_delay, signature
+from ..store.webhook_records import Attempt, DueDelivery
+from ..webhook_rules import DELIVERY_HEADER, SIGNATURE_HEADER, next_delay, signature
 
 log = logging.getLogger(__name__)
 

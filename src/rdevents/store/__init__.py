@@ -1,7 +1,7 @@
 """Storage: one interface, one backend per database kind.
 
 Writes go through a group committer (`group_commit.py`) that gathers concurrent requests into one
-transaction; `writes.py` holds what a write does, whatever the backend.
+transaction, in which the processing stage (`process/`) decides what each write does.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from ..contacts import Contact, ContactChange
+from ..contacts import Contact
 from ..custom_fields import FieldDefinition
-from ..outbound.webhooks import Attempt, DeliveryRecord, DueDelivery, Webhook
-from ..validation import Error, ValidEvent
+from .webhook_records import Attempt, DeliveryRecord, DueDelivery, Webhook
+from ..process import Job, Outcome
 from .operator import AccountSummary, ApiKeySummary, AppSummary, TokenSummary
 
 
@@ -96,37 +96,6 @@ class StoredEvent:
     batch_uuid: str | None
 
 
-@dataclass
-class WriteJob:
-    """The events of one request, stored together or not at all."""
-
-    account_id: int
-    events: list[ValidEvent]
-    event_uuids: list[str]
-    payloads: list[str]  # each event's payload as stored: JSON text, made off the writer
-    batch_uuid: str | None
-    received_at: str
-    rate_limited: bool = False  # whether the account's rate limits apply (see limits.py)
-    # A change through the contacts API, of the contact with this e-mail (no events then).
-    contact_change: ContactChange | None = None
-    target_email: str | None = None
-    makes_deliveries: bool = False  # set by the write: whether it queued webhook deliveries
-
-
-@dataclass(frozen=True)
-class Rejected:
-    """The job was rolled back because of what the database holds (e.g. an unknown contact)."""
-
-    errors: list[Error]
-
-
-@dataclass(frozen=True)
-class Failed:
-    """The job raised an unexpected error and was rolled back."""
-
-    exception: BaseException
-
-
 class Store(abc.ABC):
     """What the HTTP layer and the CLI need from a database."""
 
@@ -146,8 +115,9 @@ class Store(abc.ABC):
         """Write jobs queued or being committed."""
 
     @abc.abstractmethod
-    async def write(self, job: WriteJob) -> Rejected | Failed | None:
-        """Store a job durably; None once committed."""
+    async def write(self, job: Job) -> Outcome:
+        """Have the processing stage decide a job and store what it decides durably: Accepted
+        once committed."""
 
     @abc.abstractmethod
     async def readiness_problem(self) -> str | None:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Awaitable, Callable
+from typing import Awaitable, Callable
 
-from . import Failed, Overloaded, StoreUnavailable, WriteConflict
+from ..process import Failed, Job, Outcome, Unavailable
+from . import Overloaded, StoreUnavailable, WriteConflict
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +19,7 @@ _STOP = object()
 
 
 class GroupCommitter:
-    """Runs `commit_group(jobs) -> outcomes` for batches of queued jobs, one batch at a time.
+    """Runs `commit_group(jobs) -> outcomes` for groups of queued jobs, one group at a time.
 
     A group holds every job waiting when the previous transaction ended, up to `max_group`.
     `commit_group` raising means the transaction did not commit: StoreUnavailable fails every
@@ -27,11 +28,12 @@ class GroupCommitter:
     by `max_pending`; past it `submit` raises Overloaded at once instead of letting memory grow.
     """
 
-    def __init__(self, commit_group: Callable[[list[Any]], Awaitable[list[Any]]], *,
+    def __init__(self, commit_group: Callable[[list[Job]], Awaitable[list[Outcome]]], *,
                  max_group: int = 256, max_pending: int = 10_000) -> None:
         self._commit_group = commit_group
         self._max_group = max_group
-        self._queue: asyncio.Queue = asyncio.Queue(maxsize=max_pending)
+        self._queue: asyncio.Queue[tuple[Job, asyncio.Future[Outcome]] | object] = \
+            asyncio.Queue(maxsize=max_pending)
         self._task: asyncio.Task | None = None
         self._closing = False
         self._in_flight = 0
@@ -44,11 +46,11 @@ class GroupCommitter:
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="group-commit")
 
-    async def submit(self, job: Any) -> Any:
+    async def submit(self, job: Job) -> Outcome:
         """Queue `job` and return its outcome once its transaction has ended."""
         if self._closing or self._task is None or self._task.done():
             raise StoreUnavailable("the writer is not running")
-        future = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         try:
             self._queue.put_nowait((job, future))
         except asyncio.QueueFull:
@@ -68,20 +70,20 @@ class GroupCommitter:
     async def _run(self) -> None:
         stopping = False
         while not stopping:
-            group = []
+            group: list[tuple[Job, asyncio.Future[Outcome]]] = []
             item = await self._queue.get()
             while True:
                 if item is _STOP:
                     stopping = True
                     break
-                group.append(item)
+                group.append(item)  # type: ignore[arg-type]  # anything but _STOP is a job
                 if len(group) >= self._max_group or self._queue.empty():
                     break
                 item = self._queue.get_nowait()
             if group:
                 await self._commit(group)
 
-    async def _commit(self, group: list) -> None:
+    async def _commit(self, group: list[tuple[Job, asyncio.Future[Outcome]]]) -> None:
         jobs = [job for job, _ in group]
         self._in_flight = len(jobs)
         try:
@@ -92,7 +94,7 @@ class GroupCommitter:
             if not future.done():
                 future.set_result(outcome)
 
-    async def _outcomes(self, jobs: list) -> list:
+    async def _outcomes(self, jobs: list[Job]) -> list[Outcome]:
         """The outcome of each job. When the transaction fails for a reason other than the
         database being unavailable, the group is halved and each half run again, in order,
         down to single jobs: a job the database refuses fails alone, and a stream of such jobs
@@ -101,11 +103,11 @@ class GroupCommitter:
             return await self._commit_group(jobs)
         except StoreUnavailable as exc:  # nothing could commit
             log.error("write transaction failed: %s", exc)
-            return [Failed(exc)] * len(jobs)
+            return [Unavailable(str(exc))] * len(jobs)
         except WriteConflict as exc:
             if len(jobs) == 1:  # worth retrying later: unavailable for now
                 log.warning("write of one job conflicted with other writers: %s", exc)
-                return [Failed(StoreUnavailable(str(exc)))]
+                return [Unavailable(str(exc))]
             log.warning("write transaction of %d jobs conflicted (%s); splitting it",
                         len(jobs), exc)
         except Exception as exc:

@@ -19,11 +19,11 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from . import Failed, Rejected, StoreUnavailable, WriteConflict, WriteJob
+from ..process import Accepted, ContactKey, EventsJob, FieldKey, Job, Outcome
+from . import StoreUnavailable, WriteConflict
 from .schema import ensure_current
 from .queries import Statement
 from .sql import CONTACT_COLUMNS, SqlStore
-from .writes import ContactKey
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,10 @@ _UNAVAILABLE_STATES = ("25006", "55P03")
 _ATTEMPTS = 3
 _CONNECT_TIMEOUT = 3  # seconds: an unreachable database answers 503 quickly
 WRITER_APPLICATION_NAME = "rdevents writer"  # how the writer shows in pg_stat_activity
-RATE_LOCK = "\x00rate counters"  # a lock key no e-mail can have (NUL is refused in e-mails)
+# The subjects of the advisory locks of an account's rate counters and custom fields, beside
+# its contacts' e-mails: no e-mail holds a NUL, so they never share a lock with a contact.
+RATE_LOCK = "\x00rate counters"
+FIELD_LOCK = "\x00field "
 
 
 @functools.lru_cache(maxsize=256)
@@ -65,10 +68,18 @@ def unavailable(exc: psycopg.Error) -> bool:
     return state[:2] in _UNAVAILABLE_CLASSES or state in _UNAVAILABLE_STATES
 
 
-def lock_key(key: ContactKey) -> int:
-    """A 64-bit advisory lock key for a contact (collisions only serialise more)."""
+def lock_key(key: tuple[int, str]) -> int:
+    """A 64-bit advisory lock key for (account id, subject): a contact's e-mail, RATE_LOCK, or
+    FIELD_LOCK and a field's name (collisions only serialise more)."""
     digest = hashlib.blake2b(f"{key[0]}:{key[1]}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
+
+
+def _advisory_locks(keys: set[tuple[int, str]]) -> Statement:
+    """The statement taking these keys' transaction-scoped advisory locks, in one order."""
+    ordered = sorted({lock_key(key) for key in keys})
+    return ("SELECT pg_advisory_xact_lock(k) FROM "
+            "(SELECT unnest(%s::bigint[]) AS k ORDER BY 1) AS ordered", (ordered,))
 
 
 class PostgresStore(SqlStore):
@@ -117,9 +128,16 @@ class PostgresStore(SqlStore):
             with conn.cursor() as cursor:
                 cursor.executemany(to_pyformat(sql), rows)
 
-    def select_contacts(self, conn: psycopg.Connection, account_id: int,
-                        emails: list[str]) -> list[tuple]:
-        return conn.execute(CONTACTS_BY_EMAIL, (emails, account_id)).fetchall()
+    def read_together(self, conn: psycopg.Connection,
+                      statements: list[Statement]) -> list[list[tuple]]:
+        # A pipeline: the statements go in one round trip, and run in order.
+        with conn.pipeline():
+            cursors = [conn.execute(to_pyformat(sql), tuple(params)) for sql, params in statements]
+        return [cursor.fetchall() for cursor in cursors]
+
+    def select_contacts_statements(self, account_id: int, emails: list[str]
+                                   ) -> list[Statement]:
+        return [(CONTACTS_BY_EMAIL, (emails, account_id))]
 
     def insert_rows(self, conn: psycopg.Connection, table: str, columns: tuple[str, ...],
                     rows: list[tuple]) -> None:
@@ -137,14 +155,17 @@ class PostgresStore(SqlStore):
                             (count,)).fetchall()
         return sorted(row[0] for row in rows)
 
-    def lock_contacts(self, conn: psycopg.Connection, keys: set[ContactKey]) -> None:
-        ordered = sorted({lock_key(key) for key in keys})
-        conn.execute("SELECT pg_advisory_xact_lock(k) FROM "
-                     "(SELECT unnest(%s::bigint[]) AS k ORDER BY 1) AS ordered", (ordered,))
+    def lock_contacts_statements(self, keys: set[ContactKey]) -> list[Statement]:
+        return [_advisory_locks(keys)]
+
+    def lock_fields_statements(self, keys: set[FieldKey]) -> list[Statement]:
+        # Taken after the contacts' locks, by every writer: the same order everywhere.
+        return [_advisory_locks({(account_id, FIELD_LOCK + name) for account_id, name in keys})]
 
     def lock_counters(self, conn: psycopg.Connection, account_ids: list[int]) -> None:
         # Taken before any contact's lock, by every writer: the same order everywhere.
-        self.lock_contacts(conn, {(account_id, RATE_LOCK) for account_id in account_ids})
+        sql, params = _advisory_locks({(account_id, RATE_LOCK) for account_id in account_ids})
+        conn.execute(sql, params)
 
     def _writer_connection(self) -> psycopg.Connection:
         if self._writer is None or self._writer.closed or self._writer.broken:
@@ -152,12 +173,12 @@ class PostgresStore(SqlStore):
                                            application_name=WRITER_APPLICATION_NAME)
         return self._writer
 
-    async def run_group(self, jobs: list[WriteJob]) -> list[Rejected | Failed | None]:
+    async def commit_group(self, jobs: list[Job]) -> list[Outcome]:
         # Every statement is a network round trip: all of it runs on the writer thread.
-        return await self.in_writer_thread(self.commit_group, jobs)
+        return await self.in_writer_thread(self._transaction, jobs)
 
-    def commit_group(self, jobs: list[WriteJob]) -> list[Rejected | Failed | None]:
-        """Write the group in one transaction, run again when it conflicts with another
+    def _transaction(self, jobs: list[Job]) -> list[Outcome]:
+        """Process the group in one transaction, run again when it conflicts with another
         process's (WriteConflict past the attempts). A job's data the database refuses raises
         as it is: the group committer then splits the group, so that only that job fails."""
         for attempt in range(1, _ATTEMPTS + 1):
@@ -166,7 +187,7 @@ class PostgresStore(SqlStore):
             except psycopg.OperationalError as exc:
                 raise StoreUnavailable(str(exc)) from exc
             try:
-                outcomes = self.write_group(conn, jobs)
+                outcomes = self.process_jobs(conn, jobs)
             except _CONFLICTS as exc:
                 conn.rollback()
                 log.info("write conflict (attempt %d of %d): %s", attempt, _ATTEMPTS, exc)
@@ -196,13 +217,13 @@ class PostgresStore(SqlStore):
             return outcomes
         raise WriteConflict(f"the write conflicted with others {_ATTEMPTS} times")
 
-    def _settle_uncertain_commit(self, jobs: list[WriteJob], outcomes: list,
-                                 failure: Exception) -> list:
+    def _settle_uncertain_commit(self, jobs: list[Job], outcomes: list[Outcome],
+                                 failure: Exception) -> list[Outcome]:
         """The connection failed during COMMIT, so the transaction may have committed or not.
         Ask the database, by the accepted jobs' event uuids, which it was; answering 503 for
         a committed write would make clients send it again."""
         accepted = [job.event_uuids[0] for job, outcome in zip(jobs, outcomes)
-                    if outcome is None and job.event_uuids]
+                    if isinstance(outcome, Accepted) and isinstance(job, EventsJob)]
         if not accepted:  # only contact changes, which leave nothing to look up by
             raise StoreUnavailable(str(failure)) from failure
         try:

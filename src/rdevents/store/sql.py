@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, TypeVar
 
 import orjson
 
@@ -19,38 +19,44 @@ from ..config import DataCaps
 from ..contacts import Contact
 from ..custom_fields import inferred_definition
 from ..ids import new_uuid
-from ..outbound.webhooks import Subscription
+from ..webhook_rules import Subscription
 from ..limits import ACCOUNT, DAY, CounterKey, Quota, quota, window
+from ..process import (
+    Accepted,
+    ContactKey,
+    FieldKey,
+    GroupContext,
+    GroupRows,
+    Job,
+    Outcome,
+    process_group,
+)
 from . import (
     Account,
     ApiKey,
     App,
     AccountExists,
-    Failed,
-    Rejected,
     Store,
     StoredEvent,
     StoreUnavailable,
     Token,
-    WriteJob,
 )
 from .admins import AdminQueries
 from .fields import FIELD_COLUMNS, FieldQueries, field_row
 from .group_commit import GroupCommitter
 from .operator import OperatorQueries
-from .queries import from_json, placeholders
+from .queries import Statement, from_json, placeholders
 from .schema import head_revision
 from .tag_index import tag_key, tag_keys
 from .webhooks import WebhookQueries
-from .writes import ContactKey, FieldKey, GroupRows, event_identifier, write_group
+
+T = TypeVar("T")
 
 CONTACT_COLUMNS = ("id, uuid, email, profile, tags, legal_bases, lifecycle_stage, opportunity, "
                    "contact_owner_email, created_at, updated_at")
 EVENT_COLUMNS = ("e.uuid, e.event_type, e.event_family, e.event_identifier, e.payload, "
                  "e.received_at, c.uuid, e.batch_uuid")
 EVENTS_WITH_CONTACT = "events e LEFT JOIN contacts c ON c.id = e.contact_id"
-# Lock keys of custom fields, beside the contacts' (no e-mail holds a NUL).
-FIELD_LOCK = "\x00field "
 # Well below every backend's limit of parameters a statement.
 CHUNK = 500
 
@@ -76,34 +82,106 @@ def contact_state(c: Contact) -> tuple:
             c.contact_owner_email, c.updated_at)
 
 
+def _by_account(keys: set[tuple[int, str]]) -> dict[int, list[str]]:
+    """The names of `keys` (contacts' e-mails, fields' identifiers), by account, sorted."""
+    by_account: dict[int, list[str]] = {}
+    for account_id, name in sorted(keys):
+        by_account.setdefault(account_id, []).append(name)
+    return by_account
+
+
+def _field_type_statements(fields: set[FieldKey]) -> list[Statement]:
+    statements: list[Statement] = []
+    for account_id, names in _by_account(fields).items():
+        for start in range(0, len(names), CHUNK):
+            chunk = names[start:start + CHUNK]
+            statements.append((
+                "SELECT account_id, api_identifier, data_type FROM custom_fields "
+                f"WHERE account_id = ? AND api_identifier IN ({placeholders(len(chunk))})",
+                (account_id, *chunk)))
+    return statements
+
+
+def _field_types(results: list[list[tuple]]) -> dict[FieldKey, str]:
+    return {(account_id, name): data_type
+            for rows in results for account_id, name, data_type in rows}
+
+
 class WriteSession:
-    """The group's statements on the writer's connection (see writes.WriteBackend)."""
+    """A group's transaction on the writer's connection: what the processing stage reads and
+    writes through (process.ProcessBackend)."""
 
     def __init__(self, store: SqlStore, conn: Any) -> None:
         self.store = store
         self.conn = conn
         self._fresh_minutes: set[CounterKey] = set()
 
-    def load_contacts(self, keys: set[ContactKey]) -> dict[ContactKey, Contact]:
-        self.store.lock_contacts(self.conn, keys)
-        by_account: dict[int, list[str]] = {}
-        for account_id, email in keys:
-            by_account.setdefault(account_id, []).append(email)
-        found: dict[ContactKey, Contact] = {}
-        for account_id, emails in by_account.items():
-            for row in self.store.select_contacts(self.conn, account_id, emails):
-                found[(account_id, row[2])] = contact_from_row(row)
-        return found
+    def lock_rate_counters(self, account_ids: set[int]) -> None:
+        self.store.lock_counters(self.conn, sorted(account_ids))
 
-    def load_quotas(self, account_ids: set[int]) -> dict[int, Quota]:
+    def load_rate_state(self, account_ids: set[int], keys: set[CounterKey]
+                        ) -> tuple[dict[CounterKey, int], dict[int, Quota]]:
+        found: dict[CounterKey, int] = {}
+        for account_id in sorted(account_ids):
+            subjects = sorted({key[1] for key in keys if key[0] == account_id})
+            windows = sorted({key[2] for key in keys if key[0] == account_id})
+            for start in range(0, len(subjects), CHUNK):
+                chunk = subjects[start:start + CHUNK]
+                for subject, window_start, count in self.store.query(
+                        self.conn, "SELECT subject, window_start, count FROM rate_counters "
+                        f"WHERE account_id = ? AND window_start IN ({placeholders(len(windows))}) "
+                        f"AND subject IN ({placeholders(len(chunk))})",
+                        (account_id, *windows, *chunk)):
+                    found[(account_id, subject, window_start)] = count
+        self._fresh_minutes = {key for key in keys if key[1] == ACCOUNT and key not in found}
         ids = sorted(account_ids)
         rows = self.store.query(
             self.conn, "SELECT id, plan, events_per_minute, events_per_contact_day FROM accounts "
             f"WHERE id IN ({placeholders(len(ids))})", ids)
-        return {row[0]: quota(row[1], row[2], row[3]) for row in rows}
+        return found, {row[0]: quota(row[1], row[2], row[3]) for row in rows}
 
-    def lock_counters(self, account_ids: set[int]) -> None:
-        self.store.lock_counters(self.conn, sorted(account_ids))
+    def load_context(self, contacts: set[ContactKey], account_ids: set[int],
+                     fields: set[FieldKey]) -> GroupContext:
+        # Read together: on PostgreSQL, one round trip for all of it (the writer waits on each).
+        statements: list[Statement] = self.store.lock_contacts_statements(contacts)
+        locks = len(statements)
+        owners: list[int] = []  # the account of each statement reading contacts
+        for account_id, emails in _by_account(contacts).items():
+            reads = self.store.select_contacts_statements(account_id, emails)
+            statements += reads
+            owners += [account_id] * len(reads)
+        contact_statements = len(statements)
+        ids = sorted(account_ids)
+        statements.append(("SELECT account_id, id, event_type, include_relations, "
+                           f"event_identifiers FROM webhooks WHERE account_id IN "
+                           f"({placeholders(len(ids))}) ORDER BY id", ids))
+        statements += _field_type_statements(fields)
+        results = self.store.read_together(self.conn, statements)
+        found: dict[ContactKey, Contact] = {}
+        for account_id, rows in zip(owners, results[locks:contact_statements]):
+            for row in rows:
+                found[(account_id, row[2])] = contact_from_row(row)
+        subscriptions: dict[int, list[Subscription]] = {}
+        for account_id, webhook_id, event_type, relations, identifiers in \
+                results[contact_statements]:
+            subscriptions.setdefault(account_id, []).append(Subscription(
+                webhook_id, event_type, tuple(from_json(relations)),
+                tuple(from_json(identifiers))))
+        return GroupContext(found, subscriptions,
+                            _field_types(results[contact_statements + 1:]))
+
+    def lock_fields(self, fields: set[FieldKey]) -> dict[FieldKey, str]:
+        statements = self.store.lock_fields_statements(fields)
+        locks = len(statements)
+        results = self.store.read_together(self.conn,
+                                           statements + _field_type_statements(fields))
+        return _field_types(results[locks:])
+
+    def count_fields(self, account_ids: set[int]) -> dict[int, int]:
+        ids = sorted(account_ids)
+        return dict(self.store.query(
+            self.conn, "SELECT account_id, count(*) FROM custom_fields "
+            f"WHERE account_id IN ({placeholders(len(ids))}) GROUP BY account_id", ids))
 
     def erase_contact(self, key: ContactKey, contact_id: int) -> None:
         # The events stay, as anonymous counts: type, identifier and time, no payload.
@@ -120,88 +198,7 @@ class WriteSession:
                 ("DELETE FROM rate_counters WHERE account_id = ? AND subject = ?", key)):
             self.store.execute_many(self.conn, sql, [params])
 
-    def load_counters(self, keys: set[CounterKey]) -> dict[CounterKey, int]:
-        accounts = sorted({key[0] for key in keys})
-        found: dict[CounterKey, int] = {}
-        for account_id in accounts:
-            subjects = sorted({key[1] for key in keys if key[0] == account_id})
-            windows = sorted({key[2] for key in keys if key[0] == account_id})
-            for start in range(0, len(subjects), CHUNK):
-                chunk = subjects[start:start + CHUNK]
-                for subject, window_start, count in self.store.query(
-                        self.conn, "SELECT subject, window_start, count FROM rate_counters "
-                        f"WHERE account_id = ? AND window_start IN ({placeholders(len(windows))}) "
-                        f"AND subject IN ({placeholders(len(chunk))})",
-                        (account_id, *windows, *chunk)):
-                    found[(account_id, subject, window_start)] = count
-        self._fresh_minutes = {key for key in keys if key[1] == ACCOUNT and key not in found}
-        return found
-
-    def load_lookups(self, account_ids: set[int], field_keys: set[FieldKey]
-                     ) -> tuple[dict[int, list[Subscription]], dict[FieldKey, str]]:
-        # One statement for both when it can: each round trip holds the writer up.
-        ids = sorted(account_ids)
-        sql = ["SELECT 0, account_id, id, event_type, include_relations, event_identifiers "
-               f"FROM webhooks WHERE account_id IN ({placeholders(len(ids))})"]
-        params: list = [*ids]
-        by_account = self._names_by_account(field_keys)
-        together = len(field_keys) <= CHUNK and len(by_account) < 100  # SQLite: 500 SELECTs
-        if together:
-            for account_id, names in by_account.items():
-                sql.append("SELECT 1, account_id, 0, api_identifier, data_type, '' FROM "
-                           "custom_fields WHERE account_id = ? "
-                           f"AND api_identifier IN ({placeholders(len(names))})")
-                params += [account_id, *names]
-        subscriptions: dict[int, list[Subscription]] = {}
-        types: dict[FieldKey, str] = {}
-        for kind, account_id, webhook_id, name, relations, identifiers in self.store.query(
-                self.conn, " UNION ALL ".join(sql), params):
-            if kind == 0:
-                subscriptions.setdefault(account_id, []).append(Subscription(
-                    webhook_id, name, tuple(from_json(relations)),
-                    tuple(from_json(identifiers))))
-            else:
-                types[(account_id, name)] = relations
-        if not together:
-            types = self._field_types(by_account)
-        missing = field_keys - types.keys()
-        if missing:
-            # Fields the group may define: locked (after the contacts, by every writer) and
-            # read again, so that of two writers defining one field, the second sees the
-            # first's definition.
-            self.store.lock_contacts(self.conn, {(account_id, FIELD_LOCK + name)
-                                                 for account_id, name in missing})
-            types.update(self._field_types(self._names_by_account(missing)))
-        for found in subscriptions.values():
-            found.sort(key=lambda subscription: subscription.id)
-        return subscriptions, types
-
-    def count_fields(self, account_ids: set[int]) -> dict[int, int]:
-        ids = sorted(account_ids)
-        return dict(self.store.query(
-            self.conn, "SELECT account_id, count(*) FROM custom_fields "
-            f"WHERE account_id IN ({placeholders(len(ids))}) GROUP BY account_id", ids))
-
-    @staticmethod
-    def _names_by_account(keys: set[FieldKey]) -> dict[int, list[str]]:
-        by_account: dict[int, list[str]] = {}
-        for account_id, name in sorted(keys):
-            by_account.setdefault(account_id, []).append(name)
-        return by_account
-
-    def _field_types(self, by_account: dict[int, list[str]]) -> dict[FieldKey, str]:
-        found: dict[FieldKey, str] = {}
-        for account_id, names in by_account.items():
-            for start in range(0, len(names), CHUNK):
-                chunk = names[start:start + CHUNK]
-                for name, data_type in self.store.query(
-                        self.conn, "SELECT api_identifier, data_type FROM custom_fields "
-                        f"WHERE account_id = ? AND api_identifier IN ({placeholders(len(chunk))})",
-                        (account_id, *chunk)):
-                    found[(account_id, name)] = data_type
-        return found
-
-    def flush(self, rows: GroupRows) -> None:
+    def write(self, rows: GroupRows) -> None:
         store, conn = self.store, self.conn
         new = [(key, c) for key, c in rows.contacts.items() if c.id is None]
         changed = [c for c in rows.contacts.values() if c.id is not None]
@@ -222,7 +219,7 @@ class WriteSession:
             contact_id = rows.contacts[row.contact].id
             job, event = row.job, row.event
             events.append((event_id, row.event_uuid, job.account_id, contact_id, job.batch_uuid,
-                           event.type.name, event.event_family, event_identifier(event),
+                           event.type.name, event.event_family, row.identifier,
                            row.payload, job.received_at))
             t = row.transition
             if t is not None:
@@ -294,7 +291,7 @@ class WriteSession:
 
 class SqlStore(FieldQueries, WebhookQueries, OperatorQueries, AdminQueries, Store):
     """A store over a SQL database: writes through the group committer, one group at a time,
-    with a writer thread of their own for what blocks (see each backend's `run_group`); reads
+    with a writer thread of their own for what blocks (see each backend's `commit_group`); reads
     and administration through the backend's own means."""
 
     def __init__(self, url: str, *, max_group: int = 256, max_pending: int = 10_000,
@@ -318,15 +315,18 @@ class SqlStore(FieldQueries, WebhookQueries, OperatorQueries, AdminQueries, Stor
     @abc.abstractmethod
     def execute_many(self, conn: Any, sql: str, rows: list[tuple]) -> None: ...
 
-    def select_contacts(self, conn: Any, account_id: int, emails: list[str]) -> list[tuple]:
-        """The rows of the account's contacts with these e-mails."""
-        rows: list[tuple] = []
-        for start in range(0, len(emails), CHUNK):
-            chunk = emails[start:start + CHUNK]
-            rows += self.query(conn, f"SELECT {CONTACT_COLUMNS} FROM contacts WHERE account_id = ? "
-                                     f"AND email IN ({placeholders(len(chunk))})",
-                               (account_id, *chunk))
-        return rows
+    def read_together(self, conn: Any, statements: list[Statement]) -> list[list[tuple]]:
+        """Run reads (and locks) in order on a connection of the writer thread; the rows of
+        each. A backend may send them together."""
+        return [self.query(conn, sql, params) for sql, params in statements]
+
+    def select_contacts_statements(self, account_id: int, emails: list[str]
+                                   ) -> list[Statement]:
+        """Statements that read the account's contacts with these e-mails."""
+        return [(f"SELECT {CONTACT_COLUMNS} FROM contacts WHERE account_id = ? "
+                 f"AND email IN ({placeholders(len(chunk))})", (account_id, *chunk))
+                for chunk in (emails[start:start + CHUNK]
+                              for start in range(0, len(emails), CHUNK))]
 
     def insert_rows(self, conn: Any, table: str, columns: tuple[str, ...],
                     rows: list[tuple]) -> None:
@@ -338,22 +338,27 @@ class SqlStore(FieldQueries, WebhookQueries, OperatorQueries, AdminQueries, Stor
     def allocate_ids(self, conn: Any, table: str, count: int) -> list[int]:
         """`count` unused primary keys of `table`, in the current write transaction."""
 
-    def lock_contacts(self, conn: Any, keys: set[ContactKey]) -> None:
-        """Keep other writers off these contacts until the transaction ends (if there can be
-        other writers at the same time)."""
+    # Where other processes may write at the same time (PostgreSQL), a group keeps them off
+    # what it reads to change until its transaction ends: these give the statements that do.
+
+    def lock_contacts_statements(self, keys: set[ContactKey]) -> list[Statement]:
+        return []
+
+    def lock_fields_statements(self, keys: set[FieldKey]) -> list[Statement]:
+        return []
 
     def lock_counters(self, conn: Any, account_ids: list[int]) -> None:
         """Keep other writers off these accounts' rate counters until the transaction ends."""
 
     @abc.abstractmethod
-    async def run_group(self, jobs: list[WriteJob]) -> list[Rejected | Failed | None]:
-        """Run `write_group` for `jobs` in one transaction, and commit it."""
+    async def commit_group(self, jobs: list[Job]) -> list[Outcome]:
+        """Process `jobs` (see `process_jobs`) in one transaction, and commit it."""
 
     # --- lifecycle --------------------------------------------------------------------------------
 
     def start_writer(self) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="writer")
-        self._committer = GroupCommitter(self.run_group, max_group=self._max_group,
+        self._committer = GroupCommitter(self.commit_group, max_group=self._max_group,
                                          max_pending=self._max_pending)
         self._committer.start()
 
@@ -371,19 +376,21 @@ class SqlStore(FieldQueries, WebhookQueries, OperatorQueries, AdminQueries, Stor
     def pending_writes(self) -> int:
         return 0 if self._committer is None else self._committer.pending
 
-    async def write(self, job: WriteJob) -> Rejected | Failed | None:
+    async def write(self, job: Job) -> Outcome:
         if self._committer is None:
             raise StoreUnavailable("the store is closed")
         outcome = await self._committer.submit(job)
-        if outcome is None and job.makes_deliveries:
+        if isinstance(outcome, Accepted) and outcome.makes_deliveries:
             self.deliveries_queued.set()
         return outcome
 
-    async def in_writer_thread(self, function: Any, *args: Any) -> Any:
+    async def in_writer_thread(self, function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
 
-    def write_group(self, conn: Any, jobs: list[WriteJob]) -> list[Rejected | Failed | None]:
-        return write_group(WriteSession(self, conn), jobs, self.caps)
+    def process_jobs(self, conn: Any, jobs: list[Job]) -> list[Outcome]:
+        """The processing stage's decisions for `jobs`, written in the transaction open on
+        `conn`."""
+        return process_group(WriteSession(self, conn), jobs, self.caps)
 
     # --- reads ------------------------------------------------------------------------------------
 

@@ -12,7 +12,8 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from . import Failed, Rejected, StoreUnavailable, WriteJob
+from ..process import Job, Outcome
+from . import StoreUnavailable
 from .schema import ensure_current
 from .queries import Statement
 from .sql import SqlStore
@@ -169,24 +170,23 @@ class SQLiteStore(SqlStore):
         first = conn.execute(f"SELECT coalesce(max(id), 0) + 1 FROM {table}").fetchone()[0]
         return list(range(first, first + count))
 
-    async def run_group(self, jobs: list[WriteJob]) -> list[Rejected | Failed | None]:
+    async def commit_group(self, jobs: list[Job]) -> list[Outcome]:
         """The group's Python work runs on the event loop's thread; only waiting for SQLite's
         write lock and the commit's disk sync run on the writer thread. A writer thread that
         did it all would hand the GIL back and forth with the event loop for every row."""
         async with self._write_turn:
-            return await self._run_group(jobs)
-
-    async def _run_group(self, jobs: list[WriteJob]) -> list[Rejected | Failed | None]:
-        conn = self._writer
-        await self.in_writer_thread(self._execute, "BEGIN IMMEDIATE")
-        try:
-            outcomes = self._sqlite_errors(self.write_group, conn, jobs)
-            await self.in_writer_thread(self._execute, "COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        return outcomes
+            conn = self._writer
+            if conn is None:
+                raise StoreUnavailable("the store is closed")
+            await self.in_writer_thread(self._execute, "BEGIN IMMEDIATE")
+            try:
+                outcomes: list[Outcome] = self._sqlite_errors(self.process_jobs, conn, jobs)
+                await self.in_writer_thread(self._execute, "COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            return outcomes
 
     def _execute(self, sql: str) -> None:
         self._sqlite_errors(self._writer.execute, sql)

@@ -1,6 +1,6 @@
 """The webhooks' queries of the SQL store: subscriptions, and the outbox the senders work from.
 
-Deliveries are written by the group write (`writes.py`), in the transaction of the events that
+Deliveries are written by the processing stage (`process/`), in the transaction of the events that
 trigger them. A sender takes due deliveries by moving their next attempt past the attempt's
 timeout (a lease): if the sender's process dies, the delivery is taken again once the lease ends.
 Accounts take turns, and one with as many attempts under way as it may have waits.
@@ -8,10 +8,11 @@ Accounts take turns, and one with as many attempts under way as it may have wait
 
 from __future__ import annotations
 
+import asyncio
 from typing import Mapping
 
 from ..clock import utc_now
-from ..outbound.webhooks import Attempt, DeliveryRecord, DueDelivery, Webhook
+from .webhook_records import Attempt, DeliveryRecord, DueDelivery, Webhook
 from . import WebhookExists
 from .queries import Queries, Statement, from_json, placeholders, to_json
 
@@ -29,6 +30,9 @@ def _webhook_from_row(row: tuple) -> Webhook:
 
 
 class WebhookQueries(Queries):
+    # Set when deliveries are queued by this process (see outbound/sender.py).
+    deliveries_queued: asyncio.Event
+
     # Which of the deliveries chosen to take are taken. PostgreSQL: the senders of other
     # processes skip those one has locked to take them, and take those still due once locked.
     # SQLite's write transactions take turns: the chosen ones are all taken.
@@ -133,6 +137,7 @@ class WebhookQueries(Queries):
             f"updated_at = ? WHERE uuid = ? AND status IN ('delivered', 'failed') AND {owned}",
             (utc_now(), delivery_uuid, account_id, webhook_uuid))
         if changed:
+            self.deliveries_queued.set()
             return "queued"
         rows = await self.fetch(f"SELECT status FROM webhook_deliveries WHERE uuid = ? AND {owned}",
                                 (delivery_uuid, account_id, webhook_uuid))

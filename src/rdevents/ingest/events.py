@@ -1,20 +1,19 @@
-"""From a decoded request body to events durably stored: validate, then one store write."""
+"""Events: from a decoded request body to events durably stored: validate, then one job."""
 
 from __future__ import annotations
 
-import orjson
 from typing import Any
 
-from .clock import utc_now
-from .contacts import ContactChange, ContactChangeRefused
-from .store import Failed, Rejected, Store, StoreUnavailable, WriteJob
-from .catalogue import EVENT_TYPES
-from .ids import new_uuid
-from .limits import Limited
-from .validation import (
+import orjson
+
+from ..catalogue import EVENT_TYPES
+from ..clock import utc_now
+from ..ids import new_uuid
+from ..process import EventsJob
+from ..store import Store
+from ..validation import (
     INVALID_FORMAT,
     ORJSON_MAX_DEPTH,
-    TOO_LONG,
     Error,
     ValidEvent,
     check_query_event_type,
@@ -28,22 +27,7 @@ from .validation import (
     validate_batch,
     validate_event,
 )
-
-
-class RateLimited(Exception):
-    """The request would pass a rate limit; nothing was stored or counted."""
-
-    def __init__(self, limited: Limited) -> None:
-        super().__init__(f"{limited.scope} rate limit")
-        self.limited = limited
-
-
-class InvalidEvents(Exception):
-    """The request's events are invalid; nothing was stored."""
-
-    def __init__(self, errors: list[Error]) -> None:
-        super().__init__(f"{len(errors)} validation error(s)")
-        self.errors = errors
+from .answers import InvalidEvents, raise_for
 
 
 async def ingest_event(store: Store, account_id: int, body: Any,
@@ -123,36 +107,9 @@ def stored_payloads(events: list[ValidEvent]) -> list[str]:
 async def _store(store: Store, account_id: int, events: list[ValidEvent],
                  batch_uuid: str | None, rate_limited: bool) -> tuple[str | None, list[str]]:
     uuids = [new_uuid() for _ in events]
-    outcome = await store.write(WriteJob(account_id, events, uuids, stored_payloads(events),
-                                         batch_uuid, utc_now(), rate_limited))
-    _raise_for(outcome, batch_uuid)
+    outcome = await store.write(EventsJob(account_id, utc_now(), events, uuids,
+                                          stored_payloads(events), batch_uuid, rate_limited))
+    raise_for(outcome, "$.body" if batch_uuid else "$.body.payload")
     return batch_uuid, uuids
 
 
-async def change_contact(store: Store, account_id: int, email: str,
-                         change: ContactChange) -> None:
-    """Apply a contacts-API change through the writer, so that it never races events.
-    Raises ContactChangeRefused when the contact's state forbids it."""
-    outcome = await store.write(WriteJob(account_id, [], [], [], None, utc_now(),
-                                         contact_change=change, target_email=email))
-    if isinstance(outcome, Rejected):
-        raise ContactChangeRefused.from_errors(outcome.errors)
-    _raise_for(outcome, None)
-
-
-def _raise_for(outcome: Any, batch_uuid: str | None) -> None:
-    """Turn a write outcome other than success into the exception the HTTP layer renders."""
-    if isinstance(outcome, Limited):
-        if outcome.alone:  # waiting would not help: say so with a 400, not a 429
-            raise InvalidEvents([error(
-                TOO_LONG, f"Must contain at most {outcome.max} events"
-                + (" for one contact, the limit a day." if outcome.scope == "contact"
-                   else ", the account's limit a minute."),
-                "$.body" if batch_uuid else "$.body.payload", {"max_items": outcome.max})])
-        raise RateLimited(outcome)
-    if isinstance(outcome, Rejected):
-        raise InvalidEvents(outcome.errors)
-    if isinstance(outcome, Failed):
-        if isinstance(outcome.exception, StoreUnavailable):
-            raise outcome.exception
-        raise RuntimeError("storing the events failed") from outcome.exception

@@ -1,0 +1,55 @@
+"""The decisions of a group, as the rows its accepted jobs write."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..contacts import Contact, FunnelTransition
+from ..limits import CounterKey
+from ..validation import ValidEvent
+from .jobs import EventsJob
+
+ContactKey = tuple[int, str]  # (account_id, e-mail)
+FieldKey = tuple[int, str]  # (account_id, cf_* api_identifier)
+
+
+@dataclass(frozen=True)
+class EventRow:
+    job: EventsJob
+    event: ValidEvent
+    event_uuid: str
+    payload: str
+    identifier: str  # RD's name for the event in a contact's history
+    contact: ContactKey
+    transition: FunnelTransition | None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A webhook to send once the group commits: its body, made from the contact as the event
+    left it."""
+
+    contact: ContactKey
+    webhook_id: int
+    event_uuid: str | None
+    body: str
+
+
+@dataclass
+class GroupRows:
+    """What a group's accepted jobs write: the final state of each contact they touched (id
+    None for a new one), their events (with funnel transitions) in order, the rate counters
+    they moved, funnel changes made through the API, the custom fields they define and the
+    webhook deliveries they queue."""
+
+    contacts: dict[ContactKey, Contact] = field(default_factory=dict)
+    events: list[EventRow] = field(default_factory=list)
+    counters: dict[CounterKey, int] = field(default_factory=dict)
+    # Funnel changes made through the API: (contact, transition, time); caused by no event.
+    api_transitions: list[tuple[ContactKey, FunnelTransition, str]] = field(
+        default_factory=list)
+    # Custom fields first seen in this group, with the data type their first value showed.
+    new_fields: dict[FieldKey, str] = field(default_factory=dict)
+    deliveries: list[Delivery] = field(default_factory=list)
+    # The tags each stored contact had before the group, for the tag index.
+    tags_before: dict[ContactKey, list[str]] = field(default_factory=dict)
