@@ -114,7 +114,8 @@ def test_a_conversion_creates_its_contact_and_defines_its_custom_field() -> None
     contact = rows.contacts[(1, "ana@example.com")]
     assert contact.id == 1 and contact.tags == ["mql", "2019"]
     [row] = rows.events
-    assert row.identifier == "Name of the conversion event" and row.contact == (1, "ana@example.com")
+    assert row.identifier == "Name of the conversion event"
+    assert row.contact == (1, "ana@example.com")
     assert rows.new_fields == {(1, "cf_custom_field_api_identifier"): "STRING"}
     assert rows.tags_before == {}  # a new contact had no tags
 

@@ -36,13 +36,12 @@ async def ingest_event(store: Store, account_id: int, body: Any,
     event, errors = validate_event(body)
     if query_event_type is not None:
         errors += check_query_event_type(query_event_type, body)
-    if errors:
+    if errors or event is None:
         raise InvalidEvents(errors)
-    _, uuids = await _store(store, account_id, [event], None, rate_limited)
-    return uuids[0]
+    return (await _store(store, account_id, [event], None, rate_limited))[0]
 
 
-async def ingest_batch(store: Store, account_id: int, body: list, max_events: int,
+async def ingest_batch(store: Store, account_id: int, body: list[Any], max_events: int,
                        rate_limited: bool = False) -> tuple[str, list[str]]:
     """Store every event of a batch or none; return the batch uuid and the event uuids in order."""
     events, errors = validate_batch(body, max_events)
@@ -51,10 +50,11 @@ async def ingest_batch(store: Store, account_id: int, body: list, max_events: in
             errors += await _unknown_contacts(store, account_id, body)
             errors.sort(key=element_index)
         raise InvalidEvents(errors)
-    return await _store(store, account_id, events, new_uuid(), rate_limited)
+    batch_uuid = new_uuid()
+    return batch_uuid, await _store(store, account_id, events, batch_uuid, rate_limited)
 
 
-async def _unknown_contacts(store: Store, account_id: int, body: list) -> list[Error]:
+async def _unknown_contacts(store: Store, account_id: int, body: list[Any]) -> list[Error]:
     """The unknown-contact errors of a batch that is rejected for other errors anyway, so that
     one answer lists every error. An element counts as creating its contact when its type creates
     contacts and its e-mail is well formed, even if the element has other errors."""
@@ -62,7 +62,9 @@ async def _unknown_contacts(store: Store, account_id: int, body: list) -> list[E
     candidates: list[tuple[str, str, str]] = []
     for index, item in enumerate(body):
         payload = item.get("payload") if isinstance(item, dict) else None
-        name = item.get("event_type") if isinstance(payload, dict) else None
+        if not isinstance(payload, dict):
+            continue
+        name = item.get("event_type")
         email = payload.get("email") if isinstance(name, str) else None
         if not isinstance(email, str) or name not in EVENT_TYPES or not is_email(email):
             continue
@@ -85,7 +87,8 @@ MAX_PAYLOAD_DEPTH = ORJSON_MAX_DEPTH - 2
 def stored_payloads(events: list[ValidEvent]) -> list[str]:
     """Each payload as the store keeps it (JSON text), or the errors of those that could not be
     shown: nested deeper than MAX_PAYLOAD_DEPTH."""
-    payloads, errors = [], []
+    payloads: list[str] = []
+    errors: list[Error] = []
     for event in events:
         try:
             text = orjson.dumps(event.payload)
@@ -105,11 +108,12 @@ def stored_payloads(events: list[ValidEvent]) -> list[str]:
 
 
 async def _store(store: Store, account_id: int, events: list[ValidEvent],
-                 batch_uuid: str | None, rate_limited: bool) -> tuple[str | None, list[str]]:
+                 batch_uuid: str | None, rate_limited: bool) -> list[str]:
+    """Write the events as one job; their uuids."""
     uuids = [new_uuid() for _ in events]
     outcome = await store.write(EventsJob(account_id, utc_now(), events, uuids,
                                           stored_payloads(events), batch_uuid, rate_limited))
     raise_for(outcome, "$.body" if batch_uuid else "$.body.payload")
-    return batch_uuid, uuids
+    return uuids
 
 

@@ -24,7 +24,8 @@ from .rows import ContactKey, Delivery, EventRow, FieldKey, GroupRows
 from .stage import process_group
 
 __all__ = [
-    "ACCEPTED", "ACCEPTED_WITH_DELIVERIES", "Accepted", "ContactChangeJob", "ContactKey", "Delivery", "EraseJob", "EventRow",
-    "EventsJob", "Failed", "FieldKey", "GroupContext", "GroupRows", "Invalid", "Job", "Limited",
-    "Outcome", "ProcessBackend", "Unavailable", "process_group",
+    "ACCEPTED", "ACCEPTED_WITH_DELIVERIES", "Accepted", "ContactChangeJob", "ContactKey",
+    "Delivery", "EraseJob", "EventRow", "EventsJob", "Failed", "FieldKey", "GroupContext",
+    "GroupRows", "Invalid", "Job", "Limited", "Outcome", "ProcessBackend", "Unavailable",
+    "process_group",
 ]

@@ -22,10 +22,11 @@ class GroupCommitter:
     """Runs `commit_group(jobs) -> outcomes` for groups of queued jobs, one group at a time.
 
     A group holds every job waiting when the previous transaction ended, up to `max_group`.
-    `commit_group` raising means the transaction did not commit: StoreUnavailable fails every
-    job of the group; any other error (one job's data the database refuses, a conflict with
-    other processes) has the jobs run again one by one, so that no job fails for another's. The queue is bounded
-    by `max_pending`; past it `submit` raises Overloaded at once instead of letting memory grow.
+    `commit_group` raising means the transaction did not commit: StoreUnavailable makes every
+    job of the group Unavailable; any other error (one job's data the database refuses, a
+    conflict with other processes) has the group halved and run again (see `_outcomes`), so
+    that no job fails for another's. The queue is bounded by `max_pending`; past it `submit`
+    raises Overloaded at once instead of letting memory grow.
     """
 
     def __init__(self, commit_group: Callable[[list[Job]], Awaitable[list[Outcome]]], *,
@@ -34,7 +35,7 @@ class GroupCommitter:
         self._max_group = max_group
         self._queue: asyncio.Queue[tuple[Job, asyncio.Future[Outcome]] | object] = \
             asyncio.Queue(maxsize=max_pending)
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._in_flight = 0
 

@@ -120,16 +120,17 @@ class PostgresStore(SqlStore):
 
     # --- the writer thread ------------------------------------------------------------------------
 
-    def query(self, conn: psycopg.Connection, sql: str, params: Iterable) -> list[tuple]:
+    def query(self, conn: psycopg.Connection, sql: str,
+              params: Iterable[Any]) -> list[tuple[Any, ...]]:
         return conn.execute(to_pyformat(sql), tuple(params)).fetchall()
 
-    def execute_many(self, conn: psycopg.Connection, sql: str, rows: list[tuple]) -> None:
+    def execute_many(self, conn: psycopg.Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
         if rows:
             with conn.cursor() as cursor:
                 cursor.executemany(to_pyformat(sql), rows)
 
     def read_together(self, conn: psycopg.Connection,
-                      statements: list[Statement]) -> list[list[tuple]]:
+                      statements: list[Statement]) -> list[list[tuple[Any, ...]]]:
         # A pipeline: the statements go in one round trip, and run in order.
         with conn.pipeline():
             cursors = [conn.execute(to_pyformat(sql), tuple(params)) for sql, params in statements]
@@ -140,7 +141,7 @@ class PostgresStore(SqlStore):
         return [(CONTACTS_BY_EMAIL, (emails, account_id))]
 
     def insert_rows(self, conn: psycopg.Connection, table: str, columns: tuple[str, ...],
-                    rows: list[tuple]) -> None:
+                    rows: list[tuple[Any, ...]]) -> None:
         # COPY takes rows in bulk, far cheaper for the server than one INSERT each.
         if rows:
             with conn.cursor() as cursor, cursor.copy(
@@ -165,7 +166,7 @@ class PostgresStore(SqlStore):
     def lock_counters(self, conn: psycopg.Connection, account_ids: list[int]) -> None:
         # Taken before any contact's lock, by every writer: the same order everywhere.
         sql, params = _advisory_locks({(account_id, RATE_LOCK) for account_id in account_ids})
-        conn.execute(sql, params)
+        conn.execute(sql, tuple(params))
 
     def _writer_connection(self) -> psycopg.Connection:
         if self._writer is None or self._writer.closed or self._writer.broken:
@@ -228,8 +229,9 @@ class PostgresStore(SqlStore):
             raise StoreUnavailable(str(failure)) from failure
         try:
             with psycopg.connect(self.url, connect_timeout=_CONNECT_TIMEOUT) as conn:
-                found = conn.execute("SELECT count(*) FROM events WHERE uuid = ANY(%s)",
-                                     (accepted,)).fetchone()[0]
+                row = conn.execute("SELECT count(*) FROM events WHERE uuid = ANY(%s)",
+                                   (accepted,)).fetchone()
+                found = row[0] if row else 0
         except psycopg.Error as exc:
             log.error("commit outcome unknown (%s); answering 503", exc)
             raise StoreUnavailable(str(failure)) from failure
@@ -239,7 +241,7 @@ class PostgresStore(SqlStore):
 
     # --- reads and administration -----------------------------------------------------------------
 
-    async def fetch(self, sql: str, params: Iterable = ()) -> list[tuple]:
+    async def fetch(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         try:
             async with self._pool.connection() as conn:
                 cursor = await conn.execute(to_pyformat(sql), tuple(params))
@@ -258,7 +260,8 @@ class PostgresStore(SqlStore):
             return f"The database is unreachable: {exc}"
         return "The database is read-only." if rows[0][0] == "on" else None
 
-    async def change_all(self, statements: list[Statement]) -> list[tuple[int, list[tuple]]]:
+    async def change_all(self, statements: list[Statement]
+                         ) -> list[tuple[int, list[tuple[Any, ...]]]]:
         try:
             async with self._pool.connection() as conn, conn.transaction():
                 results = []

@@ -61,7 +61,7 @@ EVENTS_WITH_CONTACT = "events e LEFT JOIN contacts c ON c.id = e.contact_id"
 CHUNK = 500
 
 
-def contact_from_row(row: tuple) -> Contact:
+def contact_from_row(row: tuple[Any, ...]) -> Contact:
     return Contact(
         id=row[0], uuid=row[1], email=row[2], profile=from_json(row[3]),
         tags=from_json(row[4]), legal_bases=from_json(row[5]), lifecycle_stage=row[6],
@@ -70,13 +70,13 @@ def contact_from_row(row: tuple) -> Contact:
     )
 
 
-def event_from_row(row: tuple) -> StoredEvent:
+def event_from_row(row: tuple[Any, ...]) -> StoredEvent:
     return StoredEvent(uuid=row[0], event_type=row[1], event_family=row[2],
                        event_identifier=row[3], payload=orjson.loads(row[4]),
                        received_at=row[5], contact_uuid=row[6], batch_uuid=row[7])
 
 
-def contact_state(c: Contact) -> tuple:
+def contact_state(c: Contact) -> tuple[Any, ...]:
     return (orjson.dumps(c.profile).decode(), orjson.dumps(c.tags).decode(),
             orjson.dumps(c.legal_bases).decode(), c.lifecycle_stage, c.opportunity,
             c.contact_owner_email, c.updated_at)
@@ -102,7 +102,7 @@ def _field_type_statements(fields: set[FieldKey]) -> list[Statement]:
     return statements
 
 
-def _field_types(results: list[list[tuple]]) -> dict[FieldKey, str]:
+def _field_types(results: list[list[tuple[Any, ...]]]) -> dict[FieldKey, str]:
     return {(account_id, name): data_type
             for rows in results for account_id, name, data_type in rows}
 
@@ -202,8 +202,8 @@ class WriteSession:
         store, conn = self.store, self.conn
         new = [(key, c) for key, c in rows.contacts.items() if c.id is None]
         changed = [c for c in rows.contacts.values() if c.id is not None]
-        for (_, contact), contact_id in zip(new, store.allocate_ids(conn, "contacts", len(new))):
-            contact.id = contact_id
+        for (_, contact), new_id in zip(new, store.allocate_ids(conn, "contacts", len(new))):
+            contact.id = new_id
         store.insert_rows(
             conn, "contacts", ("profile", "tags", "legal_bases", "lifecycle_stage", "opportunity",
                                "contact_owner_email", "updated_at", "id", "uuid", "account_id",
@@ -214,7 +214,8 @@ class WriteSession:
             "lifecycle_stage = ?, opportunity = ?, contact_owner_email = ?, updated_at = ? "
             "WHERE id = ?", [(*contact_state(c), c.id) for c in changed])
         event_ids = store.allocate_ids(conn, "events", len(rows.events))
-        events, transitions = [], []
+        events: list[tuple[Any, ...]] = []
+        transitions: list[tuple[Any, ...]] = []
         for event_id, row in zip(event_ids, rows.events):
             contact_id = rows.contacts[row.contact].id
             job, event = row.job, row.event
@@ -309,13 +310,13 @@ class SqlStore(FieldQueries, WebhookQueries, OperatorQueries, AdminQueries, Stor
     # --- what a backend provides ------------------------------------------------------------------
 
     @abc.abstractmethod
-    def query(self, conn: Any, sql: str, params: Iterable) -> list[tuple]:
+    def query(self, conn: Any, sql: str, params: Iterable[Any]) -> list[tuple[Any, ...]]:
         """Run a statement on a connection of the writer thread and return its rows."""
 
     @abc.abstractmethod
-    def execute_many(self, conn: Any, sql: str, rows: list[tuple]) -> None: ...
+    def execute_many(self, conn: Any, sql: str, rows: list[tuple[Any, ...]]) -> None: ...
 
-    def read_together(self, conn: Any, statements: list[Statement]) -> list[list[tuple]]:
+    def read_together(self, conn: Any, statements: list[Statement]) -> list[list[tuple[Any, ...]]]:
         """Run reads (and locks) in order on a connection of the writer thread; the rows of
         each. A backend may send them together."""
         return [self.query(conn, sql, params) for sql, params in statements]
@@ -329,7 +330,7 @@ class SqlStore(FieldQueries, WebhookQueries, OperatorQueries, AdminQueries, Stor
                               for start in range(0, len(emails), CHUNK))]
 
     def insert_rows(self, conn: Any, table: str, columns: tuple[str, ...],
-                    rows: list[tuple]) -> None:
+                    rows: list[tuple[Any, ...]]) -> None:
         """Insert many rows (a backend may have a faster way than INSERT)."""
         self.execute_many(conn, f"INSERT INTO {table} ({', '.join(columns)}) "
                                 f"VALUES ({placeholders(len(columns))})", rows)
@@ -437,7 +438,8 @@ class SqlStore(FieldQueries, WebhookQueries, OperatorQueries, AdminQueries, Stor
     async def list_contacts(self, account_id: int, email: str | None, tag: str | None,
                             lifecycle_stage: str | None, offset: int,
                             limit: int) -> list[Contact]:
-        where, params = ["account_id = ?"], [account_id]
+        where: list[str] = ["account_id = ?"]
+        params: list[Any] = [account_id]
         if email is not None:
             where.append("email = ?")
             params.append(email)
@@ -456,7 +458,7 @@ class SqlStore(FieldQueries, WebhookQueries, OperatorQueries, AdminQueries, Stor
     async def contact_events(self, account_id: int, contact_id: int, event_types: list[str],
                              newest_first: bool, offset: int, limit: int) -> list[StoredEvent]:
         where = "e.account_id = ? AND e.contact_id = ?"
-        params: list = [account_id, contact_id]
+        params: list[Any] = [account_id, contact_id]
         if event_types:
             where += f" AND e.event_type IN ({placeholders(len(event_types))})"
             params.extend(event_types)
@@ -486,7 +488,7 @@ class SqlStore(FieldQueries, WebhookQueries, OperatorQueries, AdminQueries, Stor
         return Account(*rows[0]) if rows else None
 
     async def count_accounts(self) -> int:
-        return (await self.fetch("SELECT count(*) FROM accounts"))[0][0]
+        return int((await self.fetch("SELECT count(*) FROM accounts"))[0][0])
 
     async def set_account_limits(self, account_id: int, plan: str | None,
                                  per_minute: int | None, per_contact_day: int | None) -> None:

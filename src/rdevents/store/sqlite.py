@@ -105,7 +105,7 @@ class _Readers:
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="sqlite-reader")
 
-    def _read(self, sql: str, params: tuple) -> list[tuple]:
+    def _read(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._local.conn = connect(self._path)
@@ -113,7 +113,7 @@ class _Readers:
                 self._connections.append(conn)
         return conn.execute(sql, params).fetchall()
 
-    async def fetch(self, sql: str, params: tuple) -> list[tuple]:
+    async def fetch(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         return await asyncio.get_running_loop().run_in_executor(self._executor, self._read, sql,
                                                                 params)
 
@@ -126,7 +126,7 @@ class _Readers:
 class SQLiteStore(SqlStore):
     integrity_errors = (sqlite3.IntegrityError,)
 
-    def __init__(self, url: str, **options) -> None:
+    def __init__(self, url: str, **options: Any) -> None:
         super().__init__(url, **options)
         self.path = database_path(url)
         self._readers: _Readers | None = None
@@ -158,10 +158,11 @@ class SQLiteStore(SqlStore):
 
     # --- the writer thread ------------------------------------------------------------------------
 
-    def query(self, conn: sqlite3.Connection, sql: str, params: Iterable) -> list[tuple]:
+    def query(self, conn: sqlite3.Connection, sql: str,
+              params: Iterable[Any]) -> list[tuple[Any, ...]]:
         return conn.execute(sql, tuple(params)).fetchall()
 
-    def execute_many(self, conn: sqlite3.Connection, sql: str, rows: list[tuple]) -> None:
+    def execute_many(self, conn: sqlite3.Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
         if rows:
             conn.executemany(sql, rows)
 
@@ -189,6 +190,8 @@ class SQLiteStore(SqlStore):
             return outcomes
 
     def _execute(self, sql: str) -> None:
+        if self._writer is None:
+            raise StoreUnavailable("the store is closed")
         self._sqlite_errors(self._writer.execute, sql)
 
     @staticmethod
@@ -204,13 +207,16 @@ class SQLiteStore(SqlStore):
 
     # --- reads and administration -----------------------------------------------------------------
 
-    async def fetch(self, sql: str, params: Iterable = ()) -> list[tuple]:
+    async def fetch(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         if self._readers is None:
             raise StoreUnavailable("the store is closed")
         return await self._readers.fetch(sql, tuple(params))
 
-    async def change_all(self, statements: list[Statement]) -> list[tuple[int, list[tuple]]]:
-        return await self._write_on_thread(self._sqlite_errors, self._change_all, statements)
+    async def change_all(self, statements: list[Statement]
+                         ) -> list[tuple[int, list[tuple[Any, ...]]]]:
+        results: list[tuple[int, list[tuple[Any, ...]]]] = await self._write_on_thread(
+            self._sqlite_errors, self._change_all, statements)
+        return results
 
     async def write_problem(self) -> str | None:
         try:
@@ -230,7 +236,7 @@ class SQLiteStore(SqlStore):
                 await work  # keep the turn until the thread's transaction has ended
                 raise
 
-    def _change_all(self, statements: list[Statement]) -> list[tuple[int, list[tuple]]]:
+    def _change_all(self, statements: list[Statement]) -> list[tuple[int, list[tuple[Any, ...]]]]:
         with closing(connect(self.path)) as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
