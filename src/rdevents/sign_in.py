@@ -18,7 +18,7 @@ import ipaddress
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 from . import passwords
 from .store import SignInCounter, Store
@@ -111,7 +111,7 @@ class SignIn:
     def _window(self) -> int:
         return int(self.limits.window_seconds * 1000)
 
-    def _refusal(self, counters: list[SignInCounter | None], now: int,
+    def _refusal(self, counters: Sequence[SignInCounter | None], now: int,
                  extra: int) -> Refused | None:
         """Refused when a counter, plus `extra` attempts, is past its limit in a live window."""
         for by, limit, counter in zip(("username", "address"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
+from typing import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -44,7 +45,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     token_lookup = TokenLookup(store)
 
     @asynccontextmanager
-    async def lifespan(app: Starlette):
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.open()
         await sender.start()
         try:

@@ -26,6 +26,7 @@ from ..custom_fields import RESERVED_NAMES, stored_value
 from ..validation import (
     INVALID_DATA_TYPE,
     NUL,
+    Error,
     check_custom_field,
     check_field,
     is_email,
@@ -165,7 +166,7 @@ def contact_change_from(kind: str, body: Any, identified_by: str | None) -> Cont
         if name in ("email", "tags", "legal_bases"):
             continue
         if name.startswith("cf_"):
-            found: list = []
+            found: list[Error] = []
             check_custom_field(name, value, "$", found)
             if name in RESERVED_NAMES:
                 fail(name, "EXCLUSION", f"{name} is a reserved name.")
@@ -231,7 +232,7 @@ async def create_contact(request: Request) -> JSON:
 async def upsert_contact(request: Request) -> JSON:
     account_id = await authenticate(request)
     kind, email = _contact_reference(request, writing=True)
-    if kind == "email":
+    if kind == "email" and email is not None:  # (a malformed e-mail was refused for a write)
         identified_by = "email"
     else:
         _, contact = await _find_contact(request)
@@ -274,7 +275,7 @@ async def list_contacts(request: Request) -> JSON:
     which has no list route)."""
     account_id = await authenticate(request)
     query = request.query_params
-    errors: list = []
+    errors: list[Error] = []
     stage = one_of(query, "lifecycle_stage", LIFECYCLE_STAGES, errors)
     page = page_of(query, LIST_PAGE_SIZE, errors)
     if errors:
