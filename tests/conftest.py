@@ -8,8 +8,9 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import httpx
 import psycopg
@@ -46,7 +47,7 @@ class Server:
     def store(self):
         return self.app.state.store
 
-    def start(self) -> "Server":
+    def start(self) -> Server:
         self._thread.start()
         while not self._server.started:
             if not self._thread.is_alive():
@@ -67,7 +68,7 @@ class Server:
         account = self.call(self.store.create_account(f"acct-{uuid.uuid4()}"))
         return account.id, self.call(issue_token(self.store, account.id, expires_in))
 
-    def client(self, token: str | None = None) -> "Api":
+    def client(self, token: str | None = None) -> Api:
         return Api(self.url, token)
 
 

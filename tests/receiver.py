@@ -80,7 +80,7 @@ class Receiver:
                 return 500
         return 200
 
-    def start(self) -> "Receiver":
+    def start(self) -> Receiver:
         self._thread.start()
         return self
 

@@ -43,14 +43,14 @@ class ServerProcess:
         self.process: subprocess.Popen | None = None
         self.url = ""
 
-    def sibling(self) -> "ServerProcess":
+    def sibling(self) -> ServerProcess:
         """Another server on the same database, acting for the same account."""
         other = ServerProcess(self.workdir, self.env.get("RDEVENTS_DATABASE_URL"), self.headers,
                               self.serve_args)
         other.account = self.account
         return other
 
-    def start(self) -> "ServerProcess":
+    def start(self) -> ServerProcess:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.process = subprocess.Popen(

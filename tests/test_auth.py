@@ -283,4 +283,5 @@ def test_token_cache_trusts_a_live_token_for_its_ttl_only(server):
     assert server.call(cache.find(token_hash)).revoked is False
     server.call(server.store.revoke_token(token_hash))
     assert server.call(cache.find(token_hash)).revoked is False  # still trusted: cached
-    assert server.call(CredentialCache(server.store.find_token, ttl=0).find(token_hash)).revoked is True
+    uncached = CredentialCache(server.store.find_token, ttl=0)
+    assert server.call(uncached.find(token_hash)).revoked is True

@@ -35,7 +35,7 @@ class Ledger:
 
     def record_acked(self, events: list[dict], uuids: list[str]) -> None:
         with self.lock:
-            for event, event_uuid in zip(events, uuids):
+            for event, event_uuid in zip(events, uuids, strict=True):
                 self.acked[event_uuid] = event
                 if event["event_type"] == "CONVERSION":
                     self.acked_contacts.append(event["payload"]["email"])
@@ -70,7 +70,8 @@ def client_loop(url: str, headers: dict, ledger: Ledger, stop: threading.Event,
                 events = [conversion(f"{marker}@crash.example", marker)]
             elif choice < 0.7:
                 email = f"{marker}@crash.example"
-                events = [conversion(email, marker), qualification("OPPORTUNITY", email, marker + "o"),
+                events = [conversion(email, marker),
+                          qualification("OPPORTUNITY", email, marker + "o"),
                           qualification("SALE", email, marker + "s")]
             else:
                 kind = rng.choice(["OPPORTUNITY", "OPPORTUNITY_LOST", "SALE"])

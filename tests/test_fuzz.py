@@ -6,7 +6,8 @@ from __future__ import annotations
 import copy
 import json
 import uuid
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -205,7 +206,7 @@ def test_near_valid_batch(fuzz_api, events):
     body = body_of(response)
     if response.status_code == 200:
         uuids = assert_success("/platform/events/batch", body, count=len(events))
-        for event_uuid, event in zip(uuids, events):
+        for event_uuid, event in zip(uuids, events, strict=True):
             assert_stored_as_sent(fuzz_api, event_uuid, event)
     else:
         assert_validation_errors(body, "$.body[")

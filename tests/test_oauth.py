@@ -7,19 +7,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import re
-import threading
 import os
+import re
 import subprocess
 import sys
+import threading
 import uuid
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
-from consent import PASSWORD, REDIRECT, csrf_token, open_page, sign_in
 from conftest import BACKENDS, Server, backend_settings, conversion, wait_for_token_cache
+from consent import PASSWORD, REDIRECT, csrf_token, open_page, sign_in
 from rdevents.oauth import create_app, issue_code
 from rdevents.passwords import hash_password
 from rdevents.tokens import hash_secret

@@ -13,13 +13,13 @@ from click.testing import CliRunner, Result
 from sqlalchemy import create_engine, text
 
 from conftest import wait_for_token_cache
-from receiver import wait_until
 from rdevents.cli import main
 from rdevents.clock import utc_now
 from rdevents.http.auth import use_to_record
 from rdevents.store import Token
 from rdevents.store.schema import sqlalchemy_url, upgrade
 from rdevents.tokens import hash_secret
+from receiver import wait_until
 
 TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 TOKEN = re.compile(r"rdv_[A-Za-z0-9_-]{43}")
@@ -58,7 +58,7 @@ def assert_times(rows: list[dict], *names: str) -> None:
             assert TIME.fullmatch(row.pop(name)), (name, row)
 
 
-# --- accounts --------------------------------------------------------------------------------------
+# --- accounts -------------------------------------------------------------------------------------
 
 
 def test_accounts_list(database):
@@ -73,7 +73,7 @@ def test_accounts_list(database):
                                                    ["alpha", "1", "T"], ["beta", "2", "T"]]
 
 
-# --- tokens ----------------------------------------------------------------------------------------
+# --- tokens ---------------------------------------------------------------------------------------
 
 
 def test_tokens_list_shows_each_token_but_never_its_secret(database):
@@ -140,7 +140,7 @@ def test_tokens_made_before_prefixes_were_kept_show_none(database):
     assert table(database, "tokens", "list", "--account", "old")[1][1] == "-"
 
 
-# --- API keys and apps -----------------------------------------------------------------------------
+# --- API keys and apps ----------------------------------------------------------------------------
 
 
 def test_apikeys_list(database):
@@ -190,7 +190,7 @@ def test_lists_of_an_unknown_account_fail(database, command):
     assert result.stderr == "Error: No account named 'nobody'.\n"
 
 
-# --- last use of a token ---------------------------------------------------------------------------
+# --- last use of a token --------------------------------------------------------------------------
 
 
 def last_used(server, account_id: int) -> str | None:

@@ -12,9 +12,9 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import psycopg
@@ -94,7 +94,7 @@ def test_concurrent_funnel_changes_are_not_lost(two_servers):
             assert (funnel["lifecycle_stage"], funnel["opportunity"]) == ("Client", True), email
 
 
-# --- a database that goes away ---------------------------------------------------------------------
+# --- a database that goes away --------------------------------------------------------------------
 
 def _postgres_bin() -> Path | None:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
@@ -161,7 +161,7 @@ def test_outage_answers_503_quickly_and_recovers_without_restart(tmp_path, clust
             time.sleep(1.1)  # let the token cache entry lapse, so that reads reach the database
             cluster.stop()
             during = f"during-{uuid.uuid4().hex[:8]}@example.com"
-            for attempt in range(3):
+            for _ in range(3):
                 started = time.monotonic()
                 response = client.post("/platform/events", json=conversion(during))
                 assert time.monotonic() - started < 10

@@ -12,14 +12,14 @@ import uuid
 import httpx
 import pytest
 
-from consent import PASSWORD, REDIRECT, csrf_token, new_address, open_page, sign_in
 from conftest import BACKENDS, Server, backend_settings
-from serverproc import ServerProcess
+from consent import PASSWORD, REDIRECT, csrf_token, new_address, open_page, sign_in
 from rdevents import passwords
 from rdevents.oauth import create_app
 from rdevents.passwords import hash_password
 from rdevents.sign_in import network
 from rdevents.store import open_store
+from serverproc import ServerProcess
 
 FOR_ADMIN = "Too many failed sign-ins for this administrator. Try again in {} minute{}."
 FROM_ADDRESS = "Too many failed sign-ins from your network address. Try again in {} minute{}."

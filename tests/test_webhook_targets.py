@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import uuid
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 from aiohttp import ClientConnectorDNSError, ClientConnectorError, ServerDisconnectedError

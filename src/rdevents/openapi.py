@@ -9,8 +9,8 @@ from .catalogue import EVENT_FAMILY, EVENT_TYPES, EventType, Field, FieldType
 from .catalogue.fields import LEGAL_BASES
 from .contacts import LIFECYCLE_STAGES, RD_ATTRIBUTES
 from .custom_fields import DATA_TYPES, INT64_MAX, INT64_MIN, PRESENTATION_TYPES
-from .outbound.webhooks import RELATIONS, SECRET_LENGTHS, WEBHOOK_EVENT_TYPES
 from .http.paging import MAX_PAGE, MAX_PAGE_SIZE
+from .outbound.webhooks import RELATIONS, SECRET_LENGTHS, WEBHOOK_EVENT_TYPES
 
 Spec = dict[str, Any]  # an object of the OpenAPI document
 

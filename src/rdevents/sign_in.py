@@ -17,8 +17,8 @@ import hashlib
 import ipaddress
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 from . import passwords
 from .store import SignInCounter, Store
@@ -116,7 +116,7 @@ class SignIn:
         """Refused when a counter, plus `extra` attempts, is past its limit in a live window."""
         for by, limit, counter in zip(("username", "address"),
                                       (self.limits.per_username, self.limits.per_address),
-                                      counters):
+                                      counters, strict=True):
             if counter is None or counter.window_start <= now - self._window:
                 continue
             if counter.attempts + extra > limit:

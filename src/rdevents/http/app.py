@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -11,9 +11,9 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from ..config import Settings
+from ..outbound.sender import WebhookSender
 from ..sign_in import Limits, SignIn
 from ..store import Store, open_store
-from ..outbound.sender import WebhookSender
 from . import consent, contacts, conversions, docs, events, fields, home, oauth, webhooks
 from .auth import CredentialCache, TokenLookup
 from .errors import EXCEPTION_HANDLERS, JSON, ApiError

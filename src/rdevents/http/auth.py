@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-
-from typing import Awaitable, Callable, Generic, Protocol, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Generic, Protocol, TypeVar
 
 from starlette.requests import Request
 

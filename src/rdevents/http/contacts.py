@@ -10,6 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..catalogue import EVENT_TYPE_NAMES, EVENT_TYPES
+from ..catalogue.fields import LEGAL_BASES
 from ..contacts import (
     LIFECYCLE_STAGES,
     RD_ATTRIBUTES,
@@ -20,9 +21,8 @@ from ..contacts import (
     attributes_of,
     custom_fields_of,
 )
-from ..ingest import change_contact
-from ..catalogue.fields import LEGAL_BASES
 from ..custom_fields import RESERVED_NAMES, stored_value
+from ..ingest import change_contact
 from ..validation import (
     INVALID_DATA_TYPE,
     NUL,
@@ -33,8 +33,8 @@ from ..validation import (
     normalise_email,
     option_error,
 )
-from .body import bad_shape, read_json
 from .auth import authenticate
+from .body import bad_shape, read_json
 from .errors import (
     JSON,
     ApiError,

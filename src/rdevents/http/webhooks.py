@@ -26,7 +26,6 @@ from ..store import WebhookExists
 from ..validation import LIMIT_EXCEEDED, NUL, Error
 from .auth import authenticate
 from .body import bad_shape, read_json
-from .paging import one_of, page_of
 from .errors import (
     JSON,
     ApiError,
@@ -36,6 +35,7 @@ from .errors import (
     not_found,
     refuse_unknown,
 )
+from .paging import one_of, page_of
 from .routing import by_method
 
 _FIELDS = ("event_type", "entity_type", "event_identifiers", "url", "http_method",

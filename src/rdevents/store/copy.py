@@ -5,8 +5,9 @@ their pending deliveries) stay valid."""
 from __future__ import annotations
 
 import errno
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 from sqlalchemy import JSON, MetaData, Table, create_engine, func, select, text

@@ -8,7 +8,7 @@ Accounts take turns, and one with as many attempts under way as it may have wait
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from ..clock import utc_now
 from ..outbound.webhooks import Attempt, DeliveryRecord, DueDelivery, Webhook
