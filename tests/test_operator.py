@@ -15,8 +15,6 @@ from sqlalchemy import create_engine, text
 from conftest import wait_for_token_cache
 from rdevents.cli import main
 from rdevents.clock import utc_now
-from rdevents.http.auth import use_to_record
-from rdevents.store import Token
 from rdevents.store.schema import sqlalchemy_url, upgrade
 from rdevents.tokens import hash_secret
 from receiver import wait_until
@@ -227,17 +225,3 @@ def test_a_refused_token_records_no_use(server):
         assert api.get("/platform/contacts").status_code == 401
     time.sleep(0.2)
     assert last_used(server, account_id) is None
-
-
-@pytest.mark.parametrize("expires_in, revoked, used_ago, recorded", [
-    (None, False, None, True),
-    (None, False, 61, True),
-    (None, False, 30, False),
-    (3600, False, None, True),
-    (-1, False, None, False),
-    (None, True, None, False),
-], ids=["never", "over-a-minute", "within-a-minute", "expiring", "expired", "revoked"])
-def test_which_lookups_record_a_use(expires_in, revoked, used_ago, recorded):
-    token = Token(1, None if expires_in is None else utc_now(expires_in), revoked,
-                  None if used_ago is None else utc_now(-used_ago))
-    assert use_to_record(token) is recorded

@@ -12,7 +12,7 @@ import pytest
 from rdevents.catalogue import EVENT_FAMILY, EVENT_TYPES, FieldType
 from rdevents.catalogue.fields import LEGAL_BASES
 
-SEED = Path(__file__).parents[2] / "shared/spec/events-api-seed.txt"
+SEED = Path(__file__).parents[3] / "shared/spec/events-api-seed.txt"
 if not SEED.is_file():
     pytest.skip(f"the seed spec is not at {SEED}; the catalogue cannot be checked against it",
                 allow_module_level=True)
