@@ -28,12 +28,27 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class Clock:
+    """time.monotonic, which a test moves forward rather than wait."""
+
+    def __init__(self) -> None:
+        self.ahead = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.ahead
+
+    def advance(self, seconds: float) -> None:
+        self.ahead += seconds
+
+
 class Server:
-    """rdevents running in a background thread with its own event loop."""
+    """rdevents running in a background thread with its own event loop. Its token and API key
+    caches read `clock`."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.app = create_app(settings)
+        self.clock = Clock()
+        self.app = create_app(settings, clock=self.clock)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._server = uvicorn.Server(uvicorn.Config(
@@ -96,9 +111,10 @@ def sqlite_settings(directory: Path, **overrides: Any) -> Settings:
     return Settings(database_url=f"sqlite:///{directory / 'rdevents.db'}", **overrides)
 
 
-def wait_for_token_cache(server: Server) -> None:
-    """Let a revocation made behind the server's back reach it."""
-    time.sleep(server.settings.token_cache_seconds + 0.05)
+def let_token_cache_lapse(server: Server) -> None:
+    """Let a revocation made behind the server's back reach it: every credential the server
+    holds is then looked up again."""
+    server.clock.advance(server.settings.token_cache_seconds)
 
 
 POSTGRES_ADMIN_URL = os.environ.get("RDEVENTS_TEST_POSTGRES_URL",

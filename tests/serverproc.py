@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from conftest import LOOPBACK, free_port
+from waiting import wait_until
 
 # `serve` options for a server whose webhooks go to the tests' receivers.
 TO_LOOPBACK_RECEIVERS = ("--webhook-allowed-networks", ",".join(LOOPBACK))
@@ -72,11 +73,8 @@ class ServerProcess:
 
     def wait_for_pending_requests(self, count: int, timeout: float = 30) -> None:
         """Wait until `count` write jobs are queued or being committed."""
-        deadline = time.monotonic() + timeout
-        while httpx.get(f"{self.url}/healthz", timeout=5).json()["pending_writes"] < count:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"fewer than {count} writes are pending")
-            time.sleep(0.02)
+        wait_until(lambda: httpx.get(f"{self.url}/healthz", timeout=5).json()["pending_writes"]
+                   >= count, timeout, interval=0.02)
 
     def kill9(self) -> None:
         self.process.send_signal(signal.SIGKILL)

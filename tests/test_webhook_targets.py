@@ -19,7 +19,8 @@ from rdevents.clock import utc_now
 from rdevents.outbound.client import COULD_NOT_CONNECT
 from rdevents.outbound.targets import CREDENTIALS_REFUSED
 from rdevents.outbound.webhooks import Webhook
-from receiver import Receiver, wait_until
+from receiver import Receiver
+from waiting import wait_until
 
 HINT = "The server's operator can allow networks with --webhook-allowed-networks."
 

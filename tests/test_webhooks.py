@@ -32,8 +32,9 @@ from conftest import (
 )
 from hooks import attribute_error, deliveries, new_email, settled, subscribe
 from rdevents.clock import utc_now
-from receiver import Receiver, wait_until
+from receiver import Receiver
 from serverproc import TO_LOOPBACK_RECEIVERS, ServerProcess
+from waiting import wait_until
 
 # Quick retries, so that a delivery fails for good within a second.
 RETRY_DELAYS = (0.1, 0.2, 0.3)
@@ -430,7 +431,7 @@ def test_erasing_a_contact_erases_its_deliveries(server, api, receiver):
                           f"{delivery['uuid']}/resend")
         assert (resent.status_code, resent.json()["errors"]["error_message"]) == (
             400, "The delivery was erased with its contact.")
-    time.sleep(0.5)
+    time.sleep(0.5)  # nothing is to go out again: give a wrong delivery the time to show
     assert [d["status"] for d in deliveries(api, webhook)] == ["erased", "erased"]
     assert len(receiver.deliveries) == count
 

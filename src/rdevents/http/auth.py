@@ -47,14 +47,16 @@ C = TypeVar("C", bound=Credential)
 
 class CredentialCache(Generic[C]):
     """Live credentials (tokens, API keys) remembered for `ttl` seconds, sparing a database
-    read per request. A revoked or deactivated one stops working within `ttl` seconds; token
-    expiry is checked on every request."""
+    read per request. A revoked or deactivated one stops working within `ttl` seconds (of
+    `clock`, monotonic); token expiry is checked on every request."""
 
     def __init__(self, lookup: Callable[[str], Awaitable[C | None]], ttl: float = 1.0,
-                 max_entries: int = 10_000) -> None:
+                 max_entries: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._lookup = lookup
         self._ttl = ttl
         self._max_entries = max_entries
+        self._clock = clock
         self._entries: dict[str, tuple[C, float]] = {}
 
     def discard(self, secret_hash: str) -> None:
@@ -68,7 +70,7 @@ class CredentialCache(Generic[C]):
             del self._entries[secret_hash]
 
     async def find(self, secret_hash: str) -> C | None:
-        now = time.monotonic()
+        now = self._clock()
         entry = self._entries.get(secret_hash)
         if entry is not None and now - entry[1] < self._ttl:
             return entry[0]
