@@ -3,6 +3,7 @@ fast lane, and the housekeeping leaves the user's data alone."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -33,8 +34,10 @@ def planned(tmp_path: Path, target: str) -> list[str]:
     (tmp_path / "pyproject.toml").write_text("")
     (tmp_path / ".venv").mkdir()
     (tmp_path / ".venv" / ".installed").write_text("")  # newer than pyproject.toml
-    result = subprocess.run(["make", "-n", target], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=60)
+    # Run under `make test` too: without the calling make's flags, it is not a sub-make.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    result = subprocess.run(["make", "--no-print-directory", "-n", target], cwd=tmp_path,
+                            env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     return result.stdout.splitlines()
 
