@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import abc
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from ..contacts import Contact
 from ..custom_fields import FieldDefinition
-from .webhook_records import Attempt, DeliveryRecord, DueDelivery, Webhook
 from ..process import Job, Outcome
 from .operator import AccountSummary, ApiKeySummary, AppSummary, TokenSummary
+from .webhook_records import Attempt, DeliveryRecord, DueDelivery, Webhook
 
 
 class StoreUnavailable(Exception):
