@@ -16,10 +16,16 @@ import httpx
 import psycopg
 import pytest
 import uvicorn
+from hypothesis import settings as hypothesis_settings
 
 from rdevents.config import Settings
 from rdevents.http.app import create_app
 from rdevents.tokens import issue_token
+
+# No time limit on an example: the suite runs beside other work, and a slow example is not a
+# wrong one (a test that is about time measures it itself).
+hypothesis_settings.register_profile("rdevents", deadline=None)
+hypothesis_settings.load_profile("rdevents")
 
 
 def free_port() -> int:

@@ -15,6 +15,7 @@ import pytest
 
 from conftest import BACKENDS
 from serverproc import ServerProcess
+from waiting import wait_until
 
 RUNS = 3
 CLIENTS = 12
@@ -94,17 +95,33 @@ def client_loop(url: str, headers: dict, ledger: Ledger, stop: threading.Event,
             ledger.record_acked(events, uuids)
 
 
+@dataclass(frozen=True)
+class Moment:
+    """When a run's server is killed: after this many more acknowledgements, and this many
+    seconds more."""
+
+    acknowledged: int
+    delay: float
+
+    def __str__(self) -> str:
+        return f"{self.acknowledged} acknowledgements and {self.delay:.2f} s"
+
+
 def load_then_kill(server: ServerProcess, ledger: Ledger, rng: random.Random,
-                   kill_after: float) -> None:
-    """CLIENTS clients send events, and the server is killed under them after `kill_after`
-    seconds. A client's failure (a failed assertion, an unexpected exception, or not ending)
-    fails the test here, in the test's own thread."""
+                   kill_after: Moment) -> None:
+    """CLIENTS clients send events, and the server is killed under them once `kill_after` says
+    (a number of acknowledgements, then a delay, so that a slow machine proves as much as a fast
+    one). A client's failure (a failed assertion, an unexpected exception, or not ending) fails
+    the test here, in the test's own thread."""
     stop = threading.Event()
     with ThreadPoolExecutor(CLIENTS) as pool:
         clients = [pool.submit(client_loop, server.url, server.headers, ledger, stop,
                                random.Random(rng.random()))
                    for _ in range(CLIENTS)]
-        time.sleep(kill_after)  # the point of the test: a kill at a moment no one chose
+        acked_before = len(ledger.acked)
+        wait_until(lambda: len(ledger.acked) >= acked_before + kill_after.acknowledged
+                   or any(client.done() for client in clients), timeout=120)
+        time.sleep(kill_after.delay)  # the point of the test: a kill at a moment no one chose
         server.kill9()
         stop.set()
         for client in clients:
@@ -173,13 +190,13 @@ def test_acknowledged_events_survive_kill_9(tmp_path, request, backend):
     try:
         for run in range(RUNS):
             server.start()
-            kill_after = rng.uniform(0.3, 1.5)
+            kill_after = Moment(rng.randint(40, 150), rng.uniform(0, 0.3))
             try:
                 load_then_kill(server, ledger, rng, kill_after)
                 server.start()
                 check(server, ledger)
             except AssertionError as failure:
-                pytest.fail(f"run {run} (seed {seed}, killed after {kill_after:.2f} s): "
+                pytest.fail(f"run {run} (seed {seed}, killed after {kill_after}): "
                             f"{failure}")
             server.stop()
         assert len(ledger.acked) > 100, "too little was acknowledged to prove anything"
