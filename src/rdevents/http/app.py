@@ -13,6 +13,7 @@ from ..config import Settings
 from ..sign_in import Limits, SignIn
 from ..store import Store, open_store
 from ..outbound.sender import WebhookSender
+from .. import ui
 from . import consent, contacts, conversions, docs, events, fields, home, oauth, webhooks
 from .auth import CredentialCache, TokenLookup
 from .errors import EXCEPTION_HANDLERS, JSON, ApiError
@@ -60,7 +61,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         # fields before contacts: /platform/contacts/fields is not a contact.
         routes=[*events.routes, *conversions.routes, *fields.routes, *contacts.routes,
                 *webhooks.routes, *consent.routes, *oauth.routes,
-                *docs.routes(), *home.routes,
+                *docs.routes(), *home.routes, ui.mount(),
                 Route("/healthz", healthz, methods=["GET"]),
                 Route("/readyz", readyz, methods=["GET"])],
         exception_handlers=EXCEPTION_HANDLERS,
