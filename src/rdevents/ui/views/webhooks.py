@@ -52,7 +52,7 @@ async def webhook_page(request: Request, visitor: Visitor) -> Response:
     outcome = request.query_params.get("resent", "")
     return pages.render(request, "webhook.html", visitor, webhook=webhook,
                         deliveries=found[:PAGE_SIZE], more=len(found) > PAGE_SIZE, page=page,
-                        status=status, statuses=DELIVERY_STATUSES,
+                        chosen=status, statuses=DELIVERY_STATUSES,
                         by_status=counts.by_status if counts else {},
                         notice=RESENT.get(outcome, ""),
                         resent=request.query_params.get("delivery", ""))
