@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 import httpx
-
 from conftest import Server
+
 from rdevents.passwords import hash_password
 
 PASSWORD = "correct horse battery"

@@ -9,18 +9,18 @@ import json
 import re
 import time
 import uuid
-from typing import Iterator
+from collections.abc import Iterator
 from urllib.parse import urlencode
 
 import httpx
 import pytest
-
 from conftest import Server, conversion, event
 from consent import forwarded, new_address
 from dashboard import PASSWORD, Admin, browser, csrf_token, new_admin, sign_in, signed_in
 from hooks import settled, subscribe
-from rdevents.passwords import hash_password
 from receiver import wait_until
+
+from rdevents.passwords import hash_password
 
 PAGES = ["/ui/", "/ui/events", "/ui/contacts", "/ui/funnel", "/ui/webhooks"]
 

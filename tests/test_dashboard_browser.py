@@ -12,10 +12,10 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
-
 from conftest import LOOPBACK, Server, conversion, event, sqlite_settings
 from dashboard import PASSWORD, Admin, new_admin
 from hooks import settled, subscribe

@@ -9,9 +9,9 @@ pages also show the same figures as a table.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
-from typing import Callable, Sequence
 
 from markupsafe import Markup
 

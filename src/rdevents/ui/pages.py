@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from datetime import datetime, timezone
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 from urllib.parse import urlencode
 
 import orjson
@@ -93,7 +94,7 @@ def store_of(request: Request) -> Store:
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def sign_in_address(request: Request) -> str:

@@ -7,7 +7,7 @@ of them (see store/dashboard.py). Pages show times in UTC and say so.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 STORED = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -26,11 +26,11 @@ class Period:
 
 
 def parse(stored: str) -> datetime:
-    return datetime.strptime(stored, STORED).replace(tzinfo=timezone.utc)
+    return datetime.strptime(stored, STORED).replace(tzinfo=UTC)
 
 
 def to_stored(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime(STORED)
+    return moment.astimezone(UTC).strftime(STORED)
 
 
 def minutes(now: datetime, count: int, size: int) -> Period:

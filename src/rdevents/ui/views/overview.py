@@ -3,8 +3,8 @@ webhook backlog and how long its oldest delivery has waited; how many contacts t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from markupsafe import Markup
 from starlette.requests import Request
