@@ -127,7 +127,7 @@ def test_finding_a_contact_and_its_timeline(page, server, admin):
     expect(timeline.get_by_role("listitem").last).to_contain_text("CONVERSION")
     funnel = page.locator("section", has=page.get_by_role("heading", name="Funnel"))
     expect(funnel).to_contain_text("Marked as an opportunity")
-    timeline.get_by_role("link", name="signup").click()
+    timeline.get_by_role("link", name="CONVERSION signup").click()
     expect(page.locator("pre.json")).to_contain_text(f'"email": "{email}"')
 
 

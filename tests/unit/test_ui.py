@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from rdevents.store.dashboard import Movement, like_pattern
+from rdevents.store.dashboard import Movement, TransitionRecord, like_pattern
 from rdevents.ui import charts, times
+from rdevents.ui.views.contacts import movement
 from rdevents.ui.views.funnel import kind
 from rdevents.ui.views.sign_in import safe_next
 
@@ -107,3 +108,25 @@ def test_like_patterns_match_text_as_it_is():
 ])
 def test_kinds_of_funnel_movement(movement, expected):
     assert kind(movement) == expected
+
+
+def _transition(from_stage: str | None, to_stage: str, from_opportunity: bool | None,
+                to_opportunity: bool, event_type: str | None) -> TransitionRecord:
+    return TransitionRecord(from_stage, to_stage, from_opportunity, to_opportunity, None, None,
+                            "event" if event_type else "api", "2026-12-02T00:00:00.000000Z",
+                            "u" if event_type else None, event_type)
+
+
+@pytest.mark.parametrize("transition, words", [
+    (_transition(None, "Lead", None, False, "CONVERSION"), "Became a contact, as Lead"),
+    (_transition("Lead", "Client", True, True, "SALE"), "Lead → Client"),
+    (_transition("Lead", "Client", False, True, None),
+     "Lead → Client; Marked as an opportunity"),
+    (_transition("Lead", "Lead", True, False, "OPPORTUNITY_LOST"), "No longer an opportunity"),
+    (_transition("Lead", "Lead", False, False, "OPPORTUNITY_LOST"),
+     "Opportunity lost (it was not one)"),
+    (_transition("Client", "Client", False, False, "SALE"), "Another sale (already a Client)"),
+    (_transition("Lead", "Lead", False, False, None), "No change"),
+])
+def test_a_funnel_transition_in_words(transition, words):
+    assert movement(transition) == words

@@ -39,6 +39,7 @@
       cells[2].className = "muted";
     }
     cells[3].textContent = event.identifier;
+    if (event.identifier === event.event_type) cells[3].classList.add("muted");
     return tr;
   }
 

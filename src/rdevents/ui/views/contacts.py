@@ -17,6 +17,10 @@ from .. import pages
 from ..sessions import Visitor
 from .events import page_number
 
+# What an event that left the funnel as it was says (it is recorded all the same).
+UNCHANGED = {"SALE": "Another sale (already a Client)",
+             "OPPORTUNITY": "Opportunity again (already one)",
+             "OPPORTUNITY_LOST": "Opportunity lost (it was not one)"}
 PAGE_SIZE = 25
 TIMELINE_SIZE = 50
 TRANSITIONS_SHOWN = 100
@@ -64,7 +68,7 @@ def movement(t: TransitionRecord) -> str:
     if t.from_opportunity != t.to_opportunity:
         changes.append("Marked as an opportunity" if t.to_opportunity
                        else "No longer an opportunity")
-    return "; ".join(changes) or "No change"
+    return "; ".join(changes) or UNCHANGED.get(t.event_type or "", "No change")
 
 
 @pages.signed_in
