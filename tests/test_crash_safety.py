@@ -7,6 +7,7 @@ import random
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import httpx
@@ -35,7 +36,7 @@ class Ledger:
 
     def record_acked(self, events: list[dict], uuids: list[str]) -> None:
         with self.lock:
-            for event, event_uuid in zip(events, uuids):
+            for event, event_uuid in zip(events, uuids, strict=True):
                 self.acked[event_uuid] = event
                 if event["event_type"] == "CONVERSION":
                     self.acked_contacts.append(event["payload"]["email"])
@@ -60,6 +61,8 @@ def marker_of(payload: dict) -> str:
 
 def client_loop(url: str, headers: dict, ledger: Ledger, stop: threading.Event,
                 rng: random.Random) -> None:
+    """Send events until told to stop or the server is gone. Runs in a thread of its own: what
+    it raises reaches the test through its future."""
     with httpx.Client(base_url=url, headers=headers, timeout=10) as client:
         while not stop.is_set():
             marker = uuid.uuid4().hex
@@ -70,7 +73,8 @@ def client_loop(url: str, headers: dict, ledger: Ledger, stop: threading.Event,
                 events = [conversion(f"{marker}@crash.example", marker)]
             elif choice < 0.7:
                 email = f"{marker}@crash.example"
-                events = [conversion(email, marker), qualification("OPPORTUNITY", email, marker + "o"),
+                events = [conversion(email, marker),
+                          qualification("OPPORTUNITY", email, marker + "o"),
                           qualification("SALE", email, marker + "s")]
             else:
                 kind = rng.choice(["OPPORTUNITY", "OPPORTUNITY_LOST", "SALE"])
@@ -92,18 +96,19 @@ def client_loop(url: str, headers: dict, ledger: Ledger, stop: threading.Event,
 
 def load_then_kill(server: ServerProcess, ledger: Ledger, rng: random.Random,
                    kill_after: float) -> None:
+    """CLIENTS clients send events, and the server is killed under them after `kill_after`
+    seconds. A client's failure (a failed assertion, an unexpected exception, or not ending)
+    fails the test here, in the test's own thread."""
     stop = threading.Event()
-    threads = [threading.Thread(target=client_loop,
-                                args=(server.url, server.headers, ledger, stop,
-                                      random.Random(rng.random())))
-               for _ in range(CLIENTS)]
-    for thread in threads:
-        thread.start()
-    time.sleep(kill_after)
-    server.kill9()
-    stop.set()
-    for thread in threads:
-        thread.join(30)
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        clients = [pool.submit(client_loop, server.url, server.headers, ledger, stop,
+                               random.Random(rng.random()))
+                   for _ in range(CLIENTS)]
+        time.sleep(kill_after)  # the point of the test: a kill at a moment no one chose
+        server.kill9()
+        stop.set()
+        for client in clients:
+            client.result(timeout=30)
 
 
 def history(client: httpx.Client, contact_uuid: str) -> list[dict]:
@@ -169,9 +174,9 @@ def test_acknowledged_events_survive_kill_9(tmp_path, request, backend):
         for run in range(RUNS):
             server.start()
             kill_after = rng.uniform(0.3, 1.5)
-            load_then_kill(server, ledger, rng, kill_after)
-            server.start()
             try:
+                load_then_kill(server, ledger, rng, kill_after)
+                server.start()
                 check(server, ledger)
             except AssertionError as failure:
                 pytest.fail(f"run {run} (seed {seed}, killed after {kill_after:.2f} s): "

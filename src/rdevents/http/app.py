@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
@@ -9,11 +11,11 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.routing import Route
 
+from .. import ui
 from ..config import Settings
+from ..outbound.sender import WebhookSender
 from ..sign_in import Limits, SignIn
 from ..store import Store, open_store
-from ..outbound.sender import WebhookSender
-from .. import ui
 from . import consent, contacts, conversions, docs, events, fields, home, oauth, webhooks
 from .auth import CredentialCache, TokenLookup
 from .errors import EXCEPTION_HANDLERS, JSON, ApiError
@@ -35,8 +37,10 @@ async def readyz(request: Request) -> JSON:
     return JSON({"status": "ready"})
 
 
-def create_app(settings: Settings, store: Store | None = None) -> Starlette:
-    """The app; it opens `store` (by default the one `settings.database_url` names) on startup."""
+def create_app(settings: Settings, store: Store | None = None,
+               clock: Callable[[], float] = time.monotonic) -> Starlette:
+    """The app; it opens `store` (by default the one `settings.database_url` names) on startup.
+    `clock` is what the token and API key caches measure their lifetime with (monotonic)."""
     store = store or open_store(settings.database_url, max_group=settings.max_group,
                                 caps=settings.caps,
                                 max_pending=settings.max_pending_writes)
@@ -45,7 +49,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     token_lookup = TokenLookup(store)
 
     @asynccontextmanager
-    async def lifespan(app: Starlette):
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.open()
         await sender.start()
         try:
@@ -72,8 +76,10 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     app.state.settings = settings
     app.state.store = store
     app.state.webhook_sender = sender
-    app.state.tokens = CredentialCache(token_lookup.find, ttl=settings.token_cache_seconds)
-    app.state.api_keys = CredentialCache(store.find_api_key, ttl=settings.token_cache_seconds)
+    app.state.tokens = CredentialCache(token_lookup.find, ttl=settings.token_cache_seconds,
+                                       clock=clock)
+    app.state.api_keys = CredentialCache(store.find_api_key, ttl=settings.token_cache_seconds,
+                                         clock=clock)
     app.state.sign_in = SignIn(store, Limits(settings.sign_in_failures_per_username,
                                              settings.sign_in_failures_per_address,
                                              settings.sign_in_window_seconds))

@@ -8,16 +8,23 @@ from __future__ import annotations
 
 import abc
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from ..contacts import Contact
 from ..custom_fields import FieldDefinition
-from .webhook_records import Attempt, DeliveryRecord, DueDelivery, Webhook
 from ..process import Job, Outcome
+from .dashboard import (
+    Backlog,
+    DeliveryCounts,
+    EventSummary,
+    Movement,
+    StageCount,
+    TransitionRecord,
+)
 from .operator import AccountSummary, ApiKeySummary, AppSummary, TokenSummary
-from .dashboard import Backlog, DeliveryCounts, EventSummary, Movement, StageCount, \
-    TransitionRecord
+from .webhook_records import Attempt, DeliveryRecord, DueDelivery, Webhook
 
 
 class StoreUnavailable(Exception):
@@ -367,7 +374,7 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def prune_deliveries(self, finished_before: str, limit: int) -> int: ...
 
-    # --- the dashboard's reads (see store/dashboard.py, ui/) ---------------------------------------
+    # --- the dashboard's reads (see store/dashboard.py, ui/) -----------------------------------
 
     @abc.abstractmethod
     async def list_events(self, account_id: int, event_type: str | None,

@@ -12,7 +12,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import orjson
 import psycopg
@@ -21,8 +22,8 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ..process import Accepted, ContactKey, EventsJob, FieldKey, Job, Outcome
 from . import StoreUnavailable, WriteConflict
-from .schema import ensure_current
 from .queries import Statement
+from .schema import ensure_current
 from .sql import CONTACT_COLUMNS, SqlStore
 
 log = logging.getLogger(__name__)
@@ -223,7 +224,7 @@ class PostgresStore(SqlStore):
         """The connection failed during COMMIT, so the transaction may have committed or not.
         Ask the database, by the accepted jobs' event uuids, which it was; answering 503 for
         a committed write would make clients send it again."""
-        accepted = [job.event_uuids[0] for job, outcome in zip(jobs, outcomes)
+        accepted = [job.event_uuids[0] for job, outcome in zip(jobs, outcomes, strict=True)
                     if isinstance(outcome, Accepted) and isinstance(job, EventsJob)]
         if not accepted:  # only contact changes, which leave nothing to look up by
             raise StoreUnavailable(str(failure)) from failure

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import abc
 import asyncio
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, TypeVar
 
 import orjson
 
@@ -19,7 +20,6 @@ from ..config import DataCaps
 from ..contacts import Contact
 from ..custom_fields import inferred_definition
 from ..ids import new_uuid
-from ..webhook_rules import Subscription
 from ..limits import ACCOUNT, DAY, CounterKey, Quota, quota, window
 from ..process import (
     Accepted,
@@ -31,11 +31,12 @@ from ..process import (
     Outcome,
     process_group,
 )
+from ..webhook_rules import Subscription
 from . import (
     Account,
+    AccountExists,
     ApiKey,
     App,
-    AccountExists,
     Store,
     StoredEvent,
     StoreUnavailable,
@@ -159,7 +160,7 @@ class WriteSession:
         statements += _field_type_statements(fields)
         results = self.store.read_together(self.conn, statements)
         found: dict[ContactKey, Contact] = {}
-        for account_id, rows in zip(owners, results[locks:contact_statements]):
+        for account_id, rows in zip(owners, results[locks:contact_statements], strict=True):
             for row in rows:
                 found[(account_id, row[2])] = contact_from_row(row)
         subscriptions: dict[int, list[Subscription]] = {}
@@ -203,7 +204,8 @@ class WriteSession:
         store, conn = self.store, self.conn
         new = [(key, c) for key, c in rows.contacts.items() if c.id is None]
         changed = [c for c in rows.contacts.values() if c.id is not None]
-        for (_, contact), new_id in zip(new, store.allocate_ids(conn, "contacts", len(new))):
+        new_ids = store.allocate_ids(conn, "contacts", len(new))
+        for (_, contact), new_id in zip(new, new_ids, strict=True):
             contact.id = new_id
         store.insert_rows(
             conn, "contacts", ("profile", "tags", "legal_bases", "lifecycle_stage", "opportunity",
@@ -217,7 +219,7 @@ class WriteSession:
         event_ids = store.allocate_ids(conn, "events", len(rows.events))
         events: list[tuple[Any, ...]] = []
         transitions: list[tuple[Any, ...]] = []
-        for event_id, row in zip(event_ids, rows.events):
+        for event_id, row in zip(event_ids, rows.events, strict=True):
             contact_id = rows.contacts[row.contact].id
             job, event = row.job, row.event
             events.append((event_id, row.event_uuid, job.account_id, contact_id, job.batch_uuid,

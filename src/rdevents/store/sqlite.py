@@ -7,15 +7,16 @@ import asyncio
 import logging
 import sqlite3
 import threading
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from ..process import Job, Outcome
 from . import StoreUnavailable
-from .schema import ensure_current
 from .queries import Statement
+from .schema import ensure_current
 from .sql import SqlStore
 
 log = logging.getLogger(__name__)
