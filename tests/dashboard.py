@@ -10,8 +10,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import httpx
-from conftest import Server
 
+from conftest import Server
 from rdevents.passwords import hash_password
 
 PASSWORD = "correct horse battery"

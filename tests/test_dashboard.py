@@ -14,13 +14,13 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+
 from conftest import Server, conversion, event
 from consent import forwarded, new_address
 from dashboard import PASSWORD, Admin, browser, csrf_token, new_admin, sign_in, signed_in
 from hooks import settled, subscribe
-from receiver import wait_until
-
 from rdevents.passwords import hash_password
+from receiver import wait_until
 
 PAGES = ["/ui/", "/ui/events", "/ui/contacts", "/ui/funnel", "/ui/webhooks"]
 

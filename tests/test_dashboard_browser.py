@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from conftest import LOOPBACK, Server, conversion, event, sqlite_settings
 from dashboard import PASSWORD, Admin, new_admin
 from hooks import settled, subscribe
