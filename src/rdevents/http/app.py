@@ -11,6 +11,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.routing import Route
 
+from .. import ui
 from ..config import Settings
 from ..outbound.sender import WebhookSender
 from ..sign_in import Limits, SignIn
@@ -64,7 +65,7 @@ def create_app(settings: Settings, store: Store | None = None,
         # fields before contacts: /platform/contacts/fields is not a contact.
         routes=[*events.routes, *conversions.routes, *fields.routes, *contacts.routes,
                 *webhooks.routes, *consent.routes, *oauth.routes,
-                *docs.routes(), *home.routes,
+                *docs.routes(), *home.routes, ui.mount(),
                 Route("/healthz", healthz, methods=["GET"]),
                 Route("/readyz", readyz, methods=["GET"])],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -43,6 +43,7 @@ from . import (
     Token,
 )
 from .admins import AdminQueries
+from .dashboard import DashboardQueries
 from .fields import FIELD_COLUMNS, FieldQueries, field_row
 from .group_commit import GroupCommitter
 from .operator import OperatorQueries
@@ -292,7 +293,8 @@ class WriteSession:
              if (account_id, ACCOUNT, start) in counters])
 
 
-class SqlStore(FieldQueries, WebhookQueries, OperatorQueries, AdminQueries, Store):
+class SqlStore(FieldQueries, WebhookQueries, OperatorQueries, AdminQueries, DashboardQueries,
+               Store):
     """A store over a SQL database: writes through the group committer, one group at a time,
     with a writer thread of their own for what blocks (see each backend's `commit_group`); reads
     and administration through the backend's own means."""
