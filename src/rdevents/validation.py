@@ -9,9 +9,11 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable
+from itertools import repeat
+from typing import Any
 
 import orjson
 
@@ -39,7 +41,7 @@ RESOURCE_NOT_FOUND = "RESOURCE_NOT_FOUND"
 Error = dict[str, Any]
 
 
-def error(error_type: str, message: str, path: str, rules: dict | None = None) -> Error:
+def error(error_type: str, message: str, path: str, rules: dict[str, Any] | None = None) -> Error:
     return {
         "error_type": error_type,
         "error_message": message,
@@ -144,7 +146,229 @@ def is_rfc3339(value: str) -> bool:
     return second <= 60  # RFC 3339 allows a leap second
 
 
-# --- fields ---------------------------------------------------------------------------------------
+# --- field types ----------------------------------------------------------------------------------
+# The rule of each field type is written once, in `_first_problem`: given the rules of an
+# object's fields and (name, value) pairs, it finds the first value that breaks its field's rule,
+# with the report that appends that value's errors at a path. The quick pass below gives it a
+# whole payload and only asks whether it found anything; the full check gives it one field at a
+# time, in the catalogue's order, and runs the reports. So the two cannot disagree about a value,
+# and no path or message is built for a valid one. The rules are branches of one loop, not a
+# function for each type, because the quick pass is mostly that loop: a Python call for each
+# field would make it several percent slower (bench/validation.py).
+
+Report = Callable[[Any, str, list[Error]], None]  # (value, path, errors)
+
+
+def _reporting(make: Callable[[str], Error]) -> Report:
+    """The report of a value with one error, which `make` builds from the value's path."""
+
+    def report(_value: Any, path: str, errors: list[Error]) -> None:
+        errors.append(make(path))
+
+    return report
+
+
+def _wrong_type(data_type: str) -> Report:
+    return _reporting(lambda path: type_error(data_type, path))
+
+
+_NULL = _reporting(null_error)
+_HAS_NUL = _reporting(nul_error)
+_BLANK = _reporting(blank_error)
+_NOT_A_STRING = _wrong_type("STRING")
+_NOT_AN_EMAIL = _reporting(
+    lambda path: format_error("Must be a valid e-mail address.", "email", path))
+_NOT_A_DATE_TIME = _reporting(lambda path: format_error(
+    "Must be an RFC 3339 date-time (example: '2019-03-15T15:00:00.05Z').", "date-time", path))
+_NOT_AN_INTEGER = _wrong_type(FieldType.INTEGER.data_type)
+_NOT_A_FLOAT = _wrong_type(FieldType.FLOAT.data_type)
+_NOT_A_BOOLEAN = _wrong_type(FieldType.BOOLEAN.data_type)
+_NOT_A_SET = _wrong_type(FieldType.STRING_ARRAY.data_type)
+_NOT_AN_ARRAY = _wrong_type(FieldType.OBJECT_ARRAY.data_type)
+
+_KIND_STRING, _KIND_INTEGER, _KIND_FLOAT, _KIND_BOOLEAN, _KIND_STRINGS, _KIND_OBJECTS = range(6)
+_Format = tuple[Callable[[str], bool], Report]  # (the test, the report of a value failing it)
+_FORMATS: dict[tuple[FieldType, str | None], _Format] = {
+    (FieldType.STRING, "email"): (is_email, _NOT_AN_EMAIL),
+    (FieldType.TIMESTAMP, None): (is_rfc3339, _NOT_A_DATE_TIME),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Text:
+    """What a string field asks beyond no NUL: not blank, one of some options, a format."""
+
+    not_blank: bool
+    options: tuple[str, ...] | None
+    format: _Format | None
+
+    def not_an_option(self, _value: Any, path: str, errors: list[Error]) -> None:
+        errors.append(option_error(self.options or (), path))
+
+
+@dataclass(frozen=True, slots=True)
+class _Items:
+    """The elements of an array of objects: their fields and the item rules they keep."""
+
+    required: frozenset[str]
+    rules: dict[str, _Rule]
+    item_rules: tuple[Callable[[Field, dict[str, Any], str, list[Error]], None], ...]
+    field: Field
+    report: Report  # of every element's errors
+
+    def all_keep(self, value: list[Any]) -> bool:
+        """Whether every element of `value` is an object with its fields and item rules kept."""
+        required, rules, item_rules = self.required, self.rules, self.item_rules
+        for item in value:
+            if (not isinstance(item, dict) or not required <= item.keys()
+                    or _first_problem(rules, item.items()) is not None):
+                return False
+            if item_rules:
+                scratch: list[Error] = []
+                for rule in item_rules:
+                    rule(self.field, item, "$", scratch)
+                if scratch:
+                    return False
+        return True
+
+
+# A field as `_first_problem` reads it: (kind, null, text, items). `null` is the report of a null
+# value, None when null is valid (absent and null are the same); `text`, what a string must be
+# beyond a string without NUL, if anything; `items`, the elements of an array of objects.
+_Rule = tuple[int, Report | None, _Text | None, _Items | None]
+_Rules = dict[str, _Rule]  # by field name
+
+
+def _first_problem(rules: _Rules, pairs: Iterable[tuple[str, Any]]) -> tuple[Any, Report] | None:
+    """The first value of `pairs` that breaks its field's rule, with the report of its errors;
+    None when every value keeps its rule. A name without a rule is not looked at."""
+    for name, value in pairs:
+        rule = rules.get(name)
+        if rule is None:
+            continue
+        kind, null, text, items = rule
+        if value is None:
+            if null is not None:
+                return value, null
+            continue
+        value_type = type(value)
+        problem: Report
+        if kind == _KIND_STRING:
+            # A string without NUL; then, as the field asks, not blank, one of the options, in
+            # the format. The first rule broken is the error.
+            if value_type is not str and not isinstance(value, str):
+                problem = _NOT_A_STRING
+            elif NUL in value:
+                problem = _HAS_NUL
+            elif text is None:
+                continue
+            elif text.not_blank and (value == "" or value.isspace()):
+                problem = _BLANK
+            elif text.options is not None and value not in text.options:
+                problem = text.not_an_option
+            elif text.format is not None and not text.format[0](value):
+                problem = text.format[1]
+            else:
+                continue
+        elif kind == _KIND_INTEGER:
+            # A whole number, not a boolean (JSON Schema: 2.0 is an integer).
+            if value_type is int or not isinstance(value, bool) and (
+                    isinstance(value, int) or isinstance(value, float) and value.is_integer()):
+                continue
+            problem = _NOT_AN_INTEGER
+        elif kind == _KIND_FLOAT:
+            # A number, not a boolean.
+            if value_type is float or value_type is int or not isinstance(value, bool) and (
+                    isinstance(value, (int, float))):
+                continue
+            problem = _NOT_A_FLOAT
+        elif kind == _KIND_BOOLEAN:
+            if value is True or value is False:
+                continue
+            problem = _NOT_A_BOOLEAN
+        elif kind == _KIND_STRINGS:
+            # A list of strings without NUL (null is not a string), each reported at its index.
+            if not isinstance(value, list):
+                problem = _NOT_A_SET
+            elif _first_problem(_ELEMENT_RULES, zip(_ELEMENT_NAMES, value)) is None:  # noqa: B905
+                continue
+            else:
+                problem = _report_elements
+        else:
+            # A list of objects, each with its item fields and keeping the item rules.
+            assert items is not None
+            if not isinstance(value, list):
+                problem = _NOT_AN_ARRAY
+            elif items.all_keep(value):
+                continue
+            else:
+                problem = items.report
+        return value, problem
+    return None
+
+
+_ELEMENT_RULES: _Rules = {"": (_KIND_STRING, _NOT_A_STRING, None, None)}
+_ELEMENT_NAMES = repeat("")  # endless: zipped with a list, it names each element ""
+
+
+def _report_elements(value: list[Any], path: str, errors: list[Error]) -> None:
+    for index, item in enumerate(value):
+        found = _first_problem(_ELEMENT_RULES, (("", item),))
+        if found is not None:
+            found[1](item, f"{path}[{index}]", errors)
+
+
+def _report_items(spec: Field) -> Report:
+    item_rules = [ITEM_RULES[name] for name in spec.item_rules]
+
+    def report(value: list[Any], path: str, errors: list[Error]) -> None:
+        for index, item in enumerate(value):
+            item_path = f"{path}[{index}]"
+            if not isinstance(item, dict):
+                errors.append(type_error("OBJECT", item_path))
+                continue
+            for item_field in spec.items:
+                check_field(item_field, item.get(item_field.name), item_path, errors)
+            for rule in item_rules:
+                rule(spec, item, item_path, errors)
+
+    return report
+
+
+_KINDS = {FieldType.STRING: _KIND_STRING, FieldType.TIMESTAMP: _KIND_STRING,
+          FieldType.INTEGER: _KIND_INTEGER, FieldType.FLOAT: _KIND_FLOAT,
+          FieldType.BOOLEAN: _KIND_BOOLEAN, FieldType.STRING_ARRAY: _KIND_STRINGS,
+          FieldType.OBJECT_ARRAY: _KIND_OBJECTS}
+
+
+def _rule(spec: Field) -> _Rule:
+    """How `_first_problem` reads `spec` (a format it has no test for is refused at once)."""
+    kind = _KINDS[spec.type]
+    string_format = _FORMATS.get((spec.type, spec.format))
+    if spec.format is not None and string_format is None:
+        raise ValueError(f"{spec.name}: no rule for {spec.type.label} fields in the format "
+                         f"{spec.format!r}")
+    text: _Text | None = None
+    items: _Items | None = None
+    if kind == _KIND_STRING and (spec.required or spec.options is not None or string_format):
+        text = _Text(spec.required, spec.options, string_format)
+    elif kind == _KIND_OBJECTS:
+        plan = _plan(spec.items)
+        items = _Items(plan.required, plan.rules,
+                      tuple(ITEM_RULES[name] for name in spec.item_rules), spec,
+                      _report_items(spec))
+    return kind, _NULL if spec.required else None, text, items
+
+
+_FIELD_RULES: dict[int, tuple[Field, _Rules]] = {}  # by id(field): the field is kept, so is its id
+
+
+def _rules_of(spec: Field) -> _Rules:
+    """The rules of an object with `spec` alone (made once for each field)."""
+    known = _FIELD_RULES.get(id(spec))
+    if known is None:
+        known = _FIELD_RULES[id(spec)] = (spec, {spec.name: _rule(spec)})
+    return known[1]
 
 
 def check_field(spec: Field, value: Any, parent: str, errors: list[Error]) -> None:
@@ -153,97 +377,9 @@ def check_field(spec: Field, value: Any, parent: str, errors: list[Error]) -> No
     `parent` is the JSONPath of the object holding the field; the field's own path is built only
     when there is an error to report.
     """
-    if value is None:
-        if spec.required:
-            errors.append(null_error(child(parent, spec.name)))
-        return
-    kind = spec.type
-    if _plainly_valid(spec, kind, value):
-        return
-    path = child(parent, spec.name)
-    if kind is FieldType.STRING or kind is FieldType.TIMESTAMP:
-        _check_string(spec, value, path, errors)
-    elif kind is FieldType.INTEGER:
-        if not _is_integer(value):
-            errors.append(type_error(kind.data_type, path))
-    elif kind is FieldType.FLOAT:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            errors.append(type_error(kind.data_type, path))
-    elif kind is FieldType.BOOLEAN:
-        if not isinstance(value, bool):
-            errors.append(type_error(kind.data_type, path))
-    elif kind is FieldType.STRING_ARRAY:
-        if not isinstance(value, list):
-            errors.append(type_error(kind.data_type, path))
-            return
-        for index, item in enumerate(value):
-            if not isinstance(item, str):
-                errors.append(type_error("STRING", f"{path}[{index}]"))
-            elif NUL in item:
-                errors.append(nul_error(f"{path}[{index}]"))
-    elif kind is FieldType.OBJECT_ARRAY:
-        _check_object_array(spec, value, path, errors)
-
-
-def _plainly_valid(spec: Field, kind: FieldType, value: Any) -> bool:
-    """The valid scalar cases, decided without building paths or messages."""
-    value_type = type(value)
-    if kind is FieldType.STRING:
-        if (value_type is not str or spec.required and (value == "" or value.isspace())
-                or NUL in value):
-            return False
-        if spec.options is not None:
-            return value in spec.options
-        return spec.format is None or is_email(value)
-    if kind is FieldType.INTEGER:
-        return value_type is int
-    if kind is FieldType.FLOAT:
-        return value_type is float or value_type is int
-    if kind is FieldType.BOOLEAN:
-        return value_type is bool
-    if kind is FieldType.TIMESTAMP:
-        return value_type is str and is_rfc3339(value)  # RFC 3339 leaves no room for NUL
-    return False
-
-
-def _is_integer(value: Any) -> bool:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, int):
-        return True
-    return isinstance(value, float) and value.is_integer()  # JSON Schema: 2.0 is an integer
-
-
-def _check_string(spec: Field, value: Any, path: str, errors: list[Error]) -> None:
-    if not isinstance(value, str):
-        errors.append(type_error("STRING", path))
-    elif NUL in value:
-        errors.append(nul_error(path))
-    elif spec.required and not value.strip():
-        errors.append(blank_error(path))
-    elif spec.options is not None and value not in spec.options:
-        errors.append(option_error(spec.options, path))
-    elif spec.format == "email" and not is_email(value):
-        errors.append(format_error("Must be a valid e-mail address.", "email", path))
-    elif spec.type is FieldType.TIMESTAMP and not is_rfc3339(value):
-        errors.append(format_error(
-            "Must be an RFC 3339 date-time (example: '2019-03-15T15:00:00.05Z').",
-            "date-time", path))
-
-
-def _check_object_array(spec: Field, value: Any, path: str, errors: list[Error]) -> None:
-    if not isinstance(value, list):
-        errors.append(type_error(spec.type.data_type, path))
-        return
-    for index, item in enumerate(value):
-        item_path = f"{path}[{index}]"
-        if not isinstance(item, dict):
-            errors.append(type_error("OBJECT", item_path))
-            continue
-        for item_field in spec.items:
-            check_field(item_field, item.get(item_field.name), item_path, errors)
-        for rule in spec.item_rules:
-            ITEM_RULES[rule](spec, item, item_path, errors)
+    found = _first_problem(_rules_of(spec), ((spec.name, value),))
+    if found is not None:
+        found[1](value, child(parent, spec.name), errors)
 
 
 def custom_field_name_error(path: str) -> Error:
@@ -252,31 +388,52 @@ def custom_field_name_error(path: str) -> Error:
 
 CUSTOM_FIELD_NAME_RULE = ("A custom field's name is cf_ and then up to 196 lower-case letters, "
                           "digits or _.")
+_BAD_CUSTOM_FIELD_NAME = _reporting(custom_field_name_error)
+_BEYOND_INT64 = _reporting(lambda path: format_error(
+    f"Must be a whole number from {INT64_MIN} to {INT64_MAX}.", "int64", path))
+
+
+def custom_field_problem(key: str, value: Any) -> Report | None:
+    """A cf_* custom field: None when valid, or the report of its error. The value is a string,
+    a 64-bit integer (2.0 counts), a boolean or a list of strings (the data types of custom
+    fields). A NUL anywhere comes first, then a name that is not an RD identifier, then the
+    value's type."""
+    problem: Report | None = None
+    if isinstance(value, str):
+        if NUL in value:
+            return _HAS_NUL
+    elif value is None or isinstance(value, bool):
+        pass
+    elif isinstance(value, (int, float)):
+        if isinstance(value, float) and not value.is_integer():
+            problem = _NOT_AN_INTEGER
+        elif beyond_int64(value):
+            problem = _BEYOND_INT64
+    elif isinstance(value, list):
+        if any(isinstance(item, str) and NUL in item for item in value):
+            return _HAS_NUL
+        if not all(isinstance(item, str) for item in value):
+            problem = _NOT_A_STRING
+    else:
+        problem = _NOT_A_STRING
+    if NUL in key:
+        return _HAS_NUL
+    if API_IDENTIFIER.fullmatch(key) is None:
+        return _BAD_CUSTOM_FIELD_NAME
+    return problem
 
 
 def check_custom_field(key: str, value: Any, path: str, errors: list[Error]) -> None:
-    """A cf_* custom field's value: a string, a 64-bit integer, a boolean or a list of strings
-    (the data types of custom fields; 2.0 counts as an integer)."""
-    if NUL in key or isinstance(value, str) and NUL in value or (
-            isinstance(value, list) and any(isinstance(i, str) and NUL in i for i in value)):
-        errors.append(nul_error(path))
-    elif not API_IDENTIFIER.fullmatch(key):
-        errors.append(custom_field_name_error(path))
-    elif isinstance(value, float) and not value.is_integer():
-        errors.append(type_error("INTEGER", path))
-    elif beyond_int64(value):
-        errors.append(format_error(f"Must be a whole number from {INT64_MIN} to {INT64_MAX}.",
-                                   "int64", path))
-    elif value is None or isinstance(value, (str, bool, int, float)):
-        return
-    elif not (isinstance(value, list) and all(isinstance(item, str) for item in value)):
-        errors.append(type_error("STRING", path))
+    """Append the error of a cf_* custom field's value, if it has one."""
+    problem = custom_field_problem(key, value)
+    if problem is not None:
+        problem(value, path, errors)
 
 
 # --- cross-field rules, named in the catalogue ---------------------------------------------------
 
 
-def _legal_basis_status(spec: Field, item: dict, path: str, errors: list[Error]) -> None:
+def _legal_basis_status(spec: Field, item: dict[str, Any], path: str, errors: list[Error]) -> None:
     """`status` is required for communications; for data_processing it may only be granted."""
     category, status = item.get("category"), item.get("status")
     if status is not None and status not in LEGAL_BASIS_STATUSES:
@@ -291,7 +448,7 @@ _URLSAFE_TO_STANDARD = str.maketrans("-_", "+/")
 TRAFFIC_COOKIE_EXCLUSIVE = ("traffic_medium", "traffic_campaign", "traffic_value")
 
 
-def parse_traffic_cookie(value: str) -> dict | None | bool:
+def parse_traffic_cookie(value: str) -> dict[str, Any] | None | bool:
     """Decode a `__trf.src` cookie value.
 
     Returns the decoded object when `value` is a cookie, None when it is a plain UTM source, and
@@ -313,7 +470,7 @@ def parse_traffic_cookie(value: str) -> dict | None | bool:
     return decoded if isinstance(decoded, dict) else False
 
 
-def _traffic_source_cookie(event_type: EventType, payload: dict, path: str,
+def _traffic_source_cookie(event_type: EventType, payload: dict[str, Any], path: str,
                            errors: list[Error]) -> None:
     source = payload.get("traffic_source")
     if not isinstance(source, str):
@@ -331,10 +488,10 @@ def _traffic_source_cookie(event_type: EventType, payload: dict, path: str,
                     "empty-with-trf-src-cookie", child(path, name)))
 
 
-ITEM_RULES: dict[str, Callable[[Field, dict, str, list[Error]], None]] = {
+ITEM_RULES: dict[str, Callable[[Field, dict[str, Any], str, list[Error]], None]] = {
     "legal_basis_status": _legal_basis_status,
 }
-PAYLOAD_RULES: dict[str, Callable[[EventType, dict, str, list[Error]], None]] = {
+PAYLOAD_RULES: dict[str, Callable[[EventType, dict[str, Any], str, list[Error]], None]] = {
     "traffic_source_cookie": _traffic_source_cookie,
 }
 
@@ -348,7 +505,7 @@ class ValidEvent:
 
     type: EventType
     event_family: str
-    payload: dict  # as received
+    payload: dict[str, Any]  # as received
     email: str  # trimmed and lower-cased
     path: str  # the JSONPath of the event in its request, for errors found while storing
 
@@ -390,12 +547,13 @@ def _check_choice(value: Any, options: tuple[str, ...], path: str,
     return None
 
 
-def _check_payload(event_type: EventType, payload: dict, path: str, errors: list[Error]) -> None:
+def _check_payload(event_type: EventType, payload: dict[str, Any], path: str,
+                   errors: list[Error]) -> None:
     if not payload_plainly_valid(event_type, payload):
         payload_errors(event_type, payload, path, errors)
 
 
-def payload_errors(event_type: EventType, payload: dict, path: str,
+def payload_errors(event_type: EventType, payload: dict[str, Any], path: str,
                    errors: list[Error]) -> None:
     """The full check of a payload: every error, with its path."""
     for spec in event_type.fields:
@@ -410,112 +568,43 @@ def payload_errors(event_type: EventType, payload: dict, path: str,
 
 # --- the quick check ----------------------------------------------------------------------------
 # Most events are valid. They are recognised by one tight pass over the payload, with no paths
-# or messages built; anything it is not sure of goes through the full check above, which alone
-# decides what is wrong. It may send a valid payload to the full check, never the reverse.
-
-(_KIND_STRING, _KIND_EMAIL, _KIND_INTEGER, _KIND_FLOAT, _KIND_BOOLEAN, _KIND_TIMESTAMP,
- _KIND_STRINGS, _KIND_OBJECTS) = range(8)
-_KINDS = {FieldType.STRING: _KIND_STRING, FieldType.INTEGER: _KIND_INTEGER,
-          FieldType.FLOAT: _KIND_FLOAT, FieldType.BOOLEAN: _KIND_BOOLEAN,
-          FieldType.TIMESTAMP: _KIND_TIMESTAMP, FieldType.STRING_ARRAY: _KIND_STRINGS,
-          FieldType.OBJECT_ARRAY: _KIND_OBJECTS}
+# or messages built: `_first_problem` over its fields, the custom fields' rule, and the payload's
+# rules on a scratch list. Anything it refuses goes through the full check, which alone says what
+# is wrong.
 
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
+    """An object's fields as the quick pass reads them."""
+
     required: frozenset[str]
-    fields: dict[str, tuple]  # name -> (kind, required, options, item plan, field)
+    rules: _Rules  # by field name
 
 
 def _plan(fields: tuple[Field, ...]) -> _Plan:
-    return _Plan(
-        frozenset(f.name for f in fields if f.required),
-        {f.name: (_KIND_EMAIL if f.format == "email" else _KINDS[f.type], f.required,
-                  f.options, _plan(f.items) if f.items else None, f) for f in fields})
+    return _Plan(frozenset(f.name for f in fields if f.required),
+                 {f.name: _rule(f) for f in fields})
 
 
 _PLANS = {name: _plan(t.fields) for name, t in EVENT_TYPES.items()}
 
 
-def payload_plainly_valid(event_type: EventType, payload: dict) -> bool:
+def payload_plainly_valid(event_type: EventType, payload: dict[str, Any]) -> bool:
     """True only when the full check would find nothing wrong with `payload`."""
-    if not _object_plainly_valid(_PLANS[event_type.name], payload):
+    plan = _PLANS[event_type.name]
+    if (not plan.required <= payload.keys()
+            or _first_problem(plan.rules, payload.items()) is not None):
         return False
     if event_type.custom_fields:
         known = event_type.fields_by_name
         for key in payload.keys() - known.keys():
-            if is_custom_field(event_type, key) and not _custom_plainly_valid(key, payload[key]):
+            if (is_custom_field(event_type, key)
+                    and custom_field_problem(key, payload[key]) is not None):
                 return False
     scratch: list[Error] = []
     for rule in event_type.rules:
         PAYLOAD_RULES[rule](event_type, payload, "$", scratch)
     return not scratch
-
-
-def _custom_plainly_valid(key: str, value: Any) -> bool:
-    if not API_IDENTIFIER.fullmatch(key):
-        return False
-    kind = type(value)
-    if kind is str:
-        return NUL not in value
-    if kind is list:
-        return all(type(item) is str and NUL not in item for item in value)
-    if kind is float and not value.is_integer():
-        return False
-    if kind is float or kind is int:
-        return not beyond_int64(value)
-    return value is None or kind is bool
-
-
-def _object_plainly_valid(plan: _Plan, obj: dict) -> bool:
-    if not plan.required <= obj.keys():
-        return False
-    rules = plan.fields
-    for key, value in obj.items():
-        rule = rules.get(key)
-        if rule is None:
-            continue
-        kind, required, options, items, spec = rule
-        if value is None:
-            if required:
-                return False
-            continue
-        value_type = type(value)
-        if kind == _KIND_STRING:
-            if (value_type is not str or NUL in value
-                    or required and (value == "" or value.isspace())
-                    or options is not None and value not in options):
-                return False
-        elif kind == _KIND_EMAIL:
-            if value_type is not str or not is_email(value):
-                return False
-        elif kind == _KIND_INTEGER:
-            if value_type is not int:
-                return False
-        elif kind == _KIND_FLOAT:
-            if value_type is not float and value_type is not int:
-                return False
-        elif kind == _KIND_BOOLEAN:
-            if value_type is not bool:
-                return False
-        elif kind == _KIND_TIMESTAMP:
-            if value_type is not str or not is_rfc3339(value):
-                return False
-        elif kind == _KIND_STRINGS:
-            if value_type is not list or not all(type(i) is str and NUL not in i for i in value):
-                return False
-        else:
-            if value_type is not list:
-                return False
-            for item in value:
-                if type(item) is not dict or not _object_plainly_valid(items, item):
-                    return False
-                scratch: list[Error] = []
-                for item_rule in spec.item_rules:
-                    ITEM_RULES[item_rule](spec, item, "$", scratch)
-                if scratch:
-                    return False
-    return True
 
 
 def unknown_contact_error(event_type: str, email: str, path: str) -> Error:
