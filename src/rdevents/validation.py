@@ -511,46 +511,39 @@ class ValidEvent:
 
 
 def validate_event(body: Any, path: str = "$.body") -> tuple[ValidEvent | None, list[Error]]:
-    """Validate one event envelope and its payload."""
+    """Validate one event envelope and its payload. Paths are built only for errors."""
     errors: list[Error] = []
     if not isinstance(body, dict):
         return None, [type_error("OBJECT", path)]
-    name = _check_choice(body.get("event_type"), EVENT_TYPE_NAMES, child(path, "event_type"),
-                         errors)
+    name = _check_choice(body.get("event_type"), EVENT_TYPE_NAMES, path, "event_type", errors)
     event_type = EVENT_TYPES[name] if name is not None else None
-    family = _check_choice(body.get("event_family"), (EVENT_FAMILY,), child(path, "event_family"),
+    family = _check_choice(body.get("event_family"), (EVENT_FAMILY,), path, "event_family",
                            errors)
     payload = body.get("payload")
-    payload_path = child(path, "payload")
     if payload is None:
-        errors.append(null_error(payload_path))
+        errors.append(null_error(child(path, "payload")))
     elif not isinstance(payload, dict):
-        errors.append(type_error("OBJECT", payload_path))
-    elif event_type is not None:
-        _check_payload(event_type, payload, payload_path, errors)
-    if errors:
+        errors.append(type_error("OBJECT", child(path, "payload")))
+    elif event_type is not None and not payload_plainly_valid(event_type, payload):
+        payload_errors(event_type, payload, child(path, "payload"), errors)
+    if errors or event_type is None or family is None or not isinstance(payload, dict):
         return None, errors
     return ValidEvent(event_type, family, payload, normalise_email(payload["email"]), path), []
 
 
-def _check_choice(value: Any, options: tuple[str, ...], path: str,
+def _check_choice(value: Any, options: tuple[str, ...], parent: str, name: str,
                   errors: list[Error]) -> str | None:
-    """A required string among `options`: the value, or None with its error appended."""
+    """A required string among `options`, the value of `name` in the object at `parent`: the
+    value, or None with its error appended."""
     if value is None:
-        errors.append(null_error(path))
+        errors.append(null_error(child(parent, name)))
     elif not isinstance(value, str):
-        errors.append(type_error("STRING", path))
+        errors.append(type_error("STRING", child(parent, name)))
     elif value not in options:
-        errors.append(option_error(options, path))
+        errors.append(option_error(options, child(parent, name)))
     else:
         return value
     return None
-
-
-def _check_payload(event_type: EventType, payload: dict[str, Any], path: str,
-                   errors: list[Error]) -> None:
-    if not payload_plainly_valid(event_type, payload):
-        payload_errors(event_type, payload, path, errors)
 
 
 def payload_errors(event_type: EventType, payload: dict[str, Any], path: str,
