@@ -30,9 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from run import batch_body, single_body  # noqa: E402
-
 import rdevents.validation  # noqa: E402
+from run import batch_body, single_body  # noqa: E402
 
 
 def validator_at(commit: str) -> ModuleType:
