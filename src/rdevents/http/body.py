@@ -11,11 +11,8 @@ import orjson
 from starlette.requests import Request
 
 from .errors import ApiError
+from .media import APPLICATION_JSON, request_media_type
 from .nul import refuse_nul
-
-
-def _media_type(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
 async def read_body(request: Request) -> bytes:
@@ -45,7 +42,7 @@ async def read_form(request: Request) -> dict[str, str]:
 
 async def read_json(request: Request) -> Any:
     """The decoded body, or the RD error for a wrong media type, an oversized or bad body."""
-    if _media_type(request) != "application/json":
+    if request_media_type(request) != APPLICATION_JSON:
         raise ApiError(415, "UNSUPPORTED_MEDIA_TYPE",
                        "The payload is in a format not supported by this method on the target "
                        "resource: send it as JSON, with the header Content-Type: "

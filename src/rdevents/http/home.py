@@ -8,6 +8,7 @@ from starlette.routing import Route
 
 from .. import __version__
 from .errors import JSON
+from .media import media_type_and_parameters
 
 LINKS = {"docs": "/docs", "openapi": "/openapi.json", "healthz": "/healthz",
          "readyz": "/readyz"}
@@ -33,18 +34,14 @@ def _quality(accept: str, media_type: str) -> float:
     specificity = {media_type: 2, f"{kind}/*": 1, "*/*": 0}
     best, best_rank = 0.0, -1
     for item in accept.split(","):
-        name, *parameters = (part.strip() for part in item.split(";"))
-        rank = specificity.get(name.lower(), -1)
+        name, parameters = media_type_and_parameters(item)
+        rank = specificity.get(name, -1)
         if rank <= best_rank:
             continue
-        weight = 1.0
-        for parameter in parameters:
-            key, _, value = parameter.partition("=")
-            if key.strip().lower() == "q":
-                try:
-                    weight = float(value)
-                except ValueError:
-                    weight = 0.0
+        try:
+            weight = float(parameters.get("q", "1"))
+        except ValueError:
+            weight = 0.0
         best, best_rank = weight, rank
     return best
 

@@ -16,6 +16,7 @@ from .. import oauth
 from ..tokens import hash_secret
 from .body import read_body, read_form
 from .errors import JSON, ApiError
+from .media import APPLICATION_JSON, request_media_type
 from .nul import refuse_nul
 
 # RFC 6749 §5.1: an answer that may hold tokens is never kept by a cache, errors included.
@@ -30,8 +31,7 @@ async def _form_or_json(request: Request) -> dict[str, Any]:
     """The body's fields, JSON or form-encoded (RD clients send both); query fields too. A JSON
     field that is not a string counts as absent."""
     fields: dict[str, Any] = dict(request.query_params)
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type == "application/json":
+    if request_media_type(request) == APPLICATION_JSON:
         raw = await read_body(request)
         try:
             parsed = orjson.loads(raw) if raw else {}
