@@ -7,26 +7,15 @@ import errno
 import functools
 import json
 import socket
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Awaitable, Callable, Iterator
+from typing import Any, TypeVar
 
 import click
 
-from .config import (
-    DEFAULT_BODY_TIMEOUT,
-    DEFAULT_DATABASE_URL,
-    DEFAULT_HEAD_TIMEOUT,
-    DEFAULT_KEEP_ALIVE_TIMEOUT,
-    DEFAULT_MAX_BATCH_EVENTS,
-    DEFAULT_MAX_BODY_BYTES,
-    DEFAULT_MAX_CUSTOM_FIELDS,
-    DEFAULT_MAX_TAGS_PER_CONTACT,
-    DEFAULT_MAX_CONNECTIONS,
-    Settings,
-)
+from .config import ServeOption, Settings, serve_options
 from .limits import PLANS
 from .listing import echo_records
-from .outbound.targets import parse_networks
 from .passwords import MIN_LENGTH, hash_password, problem_with
 from .store import Account, AccountExists, Store, open_store
 from .store.operator import AccountSummary, ApiKeySummary, AppSummary, TokenSummary
@@ -34,12 +23,41 @@ from .store.problems import DatabaseProblem, explained
 from .store.schema import SchemaBehind, current_revision, upgrade
 from .tokens import MAX_API_KEYS, hash_secret, issue_api_key, issue_token
 
-_DEFAULTS = Settings()
+FC = TypeVar("FC", bound=Callable[..., Any])
 
-database_option = click.option(
-    "--database", "database_url", envvar="RDEVENTS_DATABASE_URL", default=DEFAULT_DATABASE_URL,
-    show_default=True, help="sqlite:///relative/path.db, sqlite:////absolute/path.db or "
-                            "postgresql://USER@HOST:PORT/DATABASE")
+
+def click_option(setting: ServeOption) -> Callable[[FC], FC]:
+    """The click option of a setting, as config.Settings describes it."""
+    option, default = setting.option, setting.default
+    kwargs: dict[str, Any] = {"envvar": setting.variable, "help": option.help}
+    if option.parse is not None:
+        parse = option.parse
+        default = setting.default_text
+
+        def convert(_context: click.Context, _parameter: click.Parameter, value: str) -> Any:
+            try:
+                return parse(value)
+            except ValueError as exc:
+                raise click.BadParameter(str(exc)) from None
+
+        kwargs["callback"] = convert
+    bounded = (option.minimum, option.maximum) != (None, None)
+    if option.choices is not None:
+        kwargs["type"] = click.Choice(option.choices)
+    elif bounded and isinstance(default, int):
+        kwargs["type"] = click.IntRange(_whole(option.minimum), _whole(option.maximum))
+    elif bounded:
+        kwargs["type"] = click.FloatRange(option.minimum, option.maximum)
+    return click.option(setting.flag, setting.name, default=default, show_default=default != "",
+                        **kwargs)
+
+
+def _whole(bound: float | None) -> int | None:
+    return None if bound is None else int(bound)
+
+
+_SETTINGS = serve_options()
+database_option = next(click_option(s) for s in _SETTINGS if s.name == "database_url")
 account_option = click.option("--account", "account_name", required=True,
                               help="The account's name.")
 json_option = click.option("--json", "as_json", is_flag=True,
@@ -99,163 +117,25 @@ def main() -> None:
     """rdevents: a self-hosted, wire-compatible RD Station Marketing Events API."""
 
 
+def with_settings(command: FC) -> FC:
+    """`serve`'s options: one for each setting, in the order of config.Settings."""
+    for setting in reversed(_SETTINGS):
+        command = click_option(setting)(command)
+    return command
+
+
 @main.command()
-@click.option("--host", envvar="RDEVENTS_HOST", default="127.0.0.1", show_default=True)
-@click.option("--port", envvar="RDEVENTS_PORT", default=8080, show_default=True,
-              type=click.IntRange(1, 65535))
-@database_option
-@click.option("--max-body-bytes", envvar="RDEVENTS_MAX_BODY_BYTES",
-              default=DEFAULT_MAX_BODY_BYTES, show_default=True, type=click.IntRange(min=1))
-@click.option("--max-batch-events", envvar="RDEVENTS_MAX_BATCH_EVENTS",
-              default=DEFAULT_MAX_BATCH_EVENTS, show_default=True, type=click.IntRange(min=1))
-@click.option("--max-custom-fields", envvar="RDEVENTS_MAX_CUSTOM_FIELDS",
-              default=DEFAULT_MAX_CUSTOM_FIELDS, show_default=True, type=click.IntRange(min=0),
-              help="Custom fields an account may define.")
-@click.option("--max-tags-per-contact", envvar="RDEVENTS_MAX_TAGS_PER_CONTACT",
-              default=DEFAULT_MAX_TAGS_PER_CONTACT, show_default=True,
-              type=click.IntRange(min=0), help="Tags a contact may have.")
-@click.option("--max-pending-writes", envvar="RDEVENTS_MAX_PENDING_WRITES", default=10_000,
-              show_default=True, type=click.IntRange(min=1),
-              help="Requests that may wait for the writer; past it the server answers 503.")
-@click.option("--token-cache-seconds", envvar="RDEVENTS_TOKEN_CACHE_SECONDS", default=1.0,
-              show_default=True, type=click.FloatRange(min=0),
-              help="How long a live token is trusted without a database read (a revoked token "
-                   "works at most this long).")
-@click.option("--sign-in-failures-per-username", envvar="RDEVENTS_SIGN_IN_FAILURES_PER_USERNAME",
-              default=5, show_default=True, type=click.IntRange(min=1),
-              help="Failed sign-ins of an administrator allowed within the window; past them, "
-                   "refused until the window ends.")
-@click.option("--sign-in-failures-per-address", envvar="RDEVENTS_SIGN_IN_FAILURES_PER_ADDRESS",
-              default=20, show_default=True, type=click.IntRange(min=1),
-              help="Failed sign-ins allowed from one client address (an IPv6 /64) within the "
-                   "window.")
-@click.option("--sign-in-window-seconds", envvar="RDEVENTS_SIGN_IN_WINDOW_SECONDS",
-              default=900.0, show_default=True, type=click.FloatRange(min=1),
-              help="The window of the sign-in limits, from the first failure counted.")
-@click.option("--ui-session-seconds", envvar="RDEVENTS_UI_SESSION_SECONDS",
-              default=_DEFAULTS.ui_session_seconds, show_default=True,
-              type=click.FloatRange(min=60),
-              help="How long a sign-in to the dashboard (/ui/) lasts.")
-@click.option("--rate-limits", envvar="RDEVENTS_RATE_LIMITS", default="off", show_default=True,
-              type=click.Choice(["off", "rd"]),
-              help="rd: RD Station's limits (120 events/min an account, 500 on the advanced "
-                   "plan; 120 events/day a contact), per account overridable.")
-@click.option("--webhook-timeout", envvar="RDEVENTS_WEBHOOK_TIMEOUT", default=5.0,
-              show_default=True, type=click.FloatRange(min=0.1),
-              help="Seconds a webhook receiver has to answer an attempt.")
-@click.option("--webhook-retry-delays", envvar="RDEVENTS_WEBHOOK_RETRY_DELAYS",
-              default="10,60,300", show_default=True, callback=lambda _c, _p, value: _delays(value),
-              help="Seconds to wait before each retry of a failed webhook delivery, comma-"
-                   "separated; after the last, the delivery is marked failed.")
-@click.option("--webhook-poll-seconds", envvar="RDEVENTS_WEBHOOK_POLL_SECONDS", default=1.0,
-              show_default=True, type=click.FloatRange(min=0.01),
-              help="How often a process looks for webhook deliveries that are due.")
-@click.option("--webhook-retention-days", envvar="RDEVENTS_WEBHOOK_RETENTION_DAYS",
-              default=14.0, show_default=True, type=click.FloatRange(min=0),
-              help="Days a delivered, failed or erased webhook delivery is kept.")
-@click.option("--head-timeout", envvar="RDEVENTS_HEAD_TIMEOUT", default=DEFAULT_HEAD_TIMEOUT,
-              show_default=True, type=click.FloatRange(min=0.1),
-              help="Seconds a client has to send a request's line and headers, from the moment "
-                   "it connects or receives the previous response; then it is disconnected.")
-@click.option("--body-timeout", envvar="RDEVENTS_BODY_TIMEOUT", default=DEFAULT_BODY_TIMEOUT,
-              show_default=True, type=click.FloatRange(min=0.1),
-              help="Seconds a client has to send a request's body once its headers arrived.")
-@click.option("--keep-alive-timeout", envvar="RDEVENTS_KEEP_ALIVE_TIMEOUT",
-              default=DEFAULT_KEEP_ALIVE_TIMEOUT, show_default=True,
-              type=click.FloatRange(min=0.1),
-              help="Seconds an idle connection is kept open after a response.")
-@click.option("--max-connections", envvar="RDEVENTS_MAX_CONNECTIONS",
-              default=DEFAULT_MAX_CONNECTIONS, show_default=True, type=click.IntRange(min=1),
-              help="Connections a process keeps open (at most its open-files limit allows); "
-                   "past it, the one waiting longest for a request is closed.")
-@click.option("--forwarded-allow-ips", envvar="RDEVENTS_FORWARDED_ALLOW_IPS",
-              default="127.0.0.1", show_default=True,
-              help="Proxies whose X-Forwarded-For and X-Forwarded-Proto are believed: "
-                   "comma-separated addresses or networks, or * (behind a proxy on another "
-                   "host, give its address, or every client seems to be the proxy).")
-@click.option("--webhook-allowed-networks", envvar="RDEVENTS_WEBHOOK_ALLOWED_NETWORKS",
-              default="", callback=lambda _c, _p, value: _networks(value),
-              help="Networks webhooks may be sent to although they are not public (loopback, "
-                   "private, link-local...), as CIDRs separated by commas, e.g. "
-                   "10.0.0.0/8,fd00::/8. Default: none.")
-@click.option("--webhook-concurrency", envvar="RDEVENTS_WEBHOOK_CONCURRENCY",
-              default=_DEFAULTS.webhook_concurrency, show_default=True,
-              type=click.IntRange(min=1), help="Webhook attempts a process has under way at once.")
-@click.option("--webhook-concurrency-per-account",
-              envvar="RDEVENTS_WEBHOOK_CONCURRENCY_PER_ACCOUNT",
-              default=_DEFAULTS.webhook_concurrency_per_account, show_default=True,
-              type=click.IntRange(min=1),
-              help="Webhook attempts a process has under way at once for one account.")
-@click.option("--max-webhooks-per-account", envvar="RDEVENTS_MAX_WEBHOOKS_PER_ACCOUNT",
-              default=_DEFAULTS.max_webhooks_per_account, show_default=True,
-              type=click.IntRange(min=1), help="Webhook subscriptions an account may have.")
-@click.option("--workers", envvar="RDEVENTS_WORKERS", default=1, show_default=True,
-              type=click.IntRange(min=1), help="Server processes sharing the port.")
-@click.option("--log-level", envvar="RDEVENTS_LOG_LEVEL", default="info", show_default=True,
-              type=click.Choice(["critical", "error", "warning", "info", "debug"]))
-@click.option("--log-format", envvar="RDEVENTS_LOG_FORMAT", default="text", show_default=True,
-              type=click.Choice(["text", "json"]), help="json: one JSON object a line.")
-def serve(host: str, port: int, database_url: str, max_body_bytes: int, max_batch_events: int,
-          max_custom_fields: int, max_tags_per_contact: int, max_pending_writes: int,
-          token_cache_seconds: float, sign_in_failures_per_username: int,
-          sign_in_failures_per_address: int, sign_in_window_seconds: float,
-          ui_session_seconds: float, rate_limits: str,
-          webhook_timeout: float, webhook_retry_delays: tuple[float, ...],
-          webhook_poll_seconds: float, webhook_retention_days: float,
-          webhook_allowed_networks: tuple[str, ...], webhook_concurrency: int,
-          webhook_concurrency_per_account: int, max_webhooks_per_account: int,
-          head_timeout: float, body_timeout: float, keep_alive_timeout: float,
-          max_connections: int, forwarded_allow_ips: str, workers: int,
-          log_level: str, log_format: str) -> None:
+@with_settings
+def serve(**values: Any) -> None:
     """Run the HTTP server."""
     from .http.server import run_server
 
-    settings = Settings(database_url=database_url, max_body_bytes=max_body_bytes,
-                        max_batch_events=max_batch_events,
-                        max_custom_fields=max_custom_fields,
-                        max_tags_per_contact=max_tags_per_contact,
-                        max_pending_writes=max_pending_writes,
-                        token_cache_seconds=token_cache_seconds,
-                        sign_in_failures_per_username=sign_in_failures_per_username,
-                        sign_in_failures_per_address=sign_in_failures_per_address,
-                        sign_in_window_seconds=sign_in_window_seconds,
-                        ui_session_seconds=ui_session_seconds,
-                        rate_limits=rate_limits == "rd", webhook_timeout=webhook_timeout,
-                        webhook_retry_delays=webhook_retry_delays,
-                        webhook_poll_seconds=webhook_poll_seconds,
-                        webhook_retention_days=webhook_retention_days,
-                        webhook_allowed_networks=webhook_allowed_networks,
-                        webhook_concurrency=webhook_concurrency,
-                        webhook_concurrency_per_account=webhook_concurrency_per_account,
-                        max_webhooks_per_account=max_webhooks_per_account,
-                        head_timeout=head_timeout, body_timeout=body_timeout,
-                        keep_alive_timeout=keep_alive_timeout, max_connections=max_connections,
-                        forwarded_allow_ips=forwarded_allow_ips)
-    _check_can_listen(host, port)  # before the first start spends its one-time token
-    token = with_store(_first_start)(database_url)
+    settings = Settings(**values)
+    _check_can_listen(settings.host, settings.port)  # before the first start spends its token
+    token = with_store(_first_start)(settings.database_url)
     if token is not None:
-        _print_welcome(token, host, port)
-    run_server(settings, host, port, workers=workers, log_level=log_level,
-               log_format=log_format)
-
-
-def _delays(value: str) -> tuple[float, ...]:
-    try:
-        delays = tuple(float(part) for part in value.split(",") if part.strip())
-    except ValueError:
-        delays = (-1.0,)
-    if any(delay < 0 for delay in delays):
-        raise click.BadParameter(f"{value!r}: give seconds (0 or more) separated by commas.")
-    return delays
-
-
-def _networks(value: str) -> tuple[str, ...]:
-    networks = tuple(part.strip() for part in value.split(",") if part.strip())
-    try:
-        parse_networks(networks)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-    return networks
+        _print_welcome(token, settings.host, settings.port)
+    run_server(settings)
 
 
 def _check_can_listen(host: str, port: int) -> None:
@@ -424,7 +304,7 @@ async def apikeys_list(store: Store, account_name: str, as_json: bool) -> None:
     echo_records(await store.list_api_keys(account.id), ApiKeySummary, as_json)
 
 
-def _set_api_key(active: bool):
+def _set_api_key(active: bool) -> Callable[..., Any]:
     @database_option
     @with_store
     async def command(store: Store, key: str) -> None:
@@ -492,17 +372,18 @@ def admins() -> None:
     """Manage account administrators (who consent on /auth/dialog and sign in to /ui/)."""
 
 
-class NewPassword(click.ParamType):
+class NewPassword(click.ParamType):  # type: ignore[type-arg]  # generic in recent click only
     """A password an administrator may be given (see passwords.MIN_LENGTH)."""
 
     name = "password"
 
     def convert(self, value: Any, param: click.Parameter | None,
                 ctx: click.Context | None) -> str:
-        problem = problem_with(value)
+        password = str(value)
+        problem = problem_with(password)
         if problem is not None:
             self.fail(problem, param, ctx)
-        return value
+        return password
 
 
 password_option = click.option(
@@ -568,8 +449,8 @@ async def admins_list(store: Store, account_name: str | None, as_json: bool) -> 
     rows = [("USERNAME", "ACCOUNT", "CREATED"),
             *((a.username, a.account, a.created_at) for a in found)]
     widths = [max(len(row[column]) for row in rows) for column in range(2)]
-    for username, account, created in rows:
-        click.echo(f"{username:<{widths[0]}}  {account:<{widths[1]}}  {created}")
+    for username, account_named, created in rows:
+        click.echo(f"{username:<{widths[0]}}  {account_named:<{widths[1]}}  {created}")
 
 
 @admins.command("delete")

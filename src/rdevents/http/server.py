@@ -34,8 +34,10 @@ def app_from_environment() -> Starlette:
     return create_app(Settings(**orjson.loads(os.environ[_SETTINGS_VARIABLE])))
 
 
-def run_server(settings: Settings, host: str, port: int, *, workers: int = 1,
-               log_level: str = "info", log_format: str = "text") -> None:
+def run_server(settings: Settings) -> None:
+    """Serve on settings.host and .port, in settings.workers processes, until a signal."""
+    host, port, workers = settings.host, settings.port, settings.workers
+    log_level, log_format = settings.log_level, settings.log_format
     limits = ConnectionLimits(settings.head_timeout, settings.body_timeout,
                               min(settings.max_connections, usable_fds()))
     options: dict[str, Any] = dict(
