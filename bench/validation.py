@@ -1,13 +1,13 @@
 """In-process timing of the validator on the bodies bench/run.py sends (no server, no HTTP).
 
-    python bench/validation.py [--rounds N] [--against COMMIT]
+    python bench/validation.py [--rounds N] [--against COMMIT ...]
 
 Validates `single_body()` (one CONVERSION) and `batch_body()` (100 events of ten types) many
 times in short timings and prints the best, in microseconds a body: on a busy machine other
 processes only ever add to a timing, so the minimum is the figure to compare. With --against,
-the validator of COMMIT (its src/rdevents/validation.py, on this tree's catalogue) is timed in
-the same process by turns with this tree's, which is how to tell a change of a few percent from
-the machine's noise.
+the validator of each COMMIT (its src/rdevents/validation.py, on this tree's catalogue) is timed
+in the same process by turns with this tree's, which is how to tell a change of a few percent
+from the machine's noise; ratios are to the first COMMIT.
 """
 
 from __future__ import annotations
@@ -54,14 +54,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=300,
                         help="timings of each body and validator (default 300)")
-    parser.add_argument("--against", metavar="COMMIT",
-                        help="also time the validator of COMMIT, by turns with this tree's")
+    parser.add_argument("--against", metavar="COMMIT", action="append", default=[],
+                        help="also time the validator of COMMIT, by turns with this tree's "
+                             "(may be given more than once)")
     options = parser.parse_args()
     single = orjson.loads(single_body().replace("__ID__", "1"))
     batch = orjson.loads(batch_body().replace("__ID__", "1"))
-    validators = {"this tree": rdevents.validation}
-    if options.against:
-        validators = {options.against: validator_at(options.against), **validators}
+    validators: dict[str, ModuleType] = {commit: validator_at(commit) for commit in options.against}
+    validators["this tree"] = rdevents.validation
     timers: list[tuple[str, str, timeit.Timer, int]] = []
     for label, module in validators.items():
         assert module.validate_event(single)[1] == []
@@ -77,12 +77,13 @@ def main() -> None:
             seconds = timer.timeit(number) / number
             best[body, label] = min(best.get((body, label), seconds), seconds)
     for body in ("single", "batch"):
-        figures = [f"{label}: {best[body, label] * 1e6:8.2f} µs" for label in validators]
-        line = f"{body:<7} " + "   ".join(figures)
-        if options.against:
-            ratio = best[body, "this tree"] / best[body, options.against]
-            line += f"   ratio {ratio:.3f}"
-        print(line)
+        figures = []
+        for label in validators:
+            figure = f"{label}: {best[body, label] * 1e6:.2f} µs"
+            if options.against and label != options.against[0]:
+                figure += f" ({best[body, label] / best[body, options.against[0]]:.3f})"
+            figures.append(figure)
+        print(f"{body:<7} " + "   ".join(figures))
 
 
 if __name__ == "__main__":
