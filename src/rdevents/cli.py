@@ -185,6 +185,34 @@ def main() -> None:
 @click.option("--max-webhooks-per-account", envvar="RDEVENTS_MAX_WEBHOOKS_PER_ACCOUNT",
               default=_DEFAULTS.max_webhooks_per_account, show_default=True,
               type=click.IntRange(min=1), help="Webhook subscriptions an account may have.")
+@click.option("--request-log", envvar="RDEVENTS_REQUEST_LOG", default=_DEFAULTS.request_log,
+              show_default=True, type=click.Choice(["off", "rejected", "all"]),
+              help="Requests to RD's routes the request log keeps: rejected (answered 4xx or "
+                   "5xx), all, or none (off).")
+@click.option("--request-log-retention-days", envvar="RDEVENTS_REQUEST_LOG_RETENTION_DAYS",
+              default=_DEFAULTS.request_log_retention_days, show_default=True,
+              type=click.FloatRange(min=0), help="Days a logged request is kept.")
+@click.option("--request-log-max-per-account", envvar="RDEVENTS_REQUEST_LOG_MAX_PER_ACCOUNT",
+              default=_DEFAULTS.request_log_max_per_account, show_default=True,
+              type=click.IntRange(min=0),
+              help="Logged requests an account keeps; past it, its oldest go.")
+@click.option("--request-log-max-anonymous", envvar="RDEVENTS_REQUEST_LOG_MAX_ANONYMOUS",
+              default=_DEFAULTS.request_log_max_anonymous, show_default=True,
+              type=click.IntRange(min=0),
+              help="Logged requests kept of those that were not authenticated, all together; "
+                   "past it, the oldest go.")
+@click.option("--request-log-max-body-bytes", envvar="RDEVENTS_REQUEST_LOG_MAX_BODY_BYTES",
+              default=_DEFAULTS.request_log_max_body_bytes, show_default=True,
+              type=click.IntRange(min=0),
+              help="Bytes of each request's and answer's body the request log keeps (a request "
+                   "cut short cannot be replayed).")
+@click.option("--access-log/--no-access-log", envvar="RDEVENTS_ACCESS_LOG",
+              default=_DEFAULTS.access_log, show_default=True,
+              help="Log a line for every request, with its request id (in --log-format).")
+@click.option("--metrics-token", envvar="RDEVENTS_METRICS_TOKEN",
+              default=_DEFAULTS.metrics_token,
+              help="A token GET /metrics then requires as 'Authorization: Bearer TOKEN'. "
+                   "Default: none, /metrics is open (keep it off the public internet).")
 @click.option("--workers", envvar="RDEVENTS_WORKERS", default=1, show_default=True,
               type=click.IntRange(min=1), help="Server processes sharing the port.")
 @click.option("--log-level", envvar="RDEVENTS_LOG_LEVEL", default="info", show_default=True,
@@ -200,8 +228,10 @@ def serve(host: str, port: int, database_url: str, max_body_bytes: int, max_batc
           webhook_allowed_networks: tuple[str, ...], webhook_concurrency: int,
           webhook_concurrency_per_account: int, max_webhooks_per_account: int,
           head_timeout: float, body_timeout: float, keep_alive_timeout: float,
-          max_connections: int, forwarded_allow_ips: str, workers: int,
-          log_level: str, log_format: str) -> None:
+          max_connections: int, forwarded_allow_ips: str, request_log: str,
+          request_log_retention_days: float, request_log_max_per_account: int,
+          request_log_max_anonymous: int, request_log_max_body_bytes: int, access_log: bool,
+          metrics_token: str, workers: int, log_level: str, log_format: str) -> None:
     """Run the HTTP server."""
     from .http.server import run_server
 
@@ -224,7 +254,12 @@ def serve(host: str, port: int, database_url: str, max_body_bytes: int, max_batc
                         max_webhooks_per_account=max_webhooks_per_account,
                         head_timeout=head_timeout, body_timeout=body_timeout,
                         keep_alive_timeout=keep_alive_timeout, max_connections=max_connections,
-                        forwarded_allow_ips=forwarded_allow_ips)
+                        forwarded_allow_ips=forwarded_allow_ips, request_log=request_log,
+                        request_log_retention_days=request_log_retention_days,
+                        request_log_max_per_account=request_log_max_per_account,
+                        request_log_max_anonymous=request_log_max_anonymous,
+                        request_log_max_body_bytes=request_log_max_body_bytes,
+                        access_log=access_log, metrics_token=metrics_token)
     _check_can_listen(host, port)  # before the first start spends its one-time token
     token = with_store(_first_start)(database_url)
     if token is not None:

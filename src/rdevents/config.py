@@ -68,6 +68,18 @@ class Settings:
     webhook_concurrency: int = 256
     webhook_concurrency_per_account: int = 32
     max_webhooks_per_account: int = 20
+    # The request log (request_log.py): which requests are kept ("off", "rejected": those
+    # answered 4xx or 5xx, "all"), for how long, how many of an account's and of unauthenticated
+    # ones (the oldest go first), and how much of each body.
+    request_log: str = "rejected"
+    request_log_retention_days: float = 7.0
+    request_log_max_per_account: int = 10_000
+    request_log_max_anonymous: int = 1_000
+    request_log_max_body_bytes: int = 65_536
+    # A line in the log for every request (the access log), off by default.
+    access_log: bool = False
+    # The Bearer token GET /metrics requires; empty: /metrics is open (keep it off the internet).
+    metrics_token: str = ""
 
     @property
     def caps(self) -> DataCaps:

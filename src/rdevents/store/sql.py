@@ -45,7 +45,9 @@ from .admins import AdminQueries
 from .fields import FIELD_COLUMNS, FieldQueries, field_row
 from .group_commit import GroupCommitter
 from .operator import OperatorQueries
+from .outbox import OutboxQueries
 from .queries import Statement, from_json, placeholders
+from .request_log import RequestLogQueries
 from .schema import head_revision
 from .tag_index import tag_key, tag_keys
 from .webhooks import WebhookQueries
@@ -290,7 +292,8 @@ class WriteSession:
              if (account_id, ACCOUNT, start) in counters])
 
 
-class SqlStore(FieldQueries, WebhookQueries, OperatorQueries, AdminQueries, Store):
+class SqlStore(FieldQueries, WebhookQueries, OperatorQueries, AdminQueries,
+               RequestLogQueries, OutboxQueries, Store):
     """A store over a SQL database: writes through the group committer, one group at a time,
     with a writer thread of their own for what blocks (see each backend's `commit_group`); reads
     and administration through the backend's own means."""
@@ -360,7 +363,8 @@ class SqlStore(FieldQueries, WebhookQueries, OperatorQueries, AdminQueries, Stor
     def start_writer(self) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="writer")
         self._committer = GroupCommitter(self.commit_group, max_group=self._max_group,
-                                         max_pending=self._max_pending)
+                                         max_pending=self._max_pending,
+                                         observe=self.group_observer)
         self._committer.start()
 
     async def stop_writer(self) -> None:
