@@ -39,7 +39,7 @@ CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 
 # The `_created` series prometheus_client adds to every counter and histogram in one process
 # (not in several) would make the two modes differ; they are left out.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 # Where rdevents' metrics are defined; in multiprocess mode their values go to files instead,
 # and /metrics reads those.
@@ -179,7 +179,8 @@ def exposition(pending_writes: int, backlogs: list[Backlog] | None) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     directory = multiprocess_directory()
     if directory is not None:
-        multiprocess.MultiProcessCollector(registry, directory)
+        collector = multiprocess.MultiProcessCollector  # untyped
+        collector(registry, directory)  # type: ignore[no-untyped-call]
     else:
         registry.register(_Collected(list(_REGISTRY.collect())))
     if backlogs is not None:
@@ -208,4 +209,4 @@ def process_ends() -> None:
     """A worker that stops takes its gauges out of the sums (its counters stay counted)."""
     directory = multiprocess_directory()
     if directory is not None and os.path.isdir(directory):
-        multiprocess.mark_process_dead(os.getpid(), directory)
+        multiprocess.mark_process_dead(os.getpid(), directory)  # type: ignore[no-untyped-call]

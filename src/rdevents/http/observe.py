@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 import re
 import time
+from typing import Any
+
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 

@@ -84,7 +84,8 @@ class RequestLogQueries(Queries):
             where += f" AND {OUTCOMES[outcome]}"
         rows = await self.fetch(f"SELECT {_SUMMARY} FROM request_log WHERE {where} "
                                 "ORDER BY id DESC LIMIT ? OFFSET ?", (*params, limit, offset))
-        return [RequestSummary(*row[:6], error_types=tuple(from_json(row[6]))) for row in rows]
+        return [RequestSummary(row[0], row[1], row[2], row[3], row[4], row[5],
+                               tuple(from_json(row[6]))) for row in rows]
 
     async def get_request(self, account_id: int | None, uuid: str) -> LoggedRequest | None:
         """A record of the account (None: an unauthenticated one), whole."""
