@@ -12,11 +12,12 @@ statuses, error and event types, outcomes), so a client cannot make series witho
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
 import tempfile
-from collections import Counter as Tally
+from bisect import bisect_left
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Iterator
 
@@ -35,6 +36,7 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from .store.request_records import Backlog
 
 MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+FLUSH_SECONDS = 1.0
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 
 # The `_created` series prometheus_client adds to every counter and histogram in one process
@@ -87,21 +89,61 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 # What an error type label may be; any other value counts as "OTHER".
 _ERROR_TYPE = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
 
-_Children = tuple[Any, Any]
-# The counter and histogram children of each (route, method, status): looked up once.
-_request_children: dict[tuple[str, str, int], _Children] = {}
+
+
+class _Tally:
+    """What the requests' path counts, in plain dictionaries, until it is added to the metrics
+    (`flush`: every second, and before /metrics is answered). A dictionary increment costs a
+    request far less than a metric's lock and a histogram's search for its bucket."""
+
+    def __init__(self) -> None:
+        # (route, method, status) -> requests answered
+        self.requests: dict[tuple[str, str, int], int] = {}
+        # (route, method) -> requests in each duration bucket (the last: +Inf), then seconds
+        self.durations: dict[tuple[str, str], list[float]] = {}
+        self.events: dict[str, int] = {}  # event type -> events stored
+
+    def flush(self) -> None:
+        requests, self.requests = self.requests, {}
+        durations, self.durations = self.durations, {}
+        events, self.events = self.events, {}
+        for (route, method, status), count in requests.items():
+            HTTP_REQUESTS.labels(route, _method(method), str(status)).inc(count)
+        for (route, method), counts in durations.items():
+            _add_to_histogram(HTTP_DURATION.labels(route, _method(method)), counts)
+        for event_type, count in events.items():
+            EVENTS_ACCEPTED.labels(event_type).inc(count)
+
+
+def _method(method: str) -> str:
+    return method if method in _METHODS else "other"
+
+
+def _add_to_histogram(child: Any, counts: list[float]) -> None:
+    """Add tallied bucket counts (the last: +Inf) and a sum to a histogram's child.
+    prometheus_client has no public way to: its values (one a bucket, not cumulative, and the
+    sum) are added to directly. tests/test_metrics.py checks the buckets and the count."""
+    for value, count in zip(child._buckets, counts[:-1], strict=True):
+        if count:
+            value.inc(count)
+    child._sum.inc(counts[-1])
+
+
+_tally = _Tally()
+flush = _tally.flush
+_BUCKET_COUNT = len(_LATENCY_BUCKETS) + 1  # and +Inf
 
 
 def observe_request(route: str, method: str, status: int, seconds: float) -> None:
-    """Count a request answered, and how long it took."""
+    """Count a request answered, and how long it took (added to the metrics at the next
+    flush)."""
     key = (route, method, status)
-    children = _request_children.get(key)
-    if children is None:
-        label = method if method in _METHODS else "other"
-        children = _request_children[key] = (HTTP_REQUESTS.labels(route, label, str(status)),
-                                              HTTP_DURATION.labels(route, label))
-    children[0].inc()
-    children[1].observe(seconds)
+    _tally.requests[key] = _tally.requests.get(key, 0) + 1
+    counts = _tally.durations.get(key[:2])
+    if counts is None:
+        counts = _tally.durations[key[:2]] = [0.0] * (_BUCKET_COUNT + 1)
+    counts[bisect_left(_LATENCY_BUCKETS, seconds)] += 1
+    counts[-1] += seconds
 
 
 def count_rejection(error_types: Iterable[str]) -> None:
@@ -111,9 +153,10 @@ def count_rejection(error_types: Iterable[str]) -> None:
 
 
 def count_events(event_types: Iterable[str]) -> None:
-    """Count events stored, by type."""
-    for event_type, count in Tally(event_types).items():
-        EVENTS_ACCEPTED.labels(event_type).inc(count)
+    """Count events stored, by type (added to the metrics at the next flush)."""
+    events = _tally.events
+    for event_type in event_types:
+        events[event_type] = events.get(event_type, 0) + 1
 
 
 def count_webhook_attempt(status: str) -> None:
@@ -175,6 +218,7 @@ def multiprocess_directory() -> str | None:
 def exposition(pending_writes: int, backlogs: list[Backlog] | None) -> bytes:
     """The text /metrics answers: this process's metrics (or every process's, in multiprocess
     mode) and the outboxes' (None: the database could not be asked)."""
+    flush()
     PENDING_WRITES.set(pending_writes)
     registry = CollectorRegistry(auto_describe=False)
     directory = multiprocess_directory()
@@ -205,8 +249,18 @@ def remove_multiprocess(directory: str) -> None:
         del os.environ[MULTIPROCESS_VARIABLE]
 
 
+async def flush_every_second() -> None:
+    """Add what the requests counted to the metrics every second, so that in multiprocess mode
+    the process answering /metrics sees the others' counts within a second (until cancelled)."""
+    while True:
+        await asyncio.sleep(FLUSH_SECONDS)
+        flush()
+
+
 def process_ends() -> None:
-    """A worker that stops takes its gauges out of the sums (its counters stay counted)."""
+    """A worker that stops adds what it counted, and takes its gauges out of the sums (its
+    counters stay counted)."""
+    flush()
     directory = multiprocess_directory()
     if directory is not None and os.path.isdir(directory):
         multiprocess.mark_process_dead(os.getpid(), directory)  # type: ignore[no-untyped-call]

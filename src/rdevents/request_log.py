@@ -88,10 +88,11 @@ class Captured:
     query_string: bytes
     headers: list[tuple[bytes, bytes]]
     client: tuple[str, int] | None
-    request_chunks: list[bytes]  # the body's chunks, as many as fit in the size kept
-    request_size: int  # bytes of the body read in all
+    request_body: bytes  # as the route read it (none: the route did not read it)
+    request_size: int  # the body's size before it was cut to the size kept
     status: int
-    response_body: bytes  # whole (error types are read from it before it is cut)
+    response_body: bytes
+    response_size: int
     duration_ms: float
     request_id: str
     account_id: int | None
@@ -100,7 +101,7 @@ class Captured:
     @property
     def size(self) -> int:
         """Bytes it holds, for the writer's memory bound."""
-        return sum(len(chunk) for chunk in self.request_chunks) + len(self.response_body)
+        return len(self.request_body) + len(self.response_body)
 
 
 # --- what an answer's errors are ------------------------------------------------------------------
@@ -207,16 +208,15 @@ def record_of(captured: Captured, max_body_bytes: int) -> LoggedRequest:
     """The record the log keeps of a captured request: decoded, redacted, bodies cut at
     `max_body_bytes`."""
     headers = redacted_headers(captured.headers)
-    request_body = b"".join(captured.request_chunks)[:max_body_bytes]
-    response_body = captured.response_body
+    request_body, request_size = captured.request_body, captured.request_size
+    response_body, response_size = captured.response_body, captured.response_size
     redacted = False
-    if captured.path.startswith(CREDENTIAL_PREFIXES):
-        complete = len(request_body) == captured.request_size
-        request_body, redacted = redacted_body(request_body if complete else b"",
-                                               headers.get("content-type", ""))
-        redacted = redacted or not complete
+    if captured.path.startswith(CREDENTIAL_PREFIXES):  # (a body cut short is dropped whole)
+        request_body, redacted = redacted_body(request_body, headers.get("content-type", ""))
         response_body, response_redacted = redacted_body(response_body, "application/json")
         redacted = redacted or response_redacted
+        if redacted:
+            request_size, response_size = len(request_body), len(response_body)
     user_agent = headers.get("user-agent")
     return LoggedRequest(
         uuid=new_uuid(), account_id=captured.account_id,
@@ -227,9 +227,9 @@ def record_of(captured: Captured, max_body_bytes: int) -> LoggedRequest:
         duration_ms=round(captured.duration_ms, 3), request_id=captured.request_id,
         client_address=captured.client[0] if captured.client else None,
         user_agent=user_agent[:USER_AGENT_LENGTH] if user_agent is not None else None,
-        headers=headers, request_body=request_body,
-        request_body_size=(captured.request_size if not redacted else len(request_body)),
-        response_body=response_body[:max_body_bytes], response_body_size=len(response_body),
+        headers=headers, request_body=request_body[:max_body_bytes],
+        request_body_size=request_size,
+        response_body=response_body[:max_body_bytes], response_body_size=response_size,
         body_redacted=redacted, error_types=captured.error_types)
 
 
@@ -254,13 +254,11 @@ class RequestLogWriter:
         self._stopping = False
         self._next_prune = 0.0
 
-    @property
-    def max_body_bytes(self) -> int:
-        return self._max_body
-
     def add(self, captured: Captured) -> None:
         """Queue a captured request for the next batch (never waits); dropped and counted when
-        too much waits already."""
+        too much waits already. Its bodies are cut to the size kept first."""
+        captured.request_body = captured.request_body[:self._max_body]
+        captured.response_body = captured.response_body[:self._max_body]
         size = captured.size
         if (len(self._queue) >= MAX_QUEUED or self._queued_bytes + size > MAX_QUEUED_BYTES
                 or self._stopping):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
@@ -54,6 +55,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         await store.open()
         await sender.start()
         await request_writer.start()
+        flusher = asyncio.create_task(metrics.flush_every_second())
         try:
             yield
         finally:
@@ -63,6 +65,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
                 await request_writer.stop()  # what it holds is stored before the store closes
             finally:
                 await store.close()
+                flusher.cancel()
                 metrics.process_ends()
 
     app = ObservedApp(

@@ -12,6 +12,7 @@ from starlette.requests import Request
 
 from .errors import ApiError
 from .nul import refuse_nul
+from .observe import BODY
 
 
 def _media_type(request: Request) -> str:
@@ -32,7 +33,8 @@ async def read_body(request: Request) -> bytes:
         if size > limit:
             raise too_large
         chunks.append(chunk)
-    return b"".join(chunks)
+    body = request.scope[BODY] = b"".join(chunks)  # for the request log
+    return body
 
 
 async def read_form(request: Request) -> dict[str, str]:

@@ -3,9 +3,9 @@ and the `request_id` of the log lines written while it runs), its metrics, its l
 access log (when asked for), and, for RD's routes, what the request log keeps.
 
 The observer wraps the whole app, Starlette's error handling included, so that it sees every
-answer, 500s too. It costs an accepted request a few dictionary look-ups and counter increments:
-with the request log in its default mode the request's body chunks are only referred to until
-the status is known, and nothing more is done with them.
+answer, 500s too. It costs an accepted request a few dictionary operations: its metrics are
+tallied (see metrics.py), and with the request log in its default mode nothing of it is kept or
+handed on.
 """
 
 from __future__ import annotations
@@ -19,16 +19,18 @@ from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import metrics
-from ..ids import new_uuid
+from ..ids import new_request_id
 from ..logs import REQUEST_ID
 from ..request_log import Captured, RequestLogWriter, error_types, is_rd_route, redacted_query
 
 access_log = logging.getLogger("rdevents.access")
 
 # Scope keys of our own (no client can set a scope key): the account a request authenticated
-# as (set by auth.py), and the account a replayed request runs as (see request_log.py).
+# as (set by auth.py), the account a replayed request runs as (see request_log.py), and the
+# body as the route read it (set by body.py; a body the route did not read is not kept).
 ACCOUNT = "rdevents.account_id"
 REPLAY_ACCOUNT = "rdevents.replay_account_id"
+BODY = "rdevents.body"
 
 REQUEST_ID_HEADER = b"x-request-id"
 # An incoming request id is kept when it is 1 to 128 of these characters (no spaces or control
@@ -44,7 +46,7 @@ def request_id_of(headers: list[tuple[bytes, bytes]]) -> str:
             if _SANE_REQUEST_ID.fullmatch(value):
                 return value.decode()
             break
-    return new_uuid()
+    return new_request_id()
 
 
 def route_label(scope: Scope) -> str:
@@ -63,7 +65,7 @@ class RequestObserver:
                  access_log_on: bool) -> None:
         self.app = app
         self._writer = writer if writer is not None and writer.mode != "off" else None
-        self._log_all = writer is not None and writer.mode == "all"
+        self._log_all = self._writer is not None and self._writer.mode == "all"
         self._access_log = access_log_on
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -71,34 +73,18 @@ class RequestObserver:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        wall_time = time.time()
         request_id = request_id_of(scope["headers"])
         REQUEST_ID.set(request_id)
         id_header = (REQUEST_ID_HEADER, request_id.encode())
-        keep = (self._writer is not None and REPLAY_ACCOUNT not in scope
-                and is_rd_route(scope["path"]))
-        log_all = keep and self._log_all
-        limit = self._writer.max_body_bytes if self._writer is not None else 0
-        chunks: list[bytes] = []
-        read = [0]  # bytes of the body read
-        response: list[bytes] | None = None
         status = 0
-
-        async def receive_kept() -> Message:
-            message = await receive()
-            body = message.get("body")
-            if body:
-                if read[0] < limit:
-                    chunks.append(body)
-                read[0] += len(body)
-            return message
+        response: list[bytes] | None = None  # the answer's body, when it may be kept
 
         async def send_observed(message: Message) -> None:
             nonlocal status, response
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = [*message.get("headers", ()), id_header]
-                if status >= 400 or log_all:
+                if status >= 400 or self._log_all:
                     response = []
             elif response is not None:
                 body = message.get("body")
@@ -107,27 +93,33 @@ class RequestObserver:
             await send(message)
 
         try:
-            await self.app(scope, receive_kept if keep else receive, send_observed)
+            await self.app(scope, receive, send_observed)
         except Exception:
             # Starlette's error middleware answered 500 (and re-raises, for the server's log).
             status = status or 500
             raise
         finally:
             seconds = time.perf_counter() - started
-            route = route_label(scope)
-            metrics.observe_request(route, scope["method"], status, seconds)
-            if status >= 400 or log_all:
-                body = b"".join(response or ())
-                types = error_types(status, body) if status >= 400 else ()
-                if status >= 400:
-                    metrics.count_rejection(types)
-                if keep and self._writer is not None:
-                    self._writer.add(Captured(
-                        wall_time, scope["method"], scope["path"], scope["query_string"],
-                        scope["headers"], scope.get("client"), chunks, read[0], status, body,
-                        seconds * 1000, request_id, scope.get(ACCOUNT), types))
+            metrics.observe_request(route_label(scope), scope["method"], status, seconds)
+            if response is not None or status >= 400:
+                self._keep(scope, status, b"".join(response or ()), seconds, request_id)
             if self._access_log:
                 _log_access(scope, status, seconds, request_id)
+
+    def _keep(self, scope: Scope, status: int, body: bytes, seconds: float,
+              request_id: str) -> None:
+        """Count a rejected request by its errors; hand the request log what it keeps."""
+        types = error_types(status, body) if status >= 400 else ()
+        if status >= 400:
+            metrics.count_rejection(types)
+        if (self._writer is None or REPLAY_ACCOUNT in scope
+                or not is_rd_route(scope["path"])):
+            return
+        request_body: bytes = scope.get(BODY, b"")
+        self._writer.add(Captured(
+            time.time() - seconds, scope["method"], scope["path"], scope["query_string"],
+            scope["headers"], scope.get("client"), request_body, len(request_body), status,
+            body, len(body), seconds * 1000, request_id, scope.get(ACCOUNT), types))
 
 
 def _log_access(scope: Scope, status: int, seconds: float, request_id: str) -> None:
