@@ -3,6 +3,8 @@ process and summed over the processes of `serve --workers 2`; a metrics token gu
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -190,3 +192,21 @@ def test_webhook_outcomes_and_the_outbox_backlog(own_server, receiver):
         receiver.release()
         wait_until(lambda: value(scrape(server.url), "rdevents_outbox_backlog",
                                  kind="webhook") == 0)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_documented_metrics_are_those_served(server):
+    """docs/operations.md lists every metric /metrics serves, and the Grafana dashboard uses no
+    other."""
+    text = httpx.get(f"{server.url}/metrics", timeout=30).text
+    served = set(re.findall(r"^# TYPE (rdevents_\w+) ", text, re.MULTILINE))
+    documented = set(re.findall(r"^\| `(rdevents_\w+)` \|",
+                                (ROOT / "docs" / "operations.md").read_text(), re.MULTILINE))
+    assert served == documented
+    dashboard = (ROOT / "docs" / "grafana-dashboard.json").read_text()
+    json.loads(dashboard)
+    used = {re.sub(r"_(bucket|sum|count)$", "", name)
+            for name in re.findall(r"rdevents_\w+", dashboard)}
+    assert used <= served
