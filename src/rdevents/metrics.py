@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 from bisect import bisect_left
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Iterator
@@ -102,11 +103,13 @@ class _Tally:
         # (route, method) -> requests in each duration bucket (the last: +Inf), then seconds
         self.durations: dict[tuple[str, str], list[float]] = {}
         self.events: dict[str, int] = {}  # event type -> events stored
+        self._flushing = threading.Lock()
 
     def flush(self) -> None:
-        requests, self.requests = self.requests, {}
-        durations, self.durations = self.durations, {}
-        events, self.events = self.events, {}
+        with self._flushing:  # (test suites run several servers, each on a thread)
+            requests, self.requests = self.requests, {}
+            durations, self.durations = self.durations, {}
+            events, self.events = self.events, {}
         for (route, method, status), count in requests.items():
             HTTP_REQUESTS.labels(route, _method(method), str(status)).inc(count)
         for (route, method), counts in durations.items():

@@ -76,6 +76,8 @@ class RequestObserver:
         request_id = request_id_of(scope["headers"])
         REQUEST_ID.set(request_id)
         id_header = (REQUEST_ID_HEADER, request_id.encode())
+        # With --request-log all, an RD route's answer is kept whatever its status.
+        keep_all = self._log_all and self._keepable(scope)
         status = 0
         response: list[bytes] | None = None  # the answer's body, when it may be kept
 
@@ -84,7 +86,7 @@ class RequestObserver:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = [*message.get("headers", ()), id_header]
-                if status >= 400 or self._log_all:
+                if status >= 400 or keep_all:
                     response = []
             elif response is not None:
                 body = message.get("body")
@@ -106,14 +108,19 @@ class RequestObserver:
             if self._access_log:
                 _log_access(scope, status, seconds, request_id)
 
+    def _keepable(self, scope: Scope) -> bool:
+        """Whether the request log keeps this request, if its status calls for it: a request
+        to an RD route, not a replay (whose answer goes to the one who replayed it)."""
+        return (self._writer is not None and REPLAY_ACCOUNT not in scope
+                and is_rd_route(scope["path"]))
+
     def _keep(self, scope: Scope, status: int, body: bytes, seconds: float,
               request_id: str) -> None:
         """Count a rejected request by its errors; hand the request log what it keeps."""
         types = error_types(status, body) if status >= 400 else ()
         if status >= 400:
             metrics.count_rejection(types)
-        if (self._writer is None or REPLAY_ACCOUNT in scope
-                or not is_rd_route(scope["path"])):
+        if self._writer is None or not self._keepable(scope):
             return
         request_body: bytes = scope.get(BODY, b"")
         self._writer.add(Captured(
