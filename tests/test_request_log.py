@@ -381,3 +381,35 @@ def test_off_keeps_nothing(own_server):
         assert server.call(server.app.state.request_log.flush()) is None
         assert server.call(server.store.fetch("SELECT count(*) FROM request_log")) == [(0,)]
         assert api.get("/rdevents/v1/requests").json()["requests"] == []
+
+
+def test_a_500_has_a_request_id_and_is_counted():
+    """The observer is outside Starlette's error handling: an unexpected error's 500 (RD's
+    SERVICE_UNAVAILABLE body) carries a request id too."""
+    import asyncio
+
+    from starlette.routing import Route
+
+    from rdevents import metrics
+    from rdevents.http.errors import EXCEPTION_HANDLERS
+    from rdevents.http.observe import ObservedApp
+
+    async def boom(request: Any) -> Any:
+        raise RuntimeError("a defect")
+
+    app = ObservedApp(None, False, routes=[Route("/boom", boom)],
+                      exception_handlers=EXCEPTION_HANDLERS)
+
+    async def call() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.get("/boom", headers={"X-Request-Id": "boom-1"})
+
+    before = metrics.HTTP_REQUESTS.labels("/boom", "GET", "500")._value.get()
+    response = asyncio.run(call())
+    metrics.flush()
+    assert response.status_code == 500
+    assert response.headers["x-request-id"] == "boom-1"
+    assert response.json() == {"errors": {"error_type": "SERVICE_UNAVAILABLE",
+                                          "error_message": "Service temporarily unavailable"}}
+    assert metrics.HTTP_REQUESTS.labels("/boom", "GET", "500")._value.get() == before + 1

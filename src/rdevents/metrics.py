@@ -83,7 +83,8 @@ WEBHOOK_DELIVERIES = Counter(
 REQUEST_LOG_DROPPED = Counter(
     "rdevents_request_log_dropped",
     "Requests the request log could not keep: queue_full (too many waiting to be written), "
-    "store_unavailable (the database refused the batch).", ["reason"], registry=_REGISTRY)
+    "store_unavailable (the database could not take the batch), failed (a defect: see the "
+    "log).", ["reason"], registry=_REGISTRY)
 
 # What the method label may be; any other method counts as "other".
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

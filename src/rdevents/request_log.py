@@ -30,7 +30,6 @@ import re
 import time
 from collections import deque
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus, urlencode
 
@@ -82,7 +81,7 @@ class Captured:
     """What a request's path hands the writer: the request and its answer as they went, not yet
     decoded or redacted."""
 
-    wall_time: float  # time.time() when the request arrived
+    received_at: str  # when the request arrived (clock.utc_now)
     method: str
     path: str
     query_string: bytes
@@ -100,8 +99,9 @@ class Captured:
 
     @property
     def size(self) -> int:
-        """Bytes it holds, for the writer's memory bound."""
-        return len(self.request_body) + len(self.response_body)
+        """Bytes it holds (about), for the writer's memory bound."""
+        return (len(self.request_body) + len(self.response_body) + len(self.query_string)
+                + sum(len(name) + len(value) for name, value in self.headers))
 
 
 # --- what an answer's errors are ------------------------------------------------------------------
@@ -219,9 +219,7 @@ def record_of(captured: Captured, max_body_bytes: int) -> LoggedRequest:
             request_size, response_size = len(request_body), len(response_body)
     user_agent = headers.get("user-agent")
     return LoggedRequest(
-        uuid=new_uuid(), account_id=captured.account_id,
-        received_at=datetime.fromtimestamp(captured.wall_time, timezone.utc).strftime(
-            "%Y-%m-%dT%H:%M:%S.%fZ"),
+        uuid=new_uuid(), account_id=captured.account_id, received_at=captured.received_at,
         method=captured.method, path=captured.path,
         query=redacted_query(captured.query_string), status=captured.status,
         duration_ms=round(captured.duration_ms, 3), request_id=captured.request_id,
@@ -247,7 +245,7 @@ class RequestLogWriter:
         self._per_account = settings.request_log_max_per_account
         self._anonymous = settings.request_log_max_anonymous
         self._retention_days = settings.request_log_retention_days
-        self._queue: deque[Captured] = deque()
+        self._queue: deque[tuple[Captured, int]] = deque()  # and the bytes it holds
         self._queued_bytes = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -264,7 +262,7 @@ class RequestLogWriter:
                 or self._stopping):
             metrics.count_dropped_request("queue_full")
             return
-        self._queue.append(captured)
+        self._queue.append((captured, size))
         self._queued_bytes += size
         self._wake.set()
 
@@ -301,8 +299,8 @@ class RequestLogWriter:
     async def _write_batch(self) -> None:
         batch: list[Captured] = []
         while self._queue and len(batch) < BATCH:
-            captured = self._queue.popleft()
-            self._queued_bytes -= captured.size
+            captured, size = self._queue.popleft()
+            self._queued_bytes -= size
             batch.append(captured)
         try:
             records = [record_of(captured, self._max_body) for captured in batch]
@@ -310,9 +308,9 @@ class RequestLogWriter:
         except StoreUnavailable as exc:
             log.warning("the request log could not store %d records: %s", len(batch), exc)
             metrics.count_dropped_request("store_unavailable", len(batch))
-        except Exception:
+        except Exception:  # a defect: the records are lost, the log goes on
             log.exception("the request log could not store %d records", len(batch))
-            metrics.count_dropped_request("store_unavailable", len(batch))
+            metrics.count_dropped_request("failed", len(batch))
 
     async def _prune_now_and_then(self) -> None:
         """Drop records past the retention, a bounded number at a time."""

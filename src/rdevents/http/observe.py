@@ -19,6 +19,7 @@ from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import metrics
+from ..clock import utc_now
 from ..ids import new_request_id
 from ..logs import REQUEST_ID
 from ..request_log import Captured, RequestLogWriter, error_types, is_rd_route, redacted_query
@@ -124,7 +125,7 @@ class RequestObserver:
             return
         request_body: bytes = scope.get(BODY, b"")
         self._writer.add(Captured(
-            time.time() - seconds, scope["method"], scope["path"], scope["query_string"],
+            utc_now(-seconds), scope["method"], scope["path"], scope["query_string"],
             scope["headers"], scope.get("client"), request_body, len(request_body), status,
             body, len(body), seconds * 1000, request_id, scope.get(ACCOUNT), types))
 
