@@ -99,11 +99,15 @@ class GroupCommitter:
             outcomes = await self._outcomes(jobs)
         finally:
             self._in_flight = 0
-        if self._observe is not None:
-            self._observe(len(jobs), time.perf_counter() - started)
+        seconds = time.perf_counter() - started
         for (_, future), outcome in zip(group, outcomes):
             if not future.done():
                 future.set_result(outcome)
+        if self._observe is not None:  # once the requests have their outcomes
+            try:
+                self._observe(len(jobs), seconds)
+            except Exception:
+                log.exception("observing a write group failed")
 
     async def _outcomes(self, jobs: list[Job]) -> list[Outcome]:
         """The outcome of each job. When the transaction fails for a reason other than the
