@@ -93,6 +93,12 @@ def wait_until_up(url: str, process: subprocess.Popen, path: str = "/healthz") -
     raise RuntimeError("server did not start")
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time a process has used (user and system, all its threads), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int) -> tuple[float, float]:
     """(current RSS, peak RSS) of a process, in MB."""
     status = Path(f"/proc/{pid}/status").read_text()
@@ -224,11 +230,17 @@ def scenario_ceiling(workdir: Path, seconds: int) -> list[Result]:
 
 
 def _on_rdevents(workdir: Path, name: str, events_per_request: int, measure) -> list[Result]:
-    """Start rdevents on a fresh SQLite database, run `measure(url, token)`, stop it."""
+    """Start rdevents on a fresh SQLite database, run `measure(url, token)`, stop it. Besides
+    throughput, the server's CPU time a request: on a machine shared with other work, the
+    throughput follows what the others leave, the CPU a request much less."""
     server, token = start_rdevents(workdir / name.split(",")[0].replace(" ", "-"))
     try:
-        return [to_result(name, measure(server.url, token), events_per_request,
-                          server.process.pid)]
+        cpu_before = cpu_seconds(server.process.pid)
+        measured = measure(server.url, token)
+        cpu = cpu_seconds(server.process.pid) - cpu_before
+        return [to_result(name, measured, events_per_request, server.process.pid,
+                          f"server CPU {cpu / max(measured['requests'], 1) * 1e6:,.0f} us "
+                          "a request")]
     finally:
         server.stop()
 

@@ -30,9 +30,11 @@ class ServerProcess:
     account of its own; start() may be called again after a stop or a kill."""
 
     def __init__(self, workdir: Path, database_url: str | None = None,
-                 headers: dict | None = None, serve_args: tuple[str, ...] = ()) -> None:
+                 headers: dict | None = None, serve_args: tuple[str, ...] = (),
+                 stderr: Path | None = None) -> None:
         self.workdir = workdir
         self.serve_args = serve_args
+        self.stderr = stderr  # where the server's log goes (default: nowhere)
         self.database = workdir / "data" / "rdevents.db"
         self.env = {"RDEVENTS_DATABASE_URL": database_url} if database_url else {}
         self.account = account = f"test-{uuid.uuid4().hex[:8]}"
@@ -54,10 +56,13 @@ class ServerProcess:
     def start(self) -> ServerProcess:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
+        log = open(self.stderr, "ab") if self.stderr else subprocess.DEVNULL
         self.process = subprocess.Popen(
             [sys.executable, "-m", "rdevents", "serve", "--port", str(port), "--log-level",
              "warning", *self.serve_args], cwd=self.workdir, env={**os.environ, **self.env},
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL, stderr=log)
+        if self.stderr:
+            log.close()
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -84,3 +89,8 @@ class ServerProcess:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait(30)
+
+    def terminate(self) -> None:
+        """Stop it as an operator does (SIGTERM), and wait until it has exited."""
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(30)

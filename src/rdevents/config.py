@@ -167,6 +167,31 @@ class Settings:
         more="A receiver that hangs holds up only its own account.", minimum=1))
     max_webhooks_per_account: int = setting(20, Option(
         "Webhook subscriptions an account may have.", minimum=1))
+    # The request log (request_log.py): which requests to RD's routes it keeps, for how long,
+    # how many of an account's and of unauthenticated ones (the oldest go first), and how much of
+    # each body.
+    request_log: str = setting("rejected", Option(
+        "Requests to RD's routes the request log keeps: rejected (answered 4xx or 5xx), all, "
+        "or none (off).", more="See [api.md](api.md#the-request-log).",
+        choices=("off", "rejected", "all")))
+    request_log_retention_days: float = setting(7.0, Option(
+        "Days a logged request is kept.", unit="days", minimum=0))
+    request_log_max_per_account: int = setting(10_000, Option(
+        "Logged requests an account keeps; past it, its oldest go.", minimum=0))
+    request_log_max_anonymous: int = setting(1_000, Option(
+        "Logged requests kept of those that were not authenticated, all together; past it, "
+        "the oldest go.", minimum=0))
+    request_log_max_body_bytes: int = setting(65_536, Option(
+        "Bytes of each request's and answer's body the request log keeps (a request cut "
+        "short cannot be replayed).", unit="bytes", minimum=0))
+    # Observing the server.
+    access_log: bool = setting(False, Option(
+        "Log a line for every request, with its request id (in --log-format).",
+        flag="--access-log/--no-access-log", text=lambda on: "on" if on else "off"))
+    metrics_token: str = setting("", Option(
+        "A token GET /metrics then requires as 'Authorization: Bearer TOKEN'. Default: none, "
+        "/metrics is open (keep it off the public internet).",
+        more="See [operations.md](operations.md)."))
     # Processes and logs.
     workers: int = setting(1, Option("Server processes sharing the port.", minimum=1))
     log_level: str = setting("info", Option(

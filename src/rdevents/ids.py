@@ -22,3 +22,9 @@ def new_uuid() -> str:
     """
     h = "%032x" % (_random.getrandbits(128) & _CLEAR | _VERSION_4 | _VARIANT_RFC_4122)
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def new_request_id() -> str:
+    """A request id: 32 random hexadecimal digits (cheaper than a UUID's formatting, on every
+    request's path)."""
+    return f"{_random.getrandbits(128):032x}"

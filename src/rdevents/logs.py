@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import logging
+from contextvars import ContextVar
 from typing import Any
 
 import orjson
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+# The id of the request being answered (see http/observe.py), for the log lines written meanwhile.
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+class RequestIdFilter(logging.Filter):
+    """Gives each record written while a request is answered that request's `request_id`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        request_id = REQUEST_ID.get()
+        if request_id is not None and not hasattr(record, "request_id"):
+            record.request_id = request_id
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -35,13 +49,16 @@ def log_config(log_format: str, level: str) -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"default": formatter},
+        "filters": {"request_id": {"()": RequestIdFilter}},
         "handlers": {"default": {"class": "logging.StreamHandler", "formatter": "default",
-                                 "stream": "ext://sys.stderr"}},
+                                 "filters": ["request_id"], "stream": "ext://sys.stderr"}},
         "loggers": {
             "": {"handlers": ["default"], "level": level.upper()},
             "uvicorn": {"handlers": [], "level": level.upper(), "propagate": True},
             "uvicorn.error": {"level": level.upper()},
             "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": True},
+            # serve --access-log asks for these lines whatever the level.
+            "rdevents.access": {"level": "INFO"},
             "alembic": {"level": "WARNING"},
         },
     }

@@ -468,6 +468,61 @@ def _oauth_paths() -> Spec:
     }
 
 
+_NUMBER = {"type": "number"}
+_REQUEST_SUMMARY = _object({
+    "uuid": _UUID, "received_at": {"type": "string", "format": "date-time"},
+    "method": _STRING, "path": _STRING, "status": {"type": "integer"}, "duration_ms": _NUMBER})
+_ANY_BODY = {"description": "The body's JSON value when it is JSON, else its text (cut at the "
+                            "request log's size); null when empty."}
+_LOGGED_REQUEST = _object({
+    **_REQUEST_SUMMARY["properties"],
+    "query": {"type": "string", "description": "The query string, credentials redacted"},
+    "request_id": _STRING, "client_address": {"type": ["string", "null"]},
+    "user_agent": {"type": ["string", "null"]},
+    "headers": {"type": "object", "additionalProperties": _STRING,
+                "description": "Lower-case names; credentials redacted"},
+    "request_body": _ANY_BODY, "request_body_truncated": {"type": "boolean"},
+    "response_body": _ANY_BODY, "response_body_truncated": {"type": "boolean"},
+    "error_types": {"type": "array", "items": _STRING},
+    "replayable": {"type": "boolean"}})
+_REPLAYED = _object({"status": {"type": "integer"}, "response_body": _ANY_BODY})
+
+
+def _request_log_paths() -> dict[str, Any]:
+    request = [_path_uuid("uuid")]
+    unknown = "Unknown request (or another account's, or no longer kept)"
+    replay = _operation("replayRequest", "Send a logged request again, as the account (in "
+                        "the server's process), and answer what it was answered",
+                        ("200", "The replay's status and body"), ok_schema=_REPLAYED,
+                        parameters=request, not_found=unknown)
+    replay["responses"]["409"] = _json(_ref("RequestError"),
+                                       "Its body was not kept whole: it cannot be replayed")
+    return {
+        "/rdevents/v1/requests": {"get": _operation(
+            "listRequests", "The account's logged requests to RD's routes, newest first "
+            "(beyond RD)", ("200", "{requests: [...], page, page_size}"),
+            ok_schema=_object({"requests": {"type": "array", "items": _REQUEST_SUMMARY},
+                               "page": {"type": "integer"}, "page_size": {"type": "integer"}}),
+            parameters=_pages(_query("status", {"enum": ["rejected", "accepted"]},
+                                     "rejected: answered 4xx or 5xx; accepted: the others")),
+            errors=("ValidationErrors",))},
+        "/rdevents/v1/requests/{uuid}": {"get": _operation(
+            "getRequest", "A logged request, whole", ("200", "The request and its answer"),
+            ok_schema=_LOGGED_REQUEST, parameters=request, not_found=unknown)},
+        "/rdevents/v1/requests/{uuid}/replay": {"post": replay},
+    }
+
+
+_METRICS = {"get": {
+    "operationId": "metrics",
+    "summary": "Metrics in Prometheus' text format (every process's, with --workers N). Open "
+               "unless the server has --metrics-token, then that token as a Bearer token.",
+    "responses": {"200": {"description": "The metrics",
+                          "content": {"text/plain": {"schema": _STRING}}},
+                  "401": _json(_ref("RequestError"), "The server's metrics token is missing "
+                                                     "or wrong")}}}
+
+
 _HOME = {"type": "object", "required": ["name", "version", "links"], "properties": {
     "name": {"const": "rdevents"}, "version": {"type": "string"},
     "links": {"type": "object", "additionalProperties": {"type": "string"},
@@ -508,7 +563,7 @@ def build_openapi() -> Spec:
                    MissingFields=_MISSING_FIELDS)
     paths = {
         **_event_paths(), **_contact_paths(), **_field_paths(), **_webhook_paths(),
-        **_oauth_paths(),
+        **_oauth_paths(), **_request_log_paths(), "/metrics": _METRICS,
         "/": {"get": {"operationId": "home",
                       "summary": "Where to go from here: HTML when Accept prefers text/html",
                       "responses": {"200": {"description": "Name, version and links", "content": {

@@ -38,7 +38,8 @@ def test_serve_takes_the_settings_of_the_table():
     variable and default."""
     from rdevents.cli import serve
 
-    table = [(s.flag, s.variable, s.default_text if s.option.parse else s.default)
+    # A switch's flag names both forms (--x/--no-x); click names the first.
+    table = [(s.flag.split("/")[0], s.variable, s.default_text if s.option.parse else s.default)
              for s in serve_options()]
     taken = [(param.opts[0], param.envvar, param.default)
              for param in serve.params if isinstance(param, click.Option)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -11,15 +12,29 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.routing import Route
 
-from .. import ui
+from .. import metrics, ui
 from ..config import Settings
 from ..outbound.sender import WebhookSender
+from ..request_log import RequestLogWriter
 from ..sign_in import Limits, SignIn
 from ..store import Store, open_store
-from . import consent, contacts, conversions, docs, events, fields, home, oauth, webhooks
+from . import (
+    consent,
+    contacts,
+    conversions,
+    docs,
+    events,
+    fields,
+    home,
+    oauth,
+    request_log,
+    webhooks,
+)
+from . import metrics as metrics_route
 from .auth import CredentialCache, TokenLookup
 from .errors import EXCEPTION_HANDLERS, JSON, ApiError
 from .nul import RefuseNul
+from .observe import ObservedApp
 
 
 async def healthz(request: Request) -> JSON:
@@ -47,24 +62,33 @@ def create_app(settings: Settings, store: Store | None = None,
 
     sender = WebhookSender(store, settings)
     token_lookup = TokenLookup(store)
+    request_writer = RequestLogWriter(store, settings)
+    store.group_observer = metrics.group_observer(lambda: store.pending_writes)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.open()
         await sender.start()
+        await request_writer.start()
+        flusher = asyncio.create_task(metrics.flush_every_second())
         try:
             yield
         finally:
             try:
                 await sender.stop()  # before the store: attempts under way record their outcome
                 await token_lookup.close()
+                await request_writer.stop()  # what it holds is stored before the store closes
             finally:
                 await store.close()
+                flusher.cancel()
+                metrics.process_ends()
 
-    app = Starlette(
+    app = ObservedApp(
+        request_writer, settings.access_log,
         # fields before contacts: /platform/contacts/fields is not a contact.
         routes=[*events.routes, *conversions.routes, *fields.routes, *contacts.routes,
-                *webhooks.routes, *consent.routes, *oauth.routes,
+                *webhooks.routes, *consent.routes, *oauth.routes, *request_log.routes,
+                *metrics_route.routes,
                 *docs.routes(), *home.routes, ui.mount(),
                 Route("/healthz", healthz, methods=["GET"]),
                 Route("/readyz", readyz, methods=["GET"])],
@@ -75,6 +99,7 @@ def create_app(settings: Settings, store: Store | None = None,
     )
     app.state.settings = settings
     app.state.store = store
+    app.state.request_log = request_writer
     app.state.webhook_sender = sender
     app.state.tokens = CredentialCache(token_lookup.find, ttl=settings.token_cache_seconds,
                                        clock=clock)

@@ -14,6 +14,7 @@ from ..clock import utc_now
 from ..store import ApiKey, Store, Token
 from ..tokens import hash_secret
 from .errors import JSON, ApiError
+from .observe import ACCOUNT, REPLAY_ACCOUNT
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,11 @@ class TokenLookup:
 
 
 async def authenticate(request: Request) -> int:
-    """The account id the request's Bearer token belongs to, or a 401."""
+    """The account id the request's Bearer token belongs to, or a 401. (A request replayed from
+    the request log runs as the account it was logged for.)"""
+    replayed: int | None = request.scope.get(REPLAY_ACCOUNT)
+    if replayed is not None:
+        return replayed
     header = request.headers.get("authorization")
     if not header:
         raise MissingToken()
@@ -138,14 +143,19 @@ async def authenticate(request: Request) -> int:
         raise ApiError(401, "UNAUTHORIZED", "Invalid token.", {
             "WWW-Authenticate": f'Bearer realm="{REALM}", error="expired_token", '
                                 'error_description="The access token expired"'})
+    request.scope[ACCOUNT] = record.account_id  # for the request log
     return record.account_id
 
 
 async def authenticate_api_key(request: Request) -> int:
     """The account id of the request's `api_key` query parameter, or a 401."""
+    replayed: int | None = request.scope.get(REPLAY_ACCOUNT)
+    if replayed is not None:
+        return replayed
     key = request.query_params.get("api_key", "").strip()
     api_keys: CredentialCache[ApiKey] = request.app.state.api_keys
     record = await api_keys.find(hash_secret(key)) if key else None
     if record is None or record.revoked:
         raise ApiError(401, "UNAUTHORIZED", "Invalid API key.")
+    request.scope[ACCOUNT] = record.account_id  # for the request log
     return record.account_id

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from .errors import ApiError
 from .media import APPLICATION_JSON, request_media_type
 from .nul import refuse_nul
+from .observe import BODY
 
 
 async def read_body(request: Request) -> bytes:
@@ -29,7 +30,8 @@ async def read_body(request: Request) -> bytes:
         if size > limit:
             raise too_large
         chunks.append(chunk)
-    return b"".join(chunks)
+    body = request.scope[BODY] = b"".join(chunks)  # for the request log
+    return body
 
 
 async def read_form(request: Request) -> dict[str, str]:

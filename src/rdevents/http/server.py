@@ -12,6 +12,7 @@ import orjson
 import uvicorn
 from starlette.applications import Starlette
 
+from .. import metrics
 from ..config import Settings
 from ..logs import log_config
 from .app import create_app
@@ -49,6 +50,11 @@ def run_server(settings: Settings) -> None:
     if workers == 1:
         GracefulServer(uvicorn.Config(create_app(settings), **options)).run()
         return
-    # Several processes share the port; each has its own store and writer.
+    # Several processes share the port; each has its own store and writer, and writes its
+    # metrics to files of its own in a directory made for this run.
     os.environ[_SETTINGS_VARIABLE] = orjson.dumps(dataclasses.asdict(settings)).decode()
-    uvicorn.run(f"{__name__}:app_from_environment", factory=True, workers=workers, **options)
+    directory = metrics.prepare_multiprocess()
+    try:
+        uvicorn.run(f"{__name__}:app_from_environment", factory=True, workers=workers, **options)
+    finally:
+        metrics.remove_multiprocess(directory)

@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 
+from .. import metrics
 from ..catalogue import EVENT_TYPES
 from ..clock import utc_now
 from ..ids import new_uuid
@@ -114,6 +115,7 @@ async def _store(store: Store, account_id: int, events: list[ValidEvent],
     outcome = await store.write(EventsJob(account_id, utc_now(), events, uuids,
                                           stored_payloads(events), batch_uuid, rate_limited))
     raise_for(outcome, "$.body" if batch_uuid else "$.body.payload")
+    metrics.count_events(event.type.name for event in events)
     return uuids
 
 

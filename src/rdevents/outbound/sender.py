@@ -22,6 +22,7 @@ from collections import Counter
 import aiohttp
 import orjson
 
+from .. import metrics
 from ..clock import utc_now
 from ..config import Settings
 from ..store import Store, StoreUnavailable
@@ -212,6 +213,7 @@ class WebhookSender:
         delay = None if problem is None else next_delay(delivery.attempts + 1,
                                                         self._retry_delays)
         status = "delivered" if problem is None else "failed" if delay is None else "pending"
+        metrics.count_webhook_attempt(status)
         return delivery, attempt, status, delay or 0.0
 
     async def _prune_now_and_then(self) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ from .dashboard import (
     TransitionRecord,
 )
 from .operator import AccountSummary, ApiKeySummary, AppSummary, TokenSummary
+from .request_records import LoggedRequest, OutboxBacklog, RequestSummary
 from .webhook_records import Attempt, DeliveryRecord, DueDelivery, Webhook
 
 
@@ -120,6 +121,9 @@ class Store(abc.ABC):
 
     # Set when a write of this process has queued webhook deliveries (see outbound/sender.py).
     deliveries_queued: asyncio.Event
+    # Told of each write group once committed: its jobs and seconds (set before open(); for
+    # the metrics).
+    group_observer: Callable[[int, float], None] | None = None
 
     @abc.abstractmethod
     async def open(self) -> None: ...
@@ -408,6 +412,32 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def delivery_counts(self, account_id: int) -> dict[str, DeliveryCounts]: ...
+
+    # --- the request log (see request_log.py) and the outboxes' backlog -------------------------
+
+    @abc.abstractmethod
+    async def add_requests(self, records: list[LoggedRequest], per_account: int,
+                           anonymous: int) -> None:
+        """Store `records` together; then drop the oldest records of each account they belong
+        to past `per_account` (past `anonymous` for those without an account)."""
+
+    @abc.abstractmethod
+    async def list_requests(self, account_id: int | None, outcome: str | None, offset: int,
+                            limit: int) -> list[RequestSummary]:
+        """An account's records (None: the unauthenticated ones), newest first; `outcome`
+        "rejected" (answered 4xx or 5xx) or "accepted" (the others) keeps only those."""
+
+    @abc.abstractmethod
+    async def get_request(self, account_id: int | None, uuid: str) -> LoggedRequest | None:
+        """A record of the account (None: an unauthenticated one), whole."""
+
+    @abc.abstractmethod
+    async def prune_requests(self, received_before: str, limit: int) -> int:
+        """Drop up to `limit` records received before `received_before`; how many went."""
+
+    @abc.abstractmethod
+    async def outbox_backlog(self) -> list[OutboxBacklog]:
+        """Each outbox's pending items and when the oldest was queued."""
 
 
 class AccountExists(Exception):

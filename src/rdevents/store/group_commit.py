@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from ..process import Failed, Job, Outcome, Unavailable
@@ -16,6 +17,9 @@ from . import Overloaded, StoreUnavailable, WriteConflict
 log = logging.getLogger(__name__)
 
 _STOP = object()
+
+# Told of each group once its transaction has ended: its jobs, and the seconds it took.
+GroupObserver = Callable[[int, float], None]
 
 
 class GroupCommitter:
@@ -26,13 +30,16 @@ class GroupCommitter:
     job of the group Unavailable; any other error (one job's data the database refuses, a
     conflict with other processes) has the group halved and run again (see `_outcomes`), so
     that no job fails for another's. The queue is bounded by `max_pending`; past it `submit`
-    raises Overloaded at once instead of letting memory grow.
+    raises Overloaded at once instead of letting memory grow. `observe`, if given, is told of
+    each group (for the metrics).
     """
 
     def __init__(self, commit_group: Callable[[list[Job]], Awaitable[list[Outcome]]], *,
-                 max_group: int = 256, max_pending: int = 10_000) -> None:
+                 max_group: int = 256, max_pending: int = 10_000,
+                 observe: GroupObserver | None = None) -> None:
         self._commit_group = commit_group
         self._max_group = max_group
+        self._observe = observe
         self._queue: asyncio.Queue[tuple[Job, asyncio.Future[Outcome]] | object] = \
             asyncio.Queue(maxsize=max_pending)
         self._task: asyncio.Task[None] | None = None
@@ -87,13 +94,20 @@ class GroupCommitter:
     async def _commit(self, group: list[tuple[Job, asyncio.Future[Outcome]]]) -> None:
         jobs = [job for job, _ in group]
         self._in_flight = len(jobs)
+        started = time.perf_counter()
         try:
             outcomes = await self._outcomes(jobs)
         finally:
             self._in_flight = 0
+        seconds = time.perf_counter() - started
         for (_, future), outcome in zip(group, outcomes, strict=True):
             if not future.done():
                 future.set_result(outcome)
+        if self._observe is not None:  # once the requests have their outcomes
+            try:
+                self._observe(len(jobs), seconds)
+            except Exception:
+                log.exception("observing a write group failed")
 
     async def _outcomes(self, jobs: list[Job]) -> list[Outcome]:
         """The outcome of each job. When the transaction fails for a reason other than the

@@ -47,7 +47,9 @@ from .dashboard import DashboardQueries
 from .fields import FIELD_COLUMNS, FieldQueries, field_row
 from .group_commit import GroupCommitter
 from .operator import OperatorQueries
+from .outbox import OutboxQueries
 from .queries import Statement, from_json, placeholders
+from .request_log import RequestLogQueries
 from .schema import head_revision
 from .tag_index import tag_key, tag_keys
 from .webhooks import WebhookQueries
@@ -294,7 +296,7 @@ class WriteSession:
 
 
 class SqlStore(FieldQueries, WebhookQueries, OperatorQueries, AdminQueries, DashboardQueries,
-               Store):
+               RequestLogQueries, OutboxQueries, Store):
     """A store over a SQL database: writes through the group committer, one group at a time,
     with a writer thread of their own for what blocks (see each backend's `commit_group`); reads
     and administration through the backend's own means."""
@@ -364,7 +366,8 @@ class SqlStore(FieldQueries, WebhookQueries, OperatorQueries, AdminQueries, Dash
     def start_writer(self) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="writer")
         self._committer = GroupCommitter(self.commit_group, max_group=self._max_group,
-                                         max_pending=self._max_pending)
+                                         max_pending=self._max_pending,
+                                         observe=self.group_observer)
         self._committer.start()
 
     async def stop_writer(self) -> None:
