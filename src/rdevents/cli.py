@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import errno
 import functools
 import json
@@ -31,6 +32,7 @@ from .passwords import MIN_LENGTH, hash_password, problem_with
 from .store import Account, AccountExists, Store, open_store
 from .store.operator import AccountSummary, ApiKeySummary, AppSummary, TokenSummary
 from .store.problems import DatabaseProblem, explained
+from .store.relay_records import RelayCredentials
 from .store.schema import SchemaBehind, current_revision, upgrade
 from .tokens import MAX_API_KEYS, hash_secret, issue_api_key, issue_token
 
@@ -185,6 +187,37 @@ def main() -> None:
 @click.option("--max-webhooks-per-account", envvar="RDEVENTS_MAX_WEBHOOKS_PER_ACCOUNT",
               default=_DEFAULTS.max_webhooks_per_account, show_default=True,
               type=click.IntRange(min=1), help="Webhook subscriptions an account may have.")
+@click.option("--relay-timeout", envvar="RDEVENTS_RELAY_TIMEOUT",
+              default=_DEFAULTS.relay_timeout, show_default=True,
+              type=click.FloatRange(min=0.1),
+              help="Seconds an upstream has to answer a relay's request.")
+@click.option("--relay-poll-seconds", envvar="RDEVENTS_RELAY_POLL_SECONDS",
+              default=_DEFAULTS.relay_poll_seconds, show_default=True,
+              type=click.FloatRange(min=0.01),
+              help="How often a process looks for events to relay.")
+@click.option("--relay-retry-first-seconds", envvar="RDEVENTS_RELAY_RETRY_FIRST_SECONDS",
+              default=_DEFAULTS.relay_retry_first_seconds, show_default=True,
+              type=click.FloatRange(min=0),
+              help="The wait before the first retry of an event a relay failed to send; it "
+                   "doubles with each failure (with jitter).")
+@click.option("--relay-retry-max-seconds", envvar="RDEVENTS_RELAY_RETRY_MAX_SECONDS",
+              default=_DEFAULTS.relay_retry_max_seconds, show_default=True,
+              type=click.FloatRange(min=0), help="The longest wait between retries.")
+@click.option("--relay-give-up-hours", envvar="RDEVENTS_RELAY_GIVE_UP_HOURS",
+              default=_DEFAULTS.relay_give_up_hours, show_default=True,
+              type=click.FloatRange(min=0),
+              help="How long an event's failures are retried before it is a dead letter.")
+@click.option("--relay-batch-events", envvar="RDEVENTS_RELAY_BATCH_EVENTS",
+              default=_DEFAULTS.relay_batch_events, show_default=True,
+              type=click.IntRange(min=1), help="Events a relay sends in one upstream batch.")
+@click.option("--relay-batch-bytes", envvar="RDEVENTS_RELAY_BATCH_BYTES",
+              default=_DEFAULTS.relay_batch_bytes, show_default=True,
+              type=click.IntRange(min=1000),
+              help="The largest body of an upstream batch (RD: 0.2 MB).")
+@click.option("--relay-concurrency", envvar="RDEVENTS_RELAY_CONCURRENCY",
+              default=_DEFAULTS.relay_concurrency, show_default=True,
+              type=click.IntRange(min=1),
+              help="Batches a process has under way at once for one relay.")
 @click.option("--workers", envvar="RDEVENTS_WORKERS", default=1, show_default=True,
               type=click.IntRange(min=1), help="Server processes sharing the port.")
 @click.option("--log-level", envvar="RDEVENTS_LOG_LEVEL", default="info", show_default=True,
@@ -200,7 +233,10 @@ def serve(host: str, port: int, database_url: str, max_body_bytes: int, max_batc
           webhook_allowed_networks: tuple[str, ...], webhook_concurrency: int,
           webhook_concurrency_per_account: int, max_webhooks_per_account: int,
           head_timeout: float, body_timeout: float, keep_alive_timeout: float,
-          max_connections: int, forwarded_allow_ips: str, workers: int,
+          max_connections: int, forwarded_allow_ips: str, relay_timeout: float,
+          relay_poll_seconds: float, relay_retry_first_seconds: float,
+          relay_retry_max_seconds: float, relay_give_up_hours: float, relay_batch_events: int,
+          relay_batch_bytes: int, relay_concurrency: int, workers: int,
           log_level: str, log_format: str) -> None:
     """Run the HTTP server."""
     from .http.server import run_server
@@ -224,7 +260,14 @@ def serve(host: str, port: int, database_url: str, max_body_bytes: int, max_batc
                         max_webhooks_per_account=max_webhooks_per_account,
                         head_timeout=head_timeout, body_timeout=body_timeout,
                         keep_alive_timeout=keep_alive_timeout, max_connections=max_connections,
-                        forwarded_allow_ips=forwarded_allow_ips)
+                        forwarded_allow_ips=forwarded_allow_ips,
+                        relay_timeout=relay_timeout, relay_poll_seconds=relay_poll_seconds,
+                        relay_retry_first_seconds=relay_retry_first_seconds,
+                        relay_retry_max_seconds=relay_retry_max_seconds,
+                        relay_give_up_hours=relay_give_up_hours,
+                        relay_batch_events=relay_batch_events,
+                        relay_batch_bytes=relay_batch_bytes,
+                        relay_concurrency=relay_concurrency)
     _check_can_listen(host, port)  # before the first start spends its one-time token
     token = with_store(_first_start)(database_url)
     if token is not None:
@@ -611,3 +654,224 @@ def db_upgrade(database_url: str) -> None:
         upgrade(database_url)
         revision = current_revision(database_url)
     click.echo(f"Database schema at revision {revision}.", err=True)
+
+
+@main.group()
+def relays() -> None:
+    """Manage relays: an account's events forwarded to an upstream RD Station (or another
+    rdevents) within its limits, in order, with retries and dead letters."""
+
+
+def _http_url(value: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+        raise click.BadParameter(f"{value!r}: give an http(s) URL without a query, e.g. "
+                                 "https://api.rd.services")
+    return value.rstrip("/")
+
+
+def _relay_credentials(current: RelayCredentials | None, token: str | None,
+                       client_id: str | None, client_secret: str | None,
+                       refresh_token: str | None, access_token: str | None) -> RelayCredentials:
+    """The credentials a relay has after the options given (ValueError: they do not make a
+    whole). A static token replaces OAuth ones, and the other way round; a new client or
+    refresh token drops the access token obtained with the old one."""
+    oauth = (client_id, client_secret, refresh_token, access_token)
+    if token is not None:
+        if any(value is not None for value in oauth):
+            raise ValueError("Give --token, or the OAuth credentials (--client-id, "
+                             "--client-secret, --refresh-token), not both.")
+        return RelayCredentials(token=token)
+    if all(value is None for value in oauth):
+        if current is None:
+            raise ValueError("Give the upstream's credentials: --token, or --client-id, "
+                             "--client-secret and --refresh-token.")
+        return current
+    base = current if current is not None and current.oauth else RelayCredentials()
+    renewed = any(value is not None for value in (client_id, client_secret, refresh_token))
+    made = RelayCredentials(
+        client_id=client_id or base.client_id, client_secret=client_secret or base.client_secret,
+        refresh_token=refresh_token or base.refresh_token,
+        access_token=access_token if access_token is not None else
+        (None if renewed else base.access_token),
+        access_expires_at=None if renewed or access_token is not None else
+        base.access_expires_at)
+    if not (made.client_id and made.client_secret and made.refresh_token):
+        raise ValueError("OAuth credentials need --client-id, --client-secret and "
+                         "--refresh-token (the upstream's /auth/token refreshes the access "
+                         "token with them).")
+    return made
+
+
+relay_argument = click.argument("uuid", callback=lambda _c, _p, value: value.strip().lower())
+
+
+@relays.command("create")
+@account_option
+@click.option("--url", required=True, callback=lambda _c, _p, value: _http_url(value),
+              help="The upstream: https://api.rd.services, or another rdevents.")
+@click.option("--token", help="A static access token of the upstream.")
+@click.option("--client-id", help="The OAuth app's client_id at the upstream.")
+@click.option("--client-secret", help="The OAuth app's client_secret.")
+@click.option("--refresh-token", help="A refresh token of the app (RD's never expires until "
+                                      "the app's authorization is revoked).")
+@click.option("--access-token", help="A current access token, if you have one (else one is "
+                                     "obtained with the refresh token).")
+@click.option("--events-per-minute", type=click.IntRange(min=0), default=120,
+              show_default=True, help="The budget: events sent a minute at most, across every "
+                                      "process (RD: 120, or 500 on Advanced; 0: no budget).")
+@click.option("--from-start", is_flag=True,
+              help="Also forward the events the account accepted before the relay existed.")
+@database_option
+@with_store
+async def relays_create(store: Store, account_name: str, url: str, token: str | None,
+                        client_id: str | None, client_secret: str | None,
+                        refresh_token: str | None, access_token: str | None,
+                        events_per_minute: int, from_start: bool) -> None:
+    """Create a relay of an account's events, and print its uuid alone. Every event the account
+    accepts from then on is forwarded (queued in the same transaction)."""
+    account = await _account(store, account_name)
+    try:
+        credentials = _relay_credentials(None, token, client_id, client_secret, refresh_token,
+                                         access_token)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(await store.create_relay(account.id, url, credentials, events_per_minute,
+                                        from_start))
+
+
+@relays.command("list")
+@click.option("--account", "account_name", help="Only this account's relays.")
+@json_option
+@database_option
+@with_store
+async def relays_list(store: Store, account_name: str | None, as_json: bool) -> None:
+    """List relays: state, backlog, age of the oldest waiting event (lag), events sent, dead
+    letters, last error. Credentials are never shown."""
+    account_id = None if account_name is None else (await _account(store, account_name)).id
+    found = await store.list_relays(account_id)
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(relay) for relay in found], indent=2))
+        return
+    rows = [("UUID", "ACCOUNT", "STATE", "BACKLOG", "LAG", "SENT", "DEAD", "LAST ERROR"),
+            *((r.uuid, r.account, r.state, str(r.backlog),
+               "-" if r.lag_seconds is None else f"{r.lag_seconds:.0f} s", str(r.sent),
+               str(r.dead), _short(r.paused_reason or r.last_error)) for r in found)]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def _short(text: str | None, length: int = 70) -> str:
+    if text is None:
+        return "-"
+    text = " ".join(text.split())
+    return text if len(text) <= length else text[:length - 1] + "…"
+
+
+@relays.command("update")
+@relay_argument
+@click.option("--token", help="A new static token (replaces OAuth credentials).")
+@click.option("--refresh-token", help="A new OAuth refresh token.")
+@click.option("--events-per-minute", type=click.IntRange(min=0),
+              help="A new budget (0: none).")
+@click.option("--url", callback=lambda _c, _p, value: None if value is None else _http_url(value),
+              help="A new upstream URL.")
+@click.option("--client-id", help="A new OAuth client_id.")
+@click.option("--client-secret", help="A new OAuth client_secret.")
+@click.option("--access-token", help="A current OAuth access token.")
+@database_option
+@with_store
+async def relays_update(store: Store, uuid: str, token: str | None, refresh_token: str | None,
+                        events_per_minute: int | None, url: str | None, client_id: str | None,
+                        client_secret: str | None, access_token: str | None) -> None:
+    """Change a relay's credentials, budget or URL. A paused relay stays paused until
+    `rdevents relays resume`."""
+
+    def change(current: RelayCredentials) -> RelayCredentials:
+        return _relay_credentials(current, token, client_id, client_secret, refresh_token,
+                                  access_token)
+
+    try:
+        updated = await store.update_relay(uuid, change, url, events_per_minute)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    if updated is None:
+        raise click.ClickException(f"No relay {uuid}.")
+    [relay] = await store.list_relays(uuid=uuid)
+    click.echo(f"Relay {uuid} updated." + (f" It is paused: `rdevents relays resume {uuid}` "
+                                           "sends again." if relay.state == "paused" else ""),
+               err=True)
+
+
+def _set_relay_paused(paused: bool) -> Callable[..., Any]:
+    @relay_argument
+    @database_option
+    @with_store
+    async def command(store: Store, uuid: str) -> None:
+        if not await store.set_relay_paused(uuid, paused, "Paused by the operator."
+                                            if paused else None):
+            raise click.ClickException(f"No relay {uuid}.")
+        click.echo(f"Relay {uuid} {'paused' if paused else 'resumed'}.", err=True)
+
+    return command
+
+
+relays.command("pause", help="Pause a relay: events keep being queued, none is sent until it "
+                             "is resumed.")(_set_relay_paused(True))
+relays.command("resume", help="Resume a paused relay (also one an upstream's account limit "
+                              "holds); running servers send again within seconds.")(
+    _set_relay_paused(False))
+
+
+@relays.command("delete")
+@relay_argument
+@database_option
+@with_store
+async def relays_delete(store: Store, uuid: str) -> None:
+    """Delete a relay, with the events it has not sent and its dead letters."""
+    if not await store.delete_relay(uuid):
+        raise click.ClickException(f"No relay {uuid}.")
+    click.echo(f"Relay {uuid} deleted.", err=True)
+
+
+@relays.command("dead-letters")
+@relay_argument
+@json_option
+@database_option
+@with_store
+async def relays_dead_letters(store: Store, uuid: str, as_json: bool) -> None:
+    """List a relay's dead letters, in the order their events were accepted: the event's uuid,
+    the upstream's last HTTP status, its error, when it failed."""
+    if await store.relay_account(uuid) is None:
+        raise click.ClickException(f"No relay {uuid}.")
+    letters = await store.dead_letters(uuid)
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(letter) for letter in letters], indent=2))
+        return
+    rows = [("EVENT UUID", "STATUS", "FAILED AT", "ERROR"),
+            *((d.event_uuid, "-" if d.status is None else str(d.status), d.failed_at or "-",
+               _short(d.error)) for d in letters)]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+@relays.command("replay")
+@relay_argument
+@click.argument("event_uuids", nargs=-1)
+@click.option("--all", "every", is_flag=True, help="Every dead letter of the relay.")
+@database_option
+@with_store
+async def relays_replay(store: Store, uuid: str, event_uuids: tuple[str, ...],
+                        every: bool) -> None:
+    """Queue dead letters again (--all, or these events'), each in its place in the relay's
+    order, with their retries afresh; print how many."""
+    if every == bool(event_uuids):
+        raise click.UsageError("Give --all, or the uuids of the events to replay (not both).")
+    if await store.relay_account(uuid) is None:
+        raise click.ClickException(f"No relay {uuid}.")
+    click.echo(await store.replay_dead_letters(
+        uuid, None if every else [u.strip().lower() for u in event_uuids]))

@@ -68,6 +68,18 @@ class Settings:
     webhook_concurrency: int = 256
     webhook_concurrency_per_account: int = 32
     max_webhooks_per_account: int = 20
+    # Relays (outbound/relay.py): each request's timeout; how often a process looks for events
+    # to relay; transient failures' retries: the first wait (doubling each time), the longest,
+    # and how long they go on before the event is a dead letter; the most events and bytes an
+    # upstream batch holds (RD: 0.2 MB); requests a process has under way for one relay.
+    relay_timeout: float = 30.0
+    relay_poll_seconds: float = 1.0
+    relay_retry_first_seconds: float = 10.0
+    relay_retry_max_seconds: float = 600.0
+    relay_give_up_hours: float = 72.0
+    relay_batch_events: int = 500
+    relay_batch_bytes: int = 200_000
+    relay_concurrency: int = 4
 
     @property
     def caps(self) -> DataCaps:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -12,8 +13,9 @@ from starlette.routing import Route
 from ..config import Settings
 from ..sign_in import Limits, SignIn
 from ..store import Store, open_store
+from ..outbound.relay import RelaySender
 from ..outbound.sender import WebhookSender
-from . import consent, contacts, conversions, docs, events, fields, home, oauth, webhooks
+from . import consent, contacts, conversions, docs, events, fields, home, oauth, relays, webhooks
 from .auth import CredentialCache, TokenLookup
 from .errors import EXCEPTION_HANDLERS, JSON, ApiError
 from .nul import RefuseNul
@@ -31,7 +33,19 @@ async def readyz(request: Request) -> JSON:
                or request.app.state.webhook_sender.problem())
     if problem is not None:
         raise ApiError(503, "SERVICE_UNAVAILABLE", problem, {"Retry-After": "1"})
-    return JSON({"status": "ready"})
+    return JSON({"status": "ready", **await _relay_detail(request)})
+
+
+async def _relay_detail(request: Request) -> dict[str, Any]:
+    """How the relays fare: told, never a reason to be unready (their upstream is not ours)."""
+    sender: RelaySender = request.app.state.relay_sender
+    try:
+        relayed = await sender.summary()
+    except Exception:  # the database just answered: a passing trouble
+        return {}
+    if not relayed and sender.running():
+        return {}
+    return {"relays": relayed, "relay_sender": "running" if sender.running() else "stopped"}
 
 
 def create_app(settings: Settings, store: Store | None = None) -> Starlette:
@@ -41,16 +55,19 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
                                 max_pending=settings.max_pending_writes)
 
     sender = WebhookSender(store, settings)
+    relay_sender = RelaySender(store, settings)
     token_lookup = TokenLookup(store)
 
     @asynccontextmanager
     async def lifespan(app: Starlette):
         await store.open()
         await sender.start()
+        await relay_sender.start()
         try:
             yield
         finally:
             try:
+                await relay_sender.stop()  # before the store, as the webhook sender
                 await sender.stop()  # before the store: attempts under way record their outcome
                 await token_lookup.close()
             finally:
@@ -59,7 +76,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     app = Starlette(
         # fields before contacts: /platform/contacts/fields is not a contact.
         routes=[*events.routes, *conversions.routes, *fields.routes, *contacts.routes,
-                *webhooks.routes, *consent.routes, *oauth.routes,
+                *webhooks.routes, *relays.routes, *consent.routes, *oauth.routes,
                 *docs.routes(), *home.routes,
                 Route("/healthz", healthz, methods=["GET"]),
                 Route("/readyz", readyz, methods=["GET"])],
@@ -71,6 +88,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     app.state.settings = settings
     app.state.store = store
     app.state.webhook_sender = sender
+    app.state.relay_sender = relay_sender
     app.state.tokens = CredentialCache(token_lookup.find, ttl=settings.token_cache_seconds)
     app.state.api_keys = CredentialCache(store.find_api_key, ttl=settings.token_cache_seconds)
     app.state.sign_in = SignIn(store, Limits(settings.sign_in_failures_per_username,
