@@ -30,7 +30,7 @@ import logging
 import random
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -63,11 +63,11 @@ from ..store.relay_records import RelayBatch, RelayCredentials, RelayItem, Relay
 
 log = logging.getLogger(__name__)
 
-# A lease covers a request, a token refresh and the request again, and this margin.
+# A lease covers a request, a token refresh and the request again, and this margin (at most
+# twice the timeout).
 _LEASE_MARGIN = 10.0
-# How long a process leaves a relay alone after a take found nothing for it (the budget spent,
-# its events waiting for retries): at most this, so that a budget raised or a relay resumed by
-# the CLI is seen within 5 seconds.
+# How long a process leaves a relay alone after a take found its budget spent: at most this,
+# so that a budget raised by the CLI is seen within 5 seconds.
 _MOST_IDLE = 4.0
 _SUMMARY_SECONDS = 5.0  # how old the relays' summary /readyz shows may be
 _PROGRESS_SECONDS = 60.0  # how often the log tells each relay's progress
@@ -77,13 +77,18 @@ _MAX_ANSWER_BYTES = 1 << 20  # what of an answer is read
 
 @dataclass
 class _Job:
-    """A batch being sent: its lease (renewed as it lasts), what became of its events."""
+    """A batch being sent: its lease (renewed as it lasts), what became of its events, the
+    contacts whose events must wait (one of theirs waits for a retry or a limit: the later
+    ones may not pass it), and the failure that stopped it, if one did."""
 
     batch: RelayBatch
     outcome: RelayOutcome
     deadline: float  # monotonic: when its lease ends
     refreshed: bool = False
     lost: bool = False
+    requests: int = 0
+    waiting: set[int] = field(default_factory=set)  # contact ids
+    failure: Transient | None = None
 
 
 class RelaySender:
@@ -98,7 +103,8 @@ class RelaySender:
         self._max_events = settings.relay_batch_events
         self._max_bytes = settings.relay_batch_bytes
         self._concurrency = settings.relay_concurrency
-        self._lease_seconds = 3 * self._timeout + _LEASE_MARGIN
+        self._lease_margin = min(_LEASE_MARGIN, 2 * self._timeout)
+        self._lease_seconds = 3 * self._timeout + self._lease_margin
         self._rng = rng or random.Random()
         self._client: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
@@ -175,7 +181,9 @@ class RelaySender:
                 taken = await self._store.take_relay_batch(
                     relay_id, self._max_events, self._max_bytes, self._lease_seconds)
                 if taken.batch is None:
-                    self._not_before[relay_id] = time.monotonic() + min(taken.wait, _MOST_IDLE)
+                    if taken.wait > 0:
+                        self._not_before[relay_id] = time.monotonic() + min(taken.wait,
+                                                                            _MOST_IDLE)
                     break
                 self._not_before.pop(relay_id, None)
                 self._busy[relay_id] += 1
@@ -225,39 +233,51 @@ class RelaySender:
     # --- sending ----------------------------------------------------------------------------------
 
     async def _send(self, job: _Job, items: list[RelayItem]) -> None:
-        """Send `items` (in their order) and note what became of them; a refused batch is sent
-        again without the events its errors name, or in halves."""
+        """Send `items` (in their order) and note what became of them. A refused batch is sent
+        again without the events its errors name, or in halves; a contact's limit sends its
+        events one at a time. No event passes an earlier one of its contact that waits."""
         outcome = job.outcome
-        if outcome.stopped or job.lost or not await self._keep_lease(job):
+        held = [item for item in items if item.contact_id in job.waiting]
+        outcome.release += [item.id for item in held]  # due, behind the waiting one
+        items = [item for item in items if item.contact_id not in job.waiting]
+        if not items:
+            return
+        if job.failure is not None:  # the upstream is failing: no use trying these now
+            self._retry(job, items, job.failure)
+            return
+        if (outcome.stopped or job.lost or not await self._keep_lease(job)
+                or not await self._spend(job, items)):
             outcome.release += [item.id for item in items]
             return
         found = await self._request(job, items)
+        if found is None:  # the budget left none for a request after a refresh
+            outcome.release += [item.id for item in items]
+            return
         if isinstance(found, Delivered):
             outcome.sent += [item.id for item in items]
             return
         outcome.last_error = found.error
         if isinstance(found, Transient):
-            outcome.retry += [(item, found.status, found.error) for item in items]
+            job.failure = found
+            self._retry(job, items, found)
         elif isinstance(found, Refused):
             await self._refused(job, items, found)
         elif isinstance(found, AccountLimit):
             outcome.hold_relay = found.seconds
             outcome.release += [item.id for item in items]
         elif isinstance(found, ContactLimit):
-            limited = [item for item in items if found.email and item.email == found.email]
-            if not limited:  # a key it does not name, or none: hold every contact of these
-                limited = items
-            outcome.hold_contacts += [(item.id, found.seconds) for item in limited]
-            held = {item.id for item in limited}
-            others = [item for item in items if item.id not in held]
-            if others:
-                await self._send(job, others)
+            await self._contact_limit(job, items, found)
         elif isinstance(found, Unauthorized):
             outcome.pause = self._pause_reason(job, found)
             outcome.release += [item.id for item in items]
         else:  # Misconfigured
             outcome.pause = found.error
             outcome.release += [item.id for item in items]
+
+    @staticmethod
+    def _retry(job: _Job, items: list[RelayItem], failure: Transient) -> None:
+        job.outcome.retry += [(item, failure.status, failure.error) for item in items]
+        job.waiting.update(item.contact_id for item in items)
 
     async def _refused(self, job: _Job, items: list[RelayItem], refused: Refused) -> None:
         if len(items) == 1:
@@ -277,6 +297,33 @@ class RelaySender:
         await self._send(job, items[:middle])
         await self._send(job, items[middle:])
 
+    async def _contact_limit(self, job: _Job, items: list[RelayItem],
+                             limit: ContactLimit) -> None:
+        """The contact it names waits for its limit; the others go again. When the batch held
+        several events of that contact, they go one at a time until one is refused: those
+        before it fit the contact's limit."""
+        limited = [item for item in items if limit.email and item.email == limit.email]
+        if not limited:  # no contact named, or one not in the batch: each alone
+            limited = items
+        if len(limited) == 1:
+            job.outcome.hold_contacts.append((limited[0].id, limit.seconds))
+            job.waiting.add(limited[0].contact_id)
+        else:
+            for item in limited:
+                await self._send(job, [item])
+        named = {item.id for item in limited}
+        others = [item for item in items if item.id not in named]
+        if others:
+            await self._send(job, others)
+
+    async def _spend(self, job: _Job, items: list[RelayItem]) -> bool:
+        """Whether the budget lets these events go (again: the first request of a batch was
+        counted when it was taken)."""
+        job.requests += 1
+        if job.requests == 1 or not job.batch.events_per_minute:
+            return True
+        return await self._store.spend_relay_budget(job.batch.relay_id, len(items))
+
     def _pause_reason(self, job: _Job, refused: Unauthorized) -> str:
         uuid = job.batch.relay_uuid
         if job.batch.credentials.oauth:
@@ -290,7 +337,7 @@ class RelaySender:
     async def _keep_lease(self, job: _Job) -> bool:
         """Renew the batch's lease when what is left of it may not cover a refresh and a
         request; False (and the batch is given up) when it had ended."""
-        if job.deadline - time.monotonic() > 2 * self._timeout + _LEASE_MARGIN / 2:
+        if job.deadline - time.monotonic() > 2 * self._timeout + self._lease_margin / 2:
             return True
         renewed = await self._store.renew_relay_lease(job.batch)
         if renewed is None:
@@ -301,10 +348,10 @@ class RelaySender:
         job.batch, job.deadline = renewed, time.monotonic() + renewed.lease_seconds
         return True
 
-    async def _request(self, job: _Job, items: list[RelayItem]) -> Verdict:
+    async def _request(self, job: _Job, items: list[RelayItem]) -> Verdict | None:
         """Post the items (one alone, several as a batch) with the relay's credentials: with
         OAuth ones, an access token refreshed when it is missing, about to expire, or refused
-        (once a batch)."""
+        (once a batch). None when the lease or the budget let no request follow a refresh."""
         credentials = self._credentials(job.batch)
         if credentials.oauth and _expiring(credentials):
             refreshed = await self._refresh(job, credentials)
@@ -318,8 +365,8 @@ class RelaySender:
             refreshed = await self._refresh(job, credentials)
             if not isinstance(refreshed, RelayCredentials):
                 return refreshed
-            if not await self._keep_lease(job):
-                return Transient("the batch's lease ended")
+            if not await self._keep_lease(job) or not await self._spend(job, items):
+                return None
             found = await self._post(job.batch.url + path, body, refreshed.bearer)
             if isinstance(found, Unauthorized):
                 return Unauthorized(f"the upstream refused a freshly refreshed access token: "

@@ -393,6 +393,9 @@ class Store(abc.ABC):
                                lease_seconds: float) -> Taken: ...
 
     @abc.abstractmethod
+    async def spend_relay_budget(self, relay_id: int, events: int) -> bool: ...
+
+    @abc.abstractmethod
     async def renew_relay_lease(self, batch: RelayBatch) -> RelayBatch | None: ...
 
     @abc.abstractmethod

@@ -70,6 +70,7 @@ class RelayItem:
     id: int
     event_uuid: str
     body: bytes
+    contact_id: int
     email: str
     attempts: int
     first_failed_at: int | None
@@ -84,6 +85,7 @@ class RelayBatch:
     relay_uuid: str
     url: str
     credentials: RelayCredentials
+    events_per_minute: int  # its budget (0: none)
     lease: int
     lease_seconds: float
     items: list[RelayItem]
@@ -91,7 +93,8 @@ class RelayBatch:
 
 @dataclass(frozen=True)
 class Taken:
-    """What a take found: a batch, or none and how long (seconds) until one may be due."""
+    """What a take found: a batch, or none and how long (seconds) the relay certainly cannot
+    send (its budget is spent, or the upstream's limit holds it; 0: unknown)."""
 
     batch: RelayBatch | None
     wait: float

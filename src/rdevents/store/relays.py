@@ -56,8 +56,6 @@ from .relay_records import (
 T = TypeVar("T")
 Row = tuple[Any, ...]
 CHUNK = 500  # ids in one statement, well below every backend's limit of parameters
-# A relay in no hurry (paused, or nothing queued) is looked at again after this many seconds.
-IDLE_WAIT = 5.0
 
 _CREDENTIAL_COLUMNS = ("token, client_id, client_secret, refresh_token, access_token, "
                        "access_expires_at")
@@ -317,47 +315,74 @@ class RelayQueries(Queries):
         rows = tx.run(f"SELECT uuid, url, {_CREDENTIAL_COLUMNS}, events_per_minute, state, "
                       f"hold_until FROM relays WHERE id = ?{self.ROW_LOCK}", (relay_id,))[1]
         if not rows or rows[0][9] != "active":
-            return Taken(None, IDLE_WAIT)
+            return Taken(None, 0.0)
         uuid, url, *credentials, per_minute, _, hold_until = rows[0]
         if hold_until > now:
             return Taken(None, (hold_until - now) / 1e6)
-        room, window = max_events, round(BUDGET_WINDOW * 1e6)
+        room = max_events
         if per_minute:
-            used, oldest = tx.run("SELECT coalesce(sum(events), 0), min(at) FROM relay_spends "
-                                  "WHERE relay_id = ? AND at > ?", (relay_id, now - window))[1][0]
-            room = min(room, per_minute - int(used))
-            if room <= 0:  # until the oldest spend leaves the window
-                return Taken(None, max((oldest + window - now) / 1e6, 0.01))
+            left, wait = self._budget(tx, relay_id, per_minute, now)
+            if left <= 0:
+                return Taken(None, wait)
+            room = min(room, left)
         candidates = tx.run(
-            "SELECT o.id, o.attempts, o.first_failed_at, e.uuid, e.event_type, e.event_family, "
-            "e.payload FROM relay_outbox o JOIN events e ON e.id = o.event_id "
+            "SELECT o.id, o.attempts, o.first_failed_at, e.uuid, o.contact_id, e.event_type, "
+            "e.event_family, e.payload FROM relay_outbox o JOIN events e ON e.id = o.event_id "
             "WHERE o.relay_id = ? AND o.status = 'pending' AND o.next_attempt_at <= ? "
             "AND NOT EXISTS (SELECT 1 FROM relay_outbox p WHERE p.relay_id = o.relay_id "
             "AND p.contact_id = o.contact_id AND p.status = 'pending' AND p.id < o.id "
             "AND p.next_attempt_at > ?) ORDER BY o.id LIMIT ?", (relay_id, now, now, room))[1]
-        if not candidates:
-            soonest = tx.run("SELECT min(next_attempt_at) FROM relay_outbox WHERE relay_id = ? "
-                             "AND status = 'pending' AND next_attempt_at > ?",
-                             (relay_id, now))[1][0][0]
-            wait = IDLE_WAIT if soonest is None else min((soonest - now) / 1e6, IDLE_WAIT)
-            return Taken(None, max(wait, 0.01))
+        if not candidates:  # those due wait behind their contacts' earlier events
+            return Taken(None, 0.0)
         bodies = [event_body(event_type, family, payload if isinstance(payload, str)
                              else payload.decode())
                   for *_, event_type, family, payload in candidates]
         kept = fitting([len(body) for body in bodies], max_bytes)
-        items = [RelayItem(row[0], row[3], body, contact_email(row[6]), row[1], row[2])
+        items = [RelayItem(row[0], row[3], body, row[4], contact_email(row[7]), row[1], row[2])
                  for row, body in zip(candidates[:kept], bodies)]
         lease = now + round(lease_seconds * 1e6)
         for chunk in _chunks([item.id for item in items]):
             tx.run(f"UPDATE relay_outbox SET next_attempt_at = ? WHERE id IN "
                    f"({placeholders(len(chunk))})", (lease, *chunk))
         if per_minute:
-            tx.run("INSERT INTO relay_spends (relay_id, at, events) VALUES (?, ?, ?)",
-                   (relay_id, now, len(items)))
-            tx.run("DELETE FROM relay_spends WHERE relay_id = ? AND at <= ?",
-                   (relay_id, now - window))
-        return Taken(RelayBatch(relay_id, uuid, url, RelayCredentials(*credentials), lease,
-                                lease_seconds, items), 0.0)
+            self._spend(tx, relay_id, len(items), now)
+        return Taken(RelayBatch(relay_id, uuid, url, RelayCredentials(*credentials),
+                                per_minute, lease, lease_seconds, items), 0.0)
+
+    @staticmethod
+    def _budget(tx: Tx, relay_id: int, per_minute: int, now: int) -> tuple[int, float]:
+        """How many events the relay may send now, and when it may send again if none (its row
+        is locked: no other sender spends meanwhile)."""
+        window = round(BUDGET_WINDOW * 1e6)
+        used, oldest = tx.run("SELECT coalesce(sum(events), 0), min(at) FROM relay_spends "
+                              "WHERE relay_id = ? AND at > ?", (relay_id, now - window))[1][0]
+        left = per_minute - int(used)
+        # None left: until the oldest spend leaves the window.
+        return left, 0.0 if left > 0 else max((oldest + window - now) / 1e6, 0.01)
+
+    @staticmethod
+    def _spend(tx: Tx, relay_id: int, events: int, now: int) -> None:
+        tx.run("INSERT INTO relay_spends (relay_id, at, events) VALUES (?, ?, ?)",
+               (relay_id, now, events))
+        tx.run("DELETE FROM relay_spends WHERE relay_id = ? AND at <= ?",
+               (relay_id, now - round(BUDGET_WINDOW * 1e6)))
+
+    async def spend_relay_budget(self, relay_id: int, events: int) -> bool:
+        """Spend the budget of events sent again (a refused batch's others, a request after a
+        refresh): False, and nothing spent, when it has not that many left."""
+
+        def work(tx: Tx) -> bool:
+            now = self._now(tx)
+            rows = tx.run(f"SELECT events_per_minute FROM relays WHERE id = ?{self.ROW_LOCK}",
+                          (relay_id,))[1]
+            per_minute = rows[0][0] if rows else 0
+            if per_minute:
+                if self._budget(tx, relay_id, per_minute, now)[0] < events:
+                    return False
+                self._spend(tx, relay_id, events, now)
+            return True
+
+        return await self.transact(work)
 
     async def renew_relay_lease(self, batch: RelayBatch) -> RelayBatch | None:
         """Hold a batch's events for another lease (its sending takes longer than one: a
