@@ -86,6 +86,7 @@ class UpstreamStub:
         self.requests: list[Request] = []  # events requests, in arrival order
         self.token_requests: list[Request] = []
         self.answered: list[tuple[Request, int]] = []  # each events request and its status
+        self.arrivals = 0  # events requests arrived, answered or not yet
         self.replies: list[Reply] = []  # answers to the next events requests, in order
         self.token_replies: list[Reply] = []  # answers to the next /auth/token requests
         # Answers a request itself (None: the next scripted reply, or success).
@@ -127,6 +128,8 @@ class UpstreamStub:
                     self.accepted_tokens.add(token)
             return json_reply(200, {"access_token": token, "expires_in": 86400,
                                     "refresh_token": request.body["refresh_token"]})
+        with self._lock:
+            self.arrivals += 1
         if self.delay:
             self._released.wait(self.delay)
         with self._lock:
