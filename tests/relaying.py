@@ -5,44 +5,28 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-import pytest
-
-from conftest import Server, sqlite_settings
+from conftest import Server
 from rdevents.store.relay_records import DeadLetter, RelayCredentials, RelaySummary
-from upstream_stub import UpstreamStub
 
 # A relaying server that looks for work often and retries soon, so that tests wait little.
 FAST = {"relay_poll_seconds": 0.05, "relay_retry_first_seconds": 0.05,
         "relay_retry_max_seconds": 0.2, "relay_timeout": 3.0}
 
 
-@pytest.fixture
-def stub() -> Iterator[UpstreamStub]:
-    running = UpstreamStub().start()
-    yield running
-    running.stop()
+def relays_command(server: Server, *args: str) -> str:
+    """`rdevents relays ...` on the server's database (in this process, as the CLI runs it);
+    its standard output."""
+    from click.testing import CliRunner
 
+    from rdevents.cli import main
 
-@pytest.fixture
-def upstream_factory(tmp_path: Path) -> Iterator[Callable[..., Server]]:
-    """Starts another rdevents, the upstream of end-to-end tests, on a SQLite file of its own
-    (tokens it revokes stop working at once)."""
-    started: list[Server] = []
-
-    def start(**overrides: Any) -> Server:
-        overrides.setdefault("token_cache_seconds", 0.0)
-        directory = tmp_path / f"upstream-{len(started)}"
-        directory.mkdir()
-        started.append(Server(sqlite_settings(directory, **overrides)).start())
-        return started[-1]
-
-    yield start
-    for running in started:
-        running.stop()
+    result = CliRunner().invoke(main, ["relays", *args, "--database",
+                                       server.settings.database_url])
+    assert result.exit_code == 0, result.output
+    return result.stdout
 
 
 def new_email(prefix: str = "relay") -> str:

@@ -8,25 +8,23 @@ from __future__ import annotations
 from conftest import conversion, event
 from rdevents import oauth
 from rdevents.tokens import hash_secret
-from relaying import (  # noqa: F401 - fixtures
+from relaying import (
     FAST,
     create_relay,
     dead_letters,
     new_email,
     relay_of,
+    relays_command,
     stays,
     upstream_events,
-    upstream_factory,
     wait_for_relay,
     wait_for_upstream,
 )
-from serverproc import rdevents
 
 CONTRACT = {"uuid", "account", "url", "state", "backlog", "sent", "dead", "last_error"}
 
 
-def test_events_reach_the_upstream_as_they_were_accepted(own_server, upstream_factory):
-    upstream = upstream_factory()
+def test_events_reach_the_upstream_as_they_were_accepted(own_server, upstream):
     up_account, up_token = upstream.new_account()
     server = own_server(**FAST)
     account_id, token = server.new_account()
@@ -64,8 +62,7 @@ def test_events_reach_the_upstream_as_they_were_accepted(own_server, upstream_fa
 
 
 def test_an_oauth_relay_refreshes_a_revoked_token_and_pauses_when_refresh_is_refused(
-        own_server, upstream_factory, tmp_path):
-    upstream = upstream_factory()
+        own_server, upstream):
     up_account, _ = upstream.new_account()
     client_id, client_secret = upstream.call(oauth.create_app(upstream.store, up_account,
                                                               "https://app.example/callback"))
@@ -107,17 +104,14 @@ def test_an_oauth_relay_refreshes_a_revoked_token_and_pauses_when_refresh_is_ref
         assert (paused.backlog, paused.dead, paused.paused_until) == (1, 0, None)
         assert len(upstream_events(upstream, up_account)) == 2
     # A person gives it a new refresh token and resumes it: the event goes.
-    env = {"RDEVENTS_DATABASE_URL": server.settings.database_url}
-    rdevents("relays", "update", relay, "--refresh-token", refresh_token(), cwd=tmp_path,
-             env=env)
-    rdevents("relays", "resume", relay, cwd=tmp_path, env=env)
+    relays_command(server, "update", relay, "--refresh-token", refresh_token())
+    relays_command(server, "resume", relay)
     wait_for_upstream(upstream, up_account, 3)
     resumed = wait_for_relay(server, relay, lambda r: r.backlog == 0)
     assert (resumed.state, resumed.sent, resumed.paused_reason) == ("active", 3, None)
 
 
-def test_the_budget_keeps_the_relay_within_the_upstreams_limit(own_server, upstream_factory):
-    upstream = upstream_factory(rate_limits=True)
+def test_the_budget_keeps_the_relay_within_the_upstreams_limit(own_server, upstream):
     up_account, up_token = upstream.new_account()
     upstream.call(upstream.store.set_account_limits(up_account, None, 5, None))
     server = own_server(**FAST)
@@ -136,8 +130,7 @@ def test_the_budget_keeps_the_relay_within_the_upstreams_limit(own_server, upstr
 
 
 def test_the_upstreams_account_limit_pauses_the_relay_until_it_ends(own_server,
-                                                                     upstream_factory):
-    upstream = upstream_factory(rate_limits=True)
+                                                                     upstream):
     up_account, up_token = upstream.new_account()
     upstream.call(upstream.store.set_account_limits(up_account, None, 3, None))
     server = own_server(**FAST)
@@ -157,8 +150,7 @@ def test_the_upstreams_account_limit_pauses_the_relay_until_it_ends(own_server,
 
 
 def test_a_contacts_limit_holds_that_contact_and_lets_the_others_go(own_server,
-                                                                    upstream_factory):
-    upstream = upstream_factory(rate_limits=True)
+                                                                    upstream):
     up_account, up_token = upstream.new_account()
     upstream.call(upstream.store.set_account_limits(up_account, None, None, 2))
     server = own_server(**FAST)
@@ -184,8 +176,7 @@ def test_a_contacts_limit_holds_that_contact_and_lets_the_others_go(own_server,
 
 
 def test_a_refused_event_is_a_dead_letter_and_replayed_once_the_upstream_takes_it(
-        own_server, upstream_factory):
-    upstream = upstream_factory()
+        own_server, upstream):
     up_account, up_token = upstream.new_account()
     with upstream.client(up_token) as up:  # the upstream's cf_plan holds numbers
         assert up.send_event(conversion(new_email(), cf_plan=1)).status_code == 200
@@ -217,8 +208,7 @@ def test_a_refused_event_is_a_dead_letter_and_replayed_once_the_upstream_takes_i
     assert dead_letters(server, relay) == []
 
 
-def test_from_start_forwards_the_history_too(own_server, upstream_factory):
-    upstream = upstream_factory()
+def test_from_start_forwards_the_history_too(own_server, upstream):
     server = own_server(**FAST)
     account_id, token = server.new_account()
     with server.client(token) as api:
@@ -236,8 +226,7 @@ def test_from_start_forwards_the_history_too(own_server, upstream_factory):
     assert [p["email"] for _, p in wait_for_upstream(upstream, new_account, 1)] == [later]
 
 
-def test_an_erased_contacts_waiting_events_are_not_relayed(own_server, upstream_factory):
-    upstream = upstream_factory()
+def test_an_erased_contacts_waiting_events_are_not_relayed(own_server, upstream):
     up_account, up_token = upstream.new_account()
     server = own_server(**FAST)
     account_id, token = server.new_account()

@@ -11,7 +11,7 @@ from click.testing import CliRunner, Result
 
 from conftest import conversion
 from rdevents.cli import main
-from relaying import FAST, new_email, stays, stub, wait_for_relay  # noqa: F401 - fixtures
+from relaying import FAST, new_email, stays, wait_for_relay
 from upstream_stub import json_reply
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")

@@ -13,11 +13,9 @@ import httpx
 import pytest
 
 from conftest import conversion, event
-from relaying import (  # noqa: F401 - fixtures
+from relaying import (
     stays,
-    stub,
     upstream_events,
-    upstream_factory,
     wait_for_upstream,
 )
 from serverproc import ServerProcess, rdevents
@@ -64,7 +62,8 @@ def test_kill_9_mid_flight_loses_nothing_and_keeps_each_contacts_order(empty_dat
                 statuses = [a.status_code for a in answers] * (len(events) // len(answers))
                 with lock:
                     acked[email] = [e["payload"]["marker"]
-                                    for e, status in zip(events, statuses) if status == 200]
+                                    for e, status in zip(events, statuses, strict=True)
+                                    if status == 200]
 
     threads = [threading.Thread(target=client) for _ in range(4)]
     for thread in threads:
@@ -99,7 +98,7 @@ def test_kill_9_mid_flight_loses_nothing_and_keeps_each_contacts_order(empty_dat
     # Each contact's events arrived in the order they were accepted: the first arrival of its
     # OPPORTUNITY came after that of its CONVERSION.
     first: dict[str, int] = {}
-    for position, (request, status) in enumerate(stub.answered):
+    for position, (request, _) in enumerate(stub.answered):
         for e in request.events:
             first.setdefault(e["payload"]["marker"], position * 10_000 + len(first))
     for markers in acked.values():
@@ -114,10 +113,9 @@ def test_kill_9_mid_flight_loses_nothing_and_keeps_each_contacts_order(empty_dat
 
 
 @pytest.mark.parametrize("empty_database", ["postgresql"], indirect=True)
-def test_two_processes_on_postgresql_share_one_relays_budget(empty_database, upstream_factory,
+def test_two_processes_on_postgresql_share_one_relays_budget(empty_database, upstream,
                                                              tmp_path: Path):
     _, url = empty_database
-    upstream = upstream_factory(rate_limits=True)
     up_account, up_token = upstream.new_account()
     upstream.call(upstream.store.set_account_limits(up_account, None, 10, None))
     # Two processes sharing the port (and one with a host of its own would do the same).

@@ -167,7 +167,7 @@ class UpstreamStub:
             time.sleep(0.02)
         return self.accepted
 
-    def start(self) -> "UpstreamStub":
+    def start(self) -> UpstreamStub:
         self._thread.start()
         return self
 

@@ -52,8 +52,8 @@ def test_rds_html_504_is_transient_and_says_the_pages_title() -> None:
 
 @pytest.mark.parametrize("status", [500, 502, 503, 408, 409])
 def test_server_errors_and_timeouts_are_transient(status: int) -> None:
-    found = verdict(answer(status, {"errors": {"error_type": "SERVICE_UNAVAILABLE",
-                                               "error_message": "Service temporarily unavailable"}}))
+    found = verdict(answer(status, {"errors": {
+        "error_type": "SERVICE_UNAVAILABLE", "error_message": "Service temporarily unavailable"}}))
     assert isinstance(found, Transient) and found.status == status
 
 

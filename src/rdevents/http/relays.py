@@ -88,7 +88,7 @@ async def replay_dead_letters(request: Request) -> JSON:
     if problems:
         return JSON({"errors": problems}, 400)
     replayed = await request.app.state.store.replay_dead_letters(
-        relay.uuid, None if every else [u.lower() for u in uuids])
+        relay.uuid, None if uuids is None else [u.lower() for u in uuids])
     return JSON({"replayed": replayed})
 
 

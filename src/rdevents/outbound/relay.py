@@ -47,7 +47,6 @@ from ..relay_rules import (
     ContactLimit,
     Delivered,
     Grant,
-    Misconfigured,
     Refused,
     RetryPolicy,
     Transient,

@@ -26,7 +26,7 @@ import abc
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 from ..clock import utc_now
@@ -93,7 +93,7 @@ def save_relay_rows(store: RowWriter, conn: Any, rows: GroupRows, event_ids: lis
     """Queue the group's relayed events (rows.relay_rows), given the ids its events got."""
     if not rows.relay_rows:
         return
-    ids = {row.event_uuid: event_id for row, event_id in zip(rows.events, event_ids)}
+    ids = {row.event_uuid: event_id for row, event_id in zip(rows.events, event_ids, strict=True)}
     store.insert_rows(conn, "relay_outbox", _OUTBOX_COLUMNS, [
         (row.relay_id, ids[row.event_uuid], rows.contacts[row.contact].id, "pending", 0, 0)
         for row in rows.relay_rows])
@@ -102,13 +102,13 @@ def save_relay_rows(store: RowWriter, conn: Any, rows: GroupRows, event_ids: lis
 # --- for the CLI, the API and the senders ---------------------------------------------------------
 
 def _iso(micros: int) -> str:
-    return datetime.fromtimestamp(micros / 1e6, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.fromtimestamp(micros / 1e6, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _age(received_at: str) -> float:
     moment = datetime.strptime(received_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
-        tzinfo=timezone.utc)
-    return round(max((datetime.now(timezone.utc) - moment).total_seconds(), 0.0), 3)
+        tzinfo=UTC)
+    return round(max((datetime.now(UTC) - moment).total_seconds(), 0.0), 3)
 
 
 def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
@@ -188,7 +188,7 @@ class RelayQueries(Queries):
             if not rows:
                 return None
             new = change(RelayCredentials(*rows[0]))
-            tx.run(f"UPDATE relays SET token = ?, client_id = ?, client_secret = ?, "
+            tx.run("UPDATE relays SET token = ?, client_id = ?, client_secret = ?, "
                    "refresh_token = ?, access_token = ?, access_expires_at = ?, "
                    "url = coalesce(?, url), "
                    "events_per_minute = coalesce(?, events_per_minute), updated_at = ? "
@@ -339,7 +339,7 @@ class RelayQueries(Queries):
                   for *_, event_type, family, payload in candidates]
         kept = fitting([len(body) for body in bodies], max_bytes)
         items = [RelayItem(row[0], row[3], body, row[4], contact_email(row[7]), row[1], row[2])
-                 for row, body in zip(candidates[:kept], bodies)]
+                 for row, body in zip(candidates[:kept], bodies[:kept], strict=True)]
         lease = now + round(lease_seconds * 1e6)
         for chunk in _chunks([item.id for item in items]):
             tx.run(f"UPDATE relay_outbox SET next_attempt_at = ? WHERE id IN "
