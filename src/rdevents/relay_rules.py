@@ -61,12 +61,15 @@ def fitting(sizes: list[int], max_bytes: int) -> int:
     return len(sizes)
 
 
-def contact_email(payload: str) -> str:
-    """The e-mail an event's payload names, as RD's lead limiter keys it (lower-cased)."""
+def contact_email(event: str | bytes) -> str:
+    """The e-mail an event (or its payload) names, as RD's lead limiter keys it (lower-cased)."""
     try:
-        value = orjson.loads(payload).get("email")
-    except (orjson.JSONDecodeError, AttributeError):
+        document = orjson.loads(event)
+    except orjson.JSONDecodeError:
         return ""
+    if isinstance(document, dict) and isinstance(document.get("payload"), dict):
+        document = document["payload"]
+    value = document.get("email") if isinstance(document, dict) else None
     return value.strip().lower() if isinstance(value, str) else ""
 
 

@@ -129,7 +129,7 @@ def test_an_event_body_sends_the_stored_payload_as_it_is() -> None:
     assert orjson.loads(body) == {"event_type": "CONVERSION", "event_family": "CDP",
                                   "payload": orjson.loads(payload)}
     assert orjson.loads(batch_body([body, body])) == [orjson.loads(body)] * 2
-    assert contact_email(payload) == "ana@example.com"
+    assert contact_email(payload) == contact_email(body) == "ana@example.com"
     assert contact_email("not json") == ""
 
 

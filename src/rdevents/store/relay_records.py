@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..relay_rules import contact_email
+
 
 @dataclass(frozen=True)
 class RelayCredentials:
@@ -71,9 +73,13 @@ class RelayItem:
     event_uuid: str
     body: bytes
     contact_id: int
-    email: str
     attempts: int
     first_failed_at: int | None
+
+    @property
+    def email(self) -> str:
+        """The e-mail its payload names, lower-cased (as RD's lead limiter names it)."""
+        return contact_email(self.body)
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,6 @@ from ..process import GroupRows
 from ..relay_rules import (
     BUDGET_WINDOW,
     RetryPolicy,
-    contact_email,
     event_body,
     fitting,
     gives_up,
@@ -56,6 +55,8 @@ from .relay_records import (
 T = TypeVar("T")
 Row = tuple[Any, ...]
 CHUNK = 500  # ids in one statement, well below every backend's limit of parameters
+# The most events a take passes over because an earlier event of their contact is not due.
+SCAN_ROWS = 5_000
 
 _CREDENTIAL_COLUMNS = ("token, client_id, client_secret, refresh_token, access_token, "
                        "access_expires_at")
@@ -325,20 +326,14 @@ class RelayQueries(Queries):
             if left <= 0:
                 return Taken(None, wait)
             room = min(room, left)
-        candidates = tx.run(
-            "SELECT o.id, o.attempts, o.first_failed_at, e.uuid, o.contact_id, e.event_type, "
-            "e.event_family, e.payload FROM relay_outbox o JOIN events e ON e.id = o.event_id "
-            "WHERE o.relay_id = ? AND o.status = 'pending' AND o.next_attempt_at <= ? "
-            "AND NOT EXISTS (SELECT 1 FROM relay_outbox p WHERE p.relay_id = o.relay_id "
-            "AND p.contact_id = o.contact_id AND p.status = 'pending' AND p.id < o.id "
-            "AND p.next_attempt_at > ?) ORDER BY o.id LIMIT ?", (relay_id, now, now, room))[1]
+        candidates = self._candidates(tx, relay_id, now, room)
         if not candidates:  # those due wait behind their contacts' earlier events
             return Taken(None, 0.0)
         bodies = [event_body(event_type, family, payload if isinstance(payload, str)
                              else payload.decode())
                   for *_, event_type, family, payload in candidates]
         kept = fitting([len(body) for body in bodies], max_bytes)
-        items = [RelayItem(row[0], row[3], body, row[4], contact_email(row[7]), row[1], row[2])
+        items = [RelayItem(row[0], row[3], body, row[4], row[1], row[2])
                  for row, body in zip(candidates[:kept], bodies[:kept], strict=True)]
         lease = now + round(lease_seconds * 1e6)
         for chunk in _chunks([item.id for item in items]):
@@ -348,6 +343,41 @@ class RelayQueries(Queries):
             self._spend(tx, relay_id, len(items), now)
         return Taken(RelayBatch(relay_id, uuid, url, RelayCredentials(*credentials),
                                 per_minute, lease, lease_seconds, items), 0.0)
+
+    @staticmethod
+    def _candidates(tx: Tx, relay_id: int, now: int, room: int) -> list[Row]:
+        """Up to `room` events due, oldest first, none of them after an event of its contact
+        that is not due (held by a sender, waiting for a retry or for its contact's limit): the
+        rows to send, with their events' uuid, type, family and payload.
+
+        A contact's earliest event not due is read first, in one pass over those not due (few:
+        what is under way, and what waits); the events due are then read in order, and those
+        behind one of their contact's are passed over, up to SCAN_ROWS of them a take."""
+        waiting: dict[int, int] = {contact_id: first for contact_id, first in tx.run(
+            "SELECT contact_id, min(id) FROM relay_outbox WHERE relay_id = ? "
+            "AND status = 'pending' AND next_attempt_at > ? GROUP BY contact_id",
+            (relay_id, now))[1]}
+        chosen: list[int] = []
+        after, scanned = 0, 0
+        while len(chosen) < room and scanned < SCAN_ROWS:
+            rows = tx.run("SELECT id, contact_id FROM relay_outbox WHERE relay_id = ? "
+                          "AND status = 'pending' AND id > ? AND next_attempt_at <= ? "
+                          "ORDER BY id LIMIT ?", (relay_id, after, now, room))[1]
+            for outbox_id, contact_id in rows:
+                first = waiting.get(contact_id)
+                if (first is None or outbox_id < first) and len(chosen) < room:
+                    chosen.append(outbox_id)
+            if len(rows) < room:
+                break
+            scanned += len(rows)
+            after = rows[-1][0]
+        found: list[Row] = []
+        for chunk in _chunks(chosen):
+            found += tx.run(
+                "SELECT o.id, o.attempts, o.first_failed_at, e.uuid, o.contact_id, e.event_type, "
+                "e.event_family, e.payload FROM relay_outbox o JOIN events e ON e.id = o.event_id "
+                f"WHERE o.id IN ({placeholders(len(chunk))})", chunk)[1]
+        return sorted(found)
 
     @staticmethod
     def _budget(tx: Tx, relay_id: int, per_minute: int, now: int) -> tuple[int, float]:
