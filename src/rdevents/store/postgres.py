@@ -265,10 +265,10 @@ class PostgresStore(SqlStore):
 
     # --- the relay senders' transactions ----------------------------------------------------------
 
-    async def transact(self, work: Callable[[Tx], T]) -> T:
-        return await asyncio.to_thread(self._transact, work)
+    async def transact(self, work: Callable[[Tx], T], durable: bool = True) -> T:
+        return await asyncio.to_thread(self._transact, work, durable)
 
-    def _transact(self, work: Callable[[Tx], T]) -> T:
+    def _transact(self, work: Callable[[Tx], T], durable: bool) -> T:
         with self._relay_lock:
             if self._relay_conn is None or self._relay_conn.closed or self._relay_conn.broken:
                 try:
@@ -280,6 +280,8 @@ class PostgresStore(SqlStore):
             conn = self._relay_conn
             try:
                 with conn.transaction():
+                    if not durable:  # commit without waiting for the WAL's flush
+                        conn.execute("SET LOCAL synchronous_commit = off")
                     return work(_PostgresTx(conn))
             except psycopg.Error as exc:
                 if unavailable(exc):

@@ -125,8 +125,12 @@ class RelayQueries(Queries):
     ROW_LOCK = ""
 
     @abc.abstractmethod
-    async def transact(self, work: Callable[[Tx], T]) -> T:
-        """Run `work` in a write transaction of its own, on a thread; what it returns."""
+    async def transact(self, work: Callable[[Tx], T], durable: bool = True) -> T:
+        """Run `work` in a write transaction of its own, on a thread; what it returns. A
+        transaction that is not `durable` is committed without waiting for the disk: a crash of
+        the process loses none of it, a power loss (or, on PostgreSQL, a crash of the
+        database's server) may lose its last moments. The senders' bookkeeping is such: what it
+        loses is sent again, and at least once is what relays promise."""
 
     def relay_membership_lock(self, account_id: int) -> list[Statement]:
         """Statements that wait for the account's writes under way, and keep new ones waiting,
@@ -308,7 +312,8 @@ class RelayQueries(Queries):
         """Take the relay's next events, as many as its budget, `max_events` and `max_bytes`
         allow, for `lease_seconds`; or say how long until it is worth asking again."""
         return await self.transact(
-            lambda tx: self._take(tx, relay_id, max_events, max_bytes, lease_seconds))
+            lambda tx: self._take(tx, relay_id, max_events, max_bytes, lease_seconds),
+            durable=False)
 
     def _take(self, tx: Tx, relay_id: int, max_events: int, max_bytes: int,
               lease_seconds: float) -> Taken:
@@ -412,7 +417,7 @@ class RelayQueries(Queries):
                 self._spend(tx, relay_id, events, now)
             return True
 
-        return await self.transact(work)
+        return await self.transact(work, durable=False)
 
     async def renew_relay_lease(self, batch: RelayBatch) -> RelayBatch | None:
         """Hold a batch's events for another lease (its sending takes longer than one: a
@@ -431,7 +436,7 @@ class RelayQueries(Queries):
             return replace(batch, lease=lease)
 
         try:
-            return await self.transact(work)
+            return await self.transact(work, durable=False)
         except _LeaseLost:
             return None
 
@@ -441,7 +446,8 @@ class RelayQueries(Queries):
         failed ones wait for their retry (or become dead letters once retried long enough),
         refused ones become dead letters; the relay's counters, errors and state follow. Only
         events whose lease the batch still holds change."""
-        return await self.transact(lambda tx: self._record(tx, batch, outcome, policy, rng))
+        return await self.transact(lambda tx: self._record(tx, batch, outcome, policy, rng),
+                                   durable=False)
 
     def _record(self, tx: Tx, batch: RelayBatch, outcome: RelayOutcome, policy: RetryPolicy,
                 rng: random.Random) -> Recorded:

@@ -259,16 +259,19 @@ class SQLiteStore(SqlStore):
                 raise
             return results
 
-    async def transact(self, work: Callable[[Tx], T]) -> T:
-        result: T = await self._write_on_thread(self._sqlite_errors, self._transact, work)
+    async def transact(self, work: Callable[[Tx], T], durable: bool = True) -> T:
+        result: T = await self._write_on_thread(self._sqlite_errors, self._transact, work,
+                                                durable)
         return result
 
-    def _transact(self, work: Callable[[Tx], T]) -> T:
+    def _transact(self, work: Callable[[Tx], T], durable: bool) -> T:
         """`work` in a write transaction, on a connection kept for it (used in this process's
-        turn only)."""
+        turn only). Not durable: WAL's NORMAL synchronous mode, no disk sync at commit (the
+        writer's next commit syncs it with its own)."""
         if self._relay_conn is None:
             self._relay_conn = connect(self.path)
         conn = self._relay_conn
+        conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         conn.execute("BEGIN IMMEDIATE")
         try:
             result = work(_SQLiteTx(conn))
