@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,6 +14,7 @@ from typing import Any
 import orjson
 
 from conftest import free_port
+from receiver import wait_until
 
 # RD's gateway page when it is down (RD's Ruby client, issue #47).
 RD_DOWN_PAGE = (b'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title> RD Station fora do '
@@ -160,12 +160,9 @@ class UpstreamStub:
                     for email in request.emails]
 
     def wait_for_accepted(self, count: int, timeout: float = 15) -> list[str]:
-        deadline = time.monotonic() + timeout
-        while len(self.accepted) < count:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{len(self.accepted)} of {count} events were accepted")
-            time.sleep(0.02)
-        return self.accepted
+        """The e-mails of the events it accepted, once there are `count`."""
+        return wait_until(lambda: (lambda found: found if len(found) >= count else None)(
+            self.accepted), timeout, 0.02)
 
     def start(self) -> UpstreamStub:
         self._thread.start()
@@ -180,9 +177,6 @@ class UpstreamStub:
         self._server.server_close()
 
     def wait_for_requests(self, count: int, timeout: float = 15) -> list[Request]:
-        deadline = time.monotonic() + timeout
-        while len(self.requests) < count:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{len(self.requests)} of {count} requests arrived")
-            time.sleep(0.02)
+        """The first `count` events requests, once they have arrived."""
+        wait_until(lambda: len(self.requests) >= count, timeout, 0.02)
         return self.requests[:count]
