@@ -1,10 +1,11 @@
 # The two commands that matter: `make run` and `make test`. Each creates .venv on first use.
+# `make check` is the fast lane: lint, types and the unit tests (tests/unit), in seconds.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench clean
+.PHONY: run test check lint types bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +16,18 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/rdevents serve
 
-test: $(STAMP)
+# The whole suite, unit tests included, after lint and types.
+test: lint types
 	$(BIN)/pytest -n 2 -q
+
+check: lint types
+	$(BIN)/pytest -q -p no:schemathesis tests/unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+
+types: $(STAMP)
+	$(BIN)/mypy
 
 # Benchmarks need wrk and hey (Debian packages); installing them needs root.
 bench: $(STAMP)
@@ -26,4 +37,4 @@ bench: $(STAMP)
 
 # What `make` made; the database under data/ stays.
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis .mypy_cache .ruff_cache

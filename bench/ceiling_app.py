@@ -24,5 +24,5 @@ if __name__ == "__main__":
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
-    uvicorn.run(app, host="127.0.0.1", port=parser.parse_args().port, loop="uvloop", http="httptools",
-                log_level="warning", access_log=False)
+    uvicorn.run(app, host="127.0.0.1", port=parser.parse_args().port, loop="uvloop",
+                http="httptools", log_level="warning", access_log=False)

@@ -342,8 +342,8 @@ def scenario_webhooks(workdir: Path, seconds: int) -> list[Result]:
             headers={"Authorization": f"Bearer {token}"}, timeout=30)
         subscribed.raise_for_status()
         started = time.monotonic()
-        measured = wrk(server.url, conversions_body(), token, path="/platform/events/batch", connections=16,
-                       seconds=seconds)
+        measured = wrk(server.url, conversions_body(), token, path="/platform/events/batch",
+                       connections=16, seconds=seconds)
         ingest = to_result("batches of 100 conversions, 16 connections, each queuing a webhook",
                            measured, 100, server.process.pid)
 
@@ -512,7 +512,8 @@ def machine() -> str:
                 Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
                platform.processor())
     memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{os.cpu_count()} cores ({cpu}), {memory_gb:.0f} GiB, Python {platform.python_version()}"
+    python = platform.python_version()
+    return f"{os.cpu_count()} cores ({cpu}), {memory_gb:.0f} GiB, Python {python}"
 
 
 def main() -> None:

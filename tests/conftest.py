@@ -8,17 +8,24 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import httpx
 import psycopg
 import pytest
 import uvicorn
+from hypothesis import settings as hypothesis_settings
 
 from rdevents.config import Settings
 from rdevents.http.app import create_app
 from rdevents.tokens import issue_token
+
+# No time limit on an example: the suite runs beside other work, and a slow example is not a
+# wrong one (a test that is about time measures it itself).
+hypothesis_settings.register_profile("rdevents", deadline=None)
+hypothesis_settings.load_profile("rdevents")
 
 
 def free_port() -> int:
@@ -27,12 +34,27 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class Clock:
+    """time.monotonic, which a test moves forward rather than wait."""
+
+    def __init__(self) -> None:
+        self.ahead = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.ahead
+
+    def advance(self, seconds: float) -> None:
+        self.ahead += seconds
+
+
 class Server:
-    """rdevents running in a background thread with its own event loop."""
+    """rdevents running in a background thread with its own event loop. Its token and API key
+    caches read `clock`."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.app = create_app(settings)
+        self.clock = Clock()
+        self.app = create_app(settings, clock=self.clock)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._server = uvicorn.Server(uvicorn.Config(
@@ -46,7 +68,7 @@ class Server:
     def store(self):
         return self.app.state.store
 
-    def start(self) -> "Server":
+    def start(self) -> Server:
         self._thread.start()
         while not self._server.started:
             if not self._thread.is_alive():
@@ -67,7 +89,7 @@ class Server:
         account = self.call(self.store.create_account(f"acct-{uuid.uuid4()}"))
         return account.id, self.call(issue_token(self.store, account.id, expires_in))
 
-    def client(self, token: str | None = None) -> "Api":
+    def client(self, token: str | None = None) -> Api:
         return Api(self.url, token)
 
 
@@ -95,9 +117,10 @@ def sqlite_settings(directory: Path, **overrides: Any) -> Settings:
     return Settings(database_url=f"sqlite:///{directory / 'rdevents.db'}", **overrides)
 
 
-def wait_for_token_cache(server: Server) -> None:
-    """Let a revocation made behind the server's back reach it."""
-    time.sleep(server.settings.token_cache_seconds + 0.05)
+def let_token_cache_lapse(server: Server) -> None:
+    """Let a revocation made behind the server's back reach it: every credential the server
+    holds is then looked up again."""
+    server.clock.advance(server.settings.token_cache_seconds)
 
 
 POSTGRES_ADMIN_URL = os.environ.get("RDEVENTS_TEST_POSTGRES_URL",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from conftest import Api
-from receiver import wait_until
+from waiting import wait_until
 
 
 def new_email() -> str:

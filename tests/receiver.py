@@ -4,13 +4,13 @@ as told (fail the next N, answer slowly or hang until released, refuse validatio
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import orjson
 
 from conftest import free_port
+from waiting import wait_until
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class Receiver:
                 return 500
         return 200
 
-    def start(self) -> "Receiver":
+    def start(self) -> Receiver:
         self._thread.start()
         return self
 
@@ -95,21 +95,8 @@ class Receiver:
 
     def wait_for(self, count: int, timeout: float = 15) -> list[Received]:
         """The first `count` deliveries, once they have arrived."""
-        deadline = time.monotonic() + timeout
-        while len(self.deliveries) < count:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{len(self.deliveries)} of {count} deliveries arrived")
-            time.sleep(0.02)
+        try:
+            wait_until(lambda: len(self.deliveries) >= count, timeout, interval=0.02)
+        except TimeoutError:
+            raise TimeoutError(f"{len(self.deliveries)} of {count} deliveries arrived") from None
         return self.deliveries[:count]
-
-
-def wait_until(condition, timeout: float = 15, interval: float = 0.05):
-    """Poll `condition` until it returns something true, and return that."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError("the condition did not come true in time")
-        time.sleep(interval)

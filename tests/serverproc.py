@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from conftest import LOOPBACK, free_port
+from waiting import wait_until
 
 # `serve` options for a server whose webhooks go to the tests' receivers.
 TO_LOOPBACK_RECEIVERS = ("--webhook-allowed-networks", ",".join(LOOPBACK))
@@ -43,14 +44,14 @@ class ServerProcess:
         self.process: subprocess.Popen | None = None
         self.url = ""
 
-    def sibling(self) -> "ServerProcess":
+    def sibling(self) -> ServerProcess:
         """Another server on the same database, acting for the same account."""
         other = ServerProcess(self.workdir, self.env.get("RDEVENTS_DATABASE_URL"), self.headers,
                               self.serve_args)
         other.account = self.account
         return other
 
-    def start(self) -> "ServerProcess":
+    def start(self) -> ServerProcess:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.process = subprocess.Popen(
@@ -72,11 +73,8 @@ class ServerProcess:
 
     def wait_for_pending_requests(self, count: int, timeout: float = 30) -> None:
         """Wait until `count` write jobs are queued or being committed."""
-        deadline = time.monotonic() + timeout
-        while httpx.get(f"{self.url}/healthz", timeout=5).json()["pending_writes"] < count:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"fewer than {count} writes are pending")
-            time.sleep(0.02)
+        wait_until(lambda: httpx.get(f"{self.url}/healthz", timeout=5).json()["pending_writes"]
+                   >= count, timeout, interval=0.02)
 
     def kill9(self) -> None:
         self.process.send_signal(signal.SIGKILL)

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from conftest import conversion, event, wait_for_token_cache
+from conftest import conversion, event, let_token_cache_lapse
 from rdevents.tokens import MAX_API_KEYS, hash_secret, issue_api_key
 
 INVALID_KEY = {"errors": {"error_type": "UNAUTHORIZED", "error_message": "Invalid API key."}}
@@ -97,10 +97,10 @@ def test_a_bearer_token_is_no_api_key(server):
 def test_a_deactivated_key_is_401_until_activated_again(server, keyed):
     client, key = keyed
     assert server.call(server.store.set_api_key_active(hash_secret(key), False)) is True
-    wait_for_token_cache(server)
+    let_token_cache_lapse(server)
     assert send(client, key, conversion(new_email())).json() == INVALID_KEY
     assert server.call(server.store.set_api_key_active(hash_secret(key), True)) is True
-    wait_for_token_cache(server)
+    let_token_cache_lapse(server)
     assert send(client, key, conversion(new_email())).status_code == 200
 
 

@@ -11,10 +11,9 @@ import httpx
 import pytest
 from starlette.routing import Mount, Route
 
+from conftest import conversion
 from rdevents.contacts import ContactChange
 from rdevents.ingest import change_contact
-
-from conftest import conversion
 
 NUL_REFUSED = {"errors": {
     "error_type": "BAD_REQUEST",

@@ -83,7 +83,7 @@ def test_success_body_lists_event_uuids_in_request_order(api):
     assert response["event_batch_uuid"] not in uuids
     contacts = {email: contact_uuid(api, email)
                 for email in ("a@example.com", "b@example.com", "c@example.com")}
-    for sent, event_uuid in zip(batch, uuids):
+    for sent, event_uuid in zip(batch, uuids, strict=True):
         stored = ok(api.get(f"/platform/events/{event_uuid}"))
         assert UUID.match(event_uuid)
         assert stored["event_uuid"] == event_uuid

@@ -7,6 +7,7 @@ import random
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import httpx
@@ -14,6 +15,7 @@ import pytest
 
 from conftest import BACKENDS
 from serverproc import ServerProcess
+from waiting import wait_until
 
 RUNS = 3
 CLIENTS = 12
@@ -35,7 +37,7 @@ class Ledger:
 
     def record_acked(self, events: list[dict], uuids: list[str]) -> None:
         with self.lock:
-            for event, event_uuid in zip(events, uuids):
+            for event, event_uuid in zip(events, uuids, strict=True):
                 self.acked[event_uuid] = event
                 if event["event_type"] == "CONVERSION":
                     self.acked_contacts.append(event["payload"]["email"])
@@ -60,6 +62,8 @@ def marker_of(payload: dict) -> str:
 
 def client_loop(url: str, headers: dict, ledger: Ledger, stop: threading.Event,
                 rng: random.Random) -> None:
+    """Send events until told to stop or the server is gone. Runs in a thread of its own: what
+    it raises reaches the test through its future."""
     with httpx.Client(base_url=url, headers=headers, timeout=10) as client:
         while not stop.is_set():
             marker = uuid.uuid4().hex
@@ -70,7 +74,8 @@ def client_loop(url: str, headers: dict, ledger: Ledger, stop: threading.Event,
                 events = [conversion(f"{marker}@crash.example", marker)]
             elif choice < 0.7:
                 email = f"{marker}@crash.example"
-                events = [conversion(email, marker), qualification("OPPORTUNITY", email, marker + "o"),
+                events = [conversion(email, marker),
+                          qualification("OPPORTUNITY", email, marker + "o"),
                           qualification("SALE", email, marker + "s")]
             else:
                 kind = rng.choice(["OPPORTUNITY", "OPPORTUNITY_LOST", "SALE"])
@@ -90,20 +95,37 @@ def client_loop(url: str, headers: dict, ledger: Ledger, stop: threading.Event,
             ledger.record_acked(events, uuids)
 
 
+@dataclass(frozen=True)
+class Moment:
+    """When a run's server is killed: after this many more acknowledgements, and this many
+    seconds more."""
+
+    acknowledged: int
+    delay: float
+
+    def __str__(self) -> str:
+        return f"{self.acknowledged} acknowledgements and {self.delay:.2f} s"
+
+
 def load_then_kill(server: ServerProcess, ledger: Ledger, rng: random.Random,
-                   kill_after: float) -> None:
+                   kill_after: Moment) -> None:
+    """CLIENTS clients send events, and the server is killed under them once `kill_after` says
+    (a number of acknowledgements, then a delay, so that a slow machine proves as much as a fast
+    one). A client's failure (a failed assertion, an unexpected exception, or not ending) fails
+    the test here, in the test's own thread."""
     stop = threading.Event()
-    threads = [threading.Thread(target=client_loop,
-                                args=(server.url, server.headers, ledger, stop,
-                                      random.Random(rng.random())))
-               for _ in range(CLIENTS)]
-    for thread in threads:
-        thread.start()
-    time.sleep(kill_after)
-    server.kill9()
-    stop.set()
-    for thread in threads:
-        thread.join(30)
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        clients = [pool.submit(client_loop, server.url, server.headers, ledger, stop,
+                               random.Random(rng.random()))
+                   for _ in range(CLIENTS)]
+        acked_before = len(ledger.acked)
+        wait_until(lambda: len(ledger.acked) >= acked_before + kill_after.acknowledged
+                   or any(client.done() for client in clients), timeout=120)
+        time.sleep(kill_after.delay)  # the point of the test: a kill at a moment no one chose
+        server.kill9()
+        stop.set()
+        for client in clients:
+            client.result(timeout=30)
 
 
 def history(client: httpx.Client, contact_uuid: str) -> list[dict]:
@@ -168,13 +190,13 @@ def test_acknowledged_events_survive_kill_9(tmp_path, request, backend):
     try:
         for run in range(RUNS):
             server.start()
-            kill_after = rng.uniform(0.3, 1.5)
-            load_then_kill(server, ledger, rng, kill_after)
-            server.start()
+            kill_after = Moment(rng.randint(40, 150), rng.uniform(0, 0.3))
             try:
+                load_then_kill(server, ledger, rng, kill_after)
+                server.start()
                 check(server, ledger)
             except AssertionError as failure:
-                pytest.fail(f"run {run} (seed {seed}, killed after {kill_after:.2f} s): "
+                pytest.fail(f"run {run} (seed {seed}, killed after {kill_after}): "
                             f"{failure}")
             server.stop()
         assert len(ledger.acked) > 100, "too little was acknowledged to prove anything"

@@ -6,9 +6,9 @@ import copy
 import uuid
 
 import pytest
-from rdevents.catalogue import EVENT_TYPES
 
 from conftest import conversion
+from rdevents.catalogue import EVENT_TYPES
 
 FIELD = {"api_identifier": "cf_plan", "data_type": "STRING", "presentation_type": "TEXT_INPUT",
          "name": {"pt-BR": "Plano"}, "label": {"pt-BR": "Plano contratado"}}

@@ -110,7 +110,7 @@ def test_all_examples_in_one_batch_are_stored_in_request_order(api):
     assert [list(item) for item in body["events"]] == [["event_uuid"]] * len(batch)
     uuids = [assert_uuid4(item["event_uuid"]) for item in body["events"]]
     assert len(set(uuids)) == len(batch) and batch_uuid not in uuids
-    for event_uuid, sent in zip(uuids, batch):
+    for event_uuid, sent in zip(uuids, batch, strict=True):
         assert_stored(api, event_uuid, sent, batch_uuid=batch_uuid)
 
 

@@ -6,21 +6,22 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Iterator
 
 import httpx
 import psycopg
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import Server, conversion, sqlite_settings
 from hooks import settled, subscribe
 from rdevents.clock import utc_now
 from rdevents.ingest import stored_payloads
 from rdevents.process import ACCEPTED, EventsJob, Failed
-from rdevents.store import StoreUnavailable
-from rdevents.store import postgres, sqlite as sqlite_store
+from rdevents.store import StoreUnavailable, postgres
+from rdevents.store import sqlite as sqlite_store
 from rdevents.validation import validate_event
 
 KINDS = ("good", "duplicate_uuid", "unstorable_text")
@@ -64,7 +65,7 @@ def test_only_the_jobs_the_database_refuses_fail(server: Server, accounts: list[
         return await asyncio.gather(*(server.store.write(job) for job, _, _ in jobs))
 
     outcomes = server.call(write_together())
-    for (account, kind), (job, event_uuid, email), outcome in zip(plan, jobs, outcomes):
+    for (_, kind), (job, event_uuid, email), outcome in zip(plan, jobs, outcomes, strict=True):
         stored_contact = server.call(server.store.get_contact(job.account_id, "email", email))
         if kind == "good":
             assert outcome == ACCEPTED
@@ -143,7 +144,7 @@ def test_a_database_locked_by_another_process_is_a_503_and_not_ready(sqlite_serv
     assert ready.status_code == 503
     assert ready.json()["errors"]["error_message"].startswith(
         "The database cannot be written: database is locked")
-    for (_, path, _), answer in zip(writes, answers):
+    for (_, path, _), answer in zip(writes, answers, strict=True):
         assert answer.status_code == 503, (path, answer.text)
         assert answer.json() == {"errors": {"error_type": "SERVICE_UNAVAILABLE",
                                             "error_message": "Service temporarily unavailable"}}

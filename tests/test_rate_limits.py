@@ -5,13 +5,13 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Iterator
 
 import pytest
 
 from conftest import BACKENDS, Server, backend_settings, conversion
-from rdevents.limits import PER_CONTACT_PER_DAY, Quota, quota
+from rdevents.limits import PER_CONTACT_PER_DAY
 from serverproc import ServerProcess, rdevents
 
 
@@ -40,12 +40,6 @@ def account(server: Server, **limits) -> str:
 
 def new_email() -> str:
     return f"limit-{uuid.uuid4().hex[:10]}@example.com"
-
-
-def test_plans_and_own_limits():
-    assert quota("standard", None, None) == Quota(120, PER_CONTACT_PER_DAY)
-    assert quota("advanced", None, None) == Quota(500, 120)
-    assert quota("advanced", 7, 3) == Quota(7, 3)
 
 
 def test_per_account_limit_counts_batches_by_event_and_stores_nothing_refused(limited_server):

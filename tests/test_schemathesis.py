@@ -14,10 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import Server
 from rdevents.openapi import build_openapi
 from rdevents.tokens import issue_api_key
-
-from conftest import Server
 from receiver import Receiver
 
 CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,"

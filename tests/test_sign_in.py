@@ -12,14 +12,13 @@ import uuid
 import httpx
 import pytest
 
-from consent import PASSWORD, REDIRECT, csrf_token, new_address, open_page, sign_in
 from conftest import BACKENDS, Server, backend_settings
-from serverproc import ServerProcess
+from consent import PASSWORD, REDIRECT, csrf_token, new_address, open_page, sign_in
 from rdevents import passwords
 from rdevents.oauth import create_app
 from rdevents.passwords import hash_password
-from rdevents.sign_in import network
 from rdevents.store import open_store
+from serverproc import ServerProcess
 
 FOR_ADMIN = "Too many failed sign-ins for this administrator. Try again in {} minute{}."
 FROM_ADDRESS = "Too many failed sign-ins from your network address. Try again in {} minute{}."
@@ -139,18 +138,6 @@ def test_an_address_is_refused_after_20_failures_whatever_the_names(throttled, b
     # The administrator signs in from elsewhere.
     assert sign_in(browser, client_id, username, PASSWORD, address=new_address()
                    ).status_code == 302
-
-
-@pytest.mark.parametrize("address, counted_as", [
-    ("203.0.113.9", "203.0.113.9"),
-    ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
-    ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),
-    ("2001:db8:1:3::1", "2001:db8:1:3::/64"),
-    ("::ffff:203.0.113.9", "203.0.113.9"),  # an IPv4 client of a dual-stack socket
-    ("testclient", "testclient"),
-])
-def test_a_client_is_counted_by_its_address_or_its_ipv6_64(address, counted_as):
-    assert network(address) == counted_as
 
 
 def test_attempts_at_once_get_no_more_than_the_limit(throttled):

@@ -610,7 +610,7 @@ def test_invalid_event_leaves_an_existing_contact_unchanged(api):
     assert len(history) == 1
 
 
-# --- values no database can store ------------------------------------------------------------------
+# --- values no database can store -----------------------------------------------------------------
 
 
 def test_nul_characters_are_refused_where_they_would_be_stored(api):

@@ -11,9 +11,9 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import orjson
@@ -31,9 +31,10 @@ from conftest import (
     sqlite_settings,
 )
 from hooks import attribute_error, deliveries, new_email, settled, subscribe
-from receiver import Receiver, wait_until
 from rdevents.clock import utc_now
+from receiver import Receiver
 from serverproc import TO_LOOPBACK_RECEIVERS, ServerProcess
+from waiting import wait_until
 
 # Quick retries, so that a delivery fails for good within a second.
 RETRY_DELAYS = (0.1, 0.2, 0.3)
@@ -49,7 +50,7 @@ def server(request, tmp_path_factory) -> Iterator[Server]:
     running.stop()
 
 
-# --- subscriptions ---------------------------------------------------------------------------------
+# --- subscriptions --------------------------------------------------------------------------------
 
 def test_create_list_get_update_delete(server, receiver):
     account_id, token = server.new_account()
@@ -251,7 +252,7 @@ def test_rotating_refuses_other_fields_and_unknown_webhooks(server, api, receive
     assert api.get(f"/integrations/webhooks/{webhook['uuid']}").json() == webhook
 
 
-# --- deliveries ------------------------------------------------------------------------------------
+# --- deliveries -----------------------------------------------------------------------------------
 
 def test_a_conversion_is_delivered_signed_in_rds_v2_format(api, receiver):
     webhook = subscribe(api, receiver.url, include_relations=["COMPANY", "CONTACT_FUNNEL"])
@@ -430,7 +431,7 @@ def test_erasing_a_contact_erases_its_deliveries(server, api, receiver):
                           f"{delivery['uuid']}/resend")
         assert (resent.status_code, resent.json()["errors"]["error_message"]) == (
             400, "The delivery was erased with its contact.")
-    time.sleep(0.5)
+    time.sleep(0.5)  # nothing is to go out again: give a wrong delivery the time to show
     assert [d["status"] for d in deliveries(api, webhook)] == ["erased", "erased"]
     assert len(receiver.deliveries) == count
 
@@ -533,7 +534,7 @@ def test_processes_share_the_outbox_without_sending_twice(postgres_url, tmp_path
         second.stop()
 
 
-# --- the receiver docs/webhooks.md shows -------------------------------------------------------------
+# --- the receiver docs/webhooks.md shows ----------------------------------------------------------
 
 def documented_receiver() -> str:
     text = (Path(__file__).resolve().parents[1] / "docs" / "webhooks.md").read_text()

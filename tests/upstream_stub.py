@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from conftest import free_port
-from receiver import wait_until
+from waiting import wait_until
 
 # RD's gateway page when it is down (RD's Ruby client, issue #47).
 RD_DOWN_PAGE = (b'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title> RD Station fora do '

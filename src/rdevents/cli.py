@@ -134,6 +134,10 @@ def main() -> None:
 @click.option("--sign-in-window-seconds", envvar="RDEVENTS_SIGN_IN_WINDOW_SECONDS",
               default=900.0, show_default=True, type=click.FloatRange(min=1),
               help="The window of the sign-in limits, from the first failure counted.")
+@click.option("--ui-session-seconds", envvar="RDEVENTS_UI_SESSION_SECONDS",
+              default=_DEFAULTS.ui_session_seconds, show_default=True,
+              type=click.FloatRange(min=60),
+              help="How long a sign-in to the dashboard (/ui/) lasts.")
 @click.option("--rate-limits", envvar="RDEVENTS_RATE_LIMITS", default="off", show_default=True,
               type=click.Choice(["off", "rd"]),
               help="rd: RD Station's limits (120 events/min an account, 500 on the advanced "
@@ -227,7 +231,8 @@ def main() -> None:
 def serve(host: str, port: int, database_url: str, max_body_bytes: int, max_batch_events: int,
           max_custom_fields: int, max_tags_per_contact: int, max_pending_writes: int,
           token_cache_seconds: float, sign_in_failures_per_username: int,
-          sign_in_failures_per_address: int, sign_in_window_seconds: float, rate_limits: str,
+          sign_in_failures_per_address: int, sign_in_window_seconds: float,
+          ui_session_seconds: float, rate_limits: str,
           webhook_timeout: float, webhook_retry_delays: tuple[float, ...],
           webhook_poll_seconds: float, webhook_retention_days: float,
           webhook_allowed_networks: tuple[str, ...], webhook_concurrency: int,
@@ -250,6 +255,7 @@ def serve(host: str, port: int, database_url: str, max_body_bytes: int, max_batc
                         sign_in_failures_per_username=sign_in_failures_per_username,
                         sign_in_failures_per_address=sign_in_failures_per_address,
                         sign_in_window_seconds=sign_in_window_seconds,
+                        ui_session_seconds=ui_session_seconds,
                         rate_limits=rate_limits == "rd", webhook_timeout=webhook_timeout,
                         webhook_retry_delays=webhook_retry_delays,
                         webhook_poll_seconds=webhook_poll_seconds,
@@ -526,7 +532,7 @@ async def apps_authorize(store: Store, client_id: str) -> None:
 
 @main.group()
 def admins() -> None:
-    """Manage account administrators (who consent on /auth/dialog)."""
+    """Manage account administrators (who consent on /auth/dialog and sign in to /ui/)."""
 
 
 class NewPassword(click.ParamType):
@@ -573,7 +579,8 @@ async def admins_create(store: Store, account_name: str, username: str, password
 @database_option
 @with_store
 async def admins_set_password(store: Store, username: str, password: str) -> None:
-    """Give an administrator a new password (this also lifts a sign-in lockout of the name)."""
+    """Give an administrator a new password (this also lifts a sign-in lockout of the name and
+    signs them out of the dashboard)."""
     from .sign_in import SignIn
 
     if not await store.set_admin_password(username, hash_password(password)):
@@ -613,7 +620,8 @@ async def admins_list(store: Store, account_name: str | None, as_json: bool) -> 
 @database_option
 @with_store
 async def admins_delete(store: Store, username: str) -> None:
-    """Delete an administrator (tokens already given to apps stay valid)."""
+    """Delete an administrator (tokens already given to apps stay valid; their dashboard
+    sessions end)."""
     if not await store.delete_admin(username):
         raise click.ClickException(f"No administrator named {username!r}.")
     click.echo(f"Deleted administrator {username!r}.", err=True)
@@ -759,9 +767,15 @@ async def relays_list(store: Store, account_name: str | None, as_json: bool) -> 
             *((r.uuid, r.account, r.state, str(r.backlog),
                "-" if r.lag_seconds is None else f"{r.lag_seconds:.0f} s", str(r.sent),
                str(r.dead), _short(r.paused_reason or r.last_error)) for r in found)]
+    _echo_table(rows)
+
+
+def _echo_table(rows: list[tuple[str, ...]]) -> None:
+    """Rows of cells, aligned in columns."""
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
     for row in rows:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+                   .rstrip())
 
 
 def _short(text: str | None, length: int = 70) -> str:
@@ -854,9 +868,7 @@ async def relays_dead_letters(store: Store, uuid: str, as_json: bool) -> None:
     rows = [("EVENT UUID", "STATUS", "FAILED AT", "ERROR"),
             *((d.event_uuid, "-" if d.status is None else str(d.status), d.failed_at or "-",
                _short(d.error)) for d in letters)]
-    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
-    for row in rows:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    _echo_table(rows)
 
 
 @relays.command("replay")

@@ -40,6 +40,8 @@ class Settings:
     sign_in_failures_per_username: int = 5
     sign_in_failures_per_address: int = 20
     sign_in_window_seconds: float = 900.0
+    # The dashboard (/ui/): how long a sign-in lasts before the administrator signs in again.
+    ui_session_seconds: float = 43_200.0
     # RD's rate limits (limits.py): off unless asked for.
     rate_limits: bool = False
     # Webhook deliveries: each attempt's timeout, the waits before each retry (RD retries 3

@@ -135,7 +135,8 @@ def merge_tags(current: list[str], new: list[str]) -> list[str]:
     return merged
 
 
-def merge_legal_bases(current: list[dict], new: list[dict]) -> list[dict]:
+def merge_legal_bases(current: list[dict[str, Any]],
+                      new: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One legal basis per (category, type): a newer one replaces the older."""
     if new == current:  # the same bases again, as most integrations send
         return current
@@ -188,7 +189,7 @@ class ContactChangeRefused(Exception):
             self.by_attribute[attribute] = [{"error_type": error_type, "error_message": message}]
 
     @classmethod
-    def from_errors(cls, errors: list[dict]) -> ContactChangeRefused:
+    def from_errors(cls, errors: list[dict[str, Any]]) -> ContactChangeRefused:
         """One refusal for the errors of a rejected change (each with the attribute it is about
         as its path, or none): a request-level error if there is one, else every attribute's."""
         plain = [e for e in errors if not e["path"]]
@@ -213,7 +214,7 @@ class ContactChange:
     kind: str
     attributes: dict[str, Any] = field(default_factory=dict)
     tags: list[str] | None = None
-    legal_bases: list[dict] | None = None
+    legal_bases: list[dict[str, Any]] | None = None
     funnel: FunnelUpdate | None = None
 
 
@@ -229,7 +230,8 @@ def apply_contact_change(contact: Contact | None, change: ContactChange, email: 
         contact = Contact(uuid=new_uuid, email=email, created_at=now, updated_at=now)
         transition = FunnelTransition(None, LEAD, None, False)
     if change.kind == "funnel":
-        return contact, apply_funnel_update(contact, change.funnel, now)
+        # A funnel change that names no attribute changes nothing.
+        return contact, apply_funnel_update(contact, change.funnel or FunnelUpdate(), now)
     contact.profile.update({k: v for k, v in change.attributes.items() if v is not None})
     if change.tags is not None:
         tags = [t.strip().lower() for t in change.tags]

@@ -50,9 +50,9 @@ def window(now: float, period: int) -> int:
     return int(now // period) * period
 
 
-def job_counters(account_id: int, emails: list[str], now: float) -> Counter:
+def job_counters(account_id: int, emails: list[str], now: float) -> Counter[CounterKey]:
     """What a job of these events would add to each counter."""
-    counts: Counter = Counter()
+    counts: Counter[CounterKey] = Counter()
     counts[(account_id, ACCOUNT, window(now, MINUTE))] += len(emails)
     day = window(now, DAY)
     for email in emails:
@@ -60,7 +60,7 @@ def job_counters(account_id: int, emails: list[str], now: float) -> Counter:
     return counts
 
 
-def check(adds: Counter, current: dict[CounterKey, int], limits: Quota,
+def check(adds: Counter[CounterKey], current: dict[CounterKey, int], limits: Quota,
           now: float) -> Limited | None:
     """The limit the job would break, the account's first; None when it fits."""
     for (account_id, subject, start), added in sorted(adds.items(), key=lambda kv: kv[0][1]):

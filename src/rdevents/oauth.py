@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from .clock import utc_now
 from .store import App, Store
@@ -41,7 +42,7 @@ class Grant:
     access_token: str
     refresh_token: str
 
-    def body(self) -> dict:
+    def body(self) -> dict[str, Any]:
         return {"access_token": self.access_token, "expires_in": ACCESS_TOKEN_SECONDS,
                 "refresh_token": self.refresh_token}
 

@@ -9,8 +9,10 @@ from .catalogue import EVENT_FAMILY, EVENT_TYPES, EventType, Field, FieldType
 from .catalogue.fields import LEGAL_BASES
 from .contacts import LIFECYCLE_STAGES, RD_ATTRIBUTES
 from .custom_fields import DATA_TYPES, INT64_MAX, INT64_MIN, PRESENTATION_TYPES
-from .webhook_rules import RELATIONS, SECRET_LENGTHS, WEBHOOK_EVENT_TYPES
 from .http.paging import MAX_PAGE, MAX_PAGE_SIZE
+from .webhook_rules import RELATIONS, SECRET_LENGTHS, WEBHOOK_EVENT_TYPES
+
+Spec = dict[str, Any]  # an object of the OpenAPI document
 
 _SCALARS = {
     FieldType.STRING: {"type": "string"},
@@ -21,9 +23,9 @@ _SCALARS = {
 }
 
 
-def field_schema(spec: Field) -> dict[str, Any]:
+def field_schema(spec: Field) -> Spec:
     if spec.type in _SCALARS:
-        schema = dict(_SCALARS[spec.type])
+        schema: Spec = dict(_SCALARS[spec.type])
         if spec.format == "email":
             schema["format"] = "email"
     elif spec.type is FieldType.STRING_ARRAY:
@@ -38,8 +40,8 @@ def field_schema(spec: Field) -> dict[str, Any]:
     return schema
 
 
-def _object_schema(fields: tuple[Field, ...]) -> dict[str, Any]:
-    schema: dict[str, Any] = {
+def _object_schema(fields: tuple[Field, ...]) -> Spec:
+    schema: Spec = {
         "type": "object",
         "properties": {f.name: field_schema(f) for f in fields},
     }
@@ -57,7 +59,7 @@ _CUSTOM_VALUE = {
               {"type": "null"}]}
 
 
-def event_schema(event_type: EventType) -> dict[str, Any]:
+def event_schema(event_type: EventType) -> Spec:
     payload = _object_schema(event_type.fields)
     if event_type.custom_fields:
         payload["patternProperties"] = {"^cf_": _CUSTOM_VALUE}
@@ -79,7 +81,7 @@ def event_schema(event_type: EventType) -> dict[str, Any]:
     }
 
 
-def _object(properties: dict[str, Any]) -> dict[str, Any]:
+def _object(properties: Spec) -> Spec:
     """An object with exactly these properties, all required."""
     return {"type": "object", "required": list(properties), "properties": properties,
             "additionalProperties": False}
@@ -119,15 +121,15 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _json(schema: dict, description: str) -> dict[str, Any]:
+def _json(schema: Spec, description: str) -> Spec:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _html(description: str) -> dict[str, Any]:
+def _html(description: str) -> Spec:
     return {"description": description, "content": {"text/html": {"schema": _STRING}}}
 
 
-def _either(*names: str) -> dict[str, Any]:
+def _either(*names: str) -> Spec:
     return {"oneOf": [_ref(name) for name in names]}
 
 
@@ -148,7 +150,7 @@ _REVOKE_REQUEST = {"type": "object", "required": ["token"], "properties": {
 _FORM_OR_JSON = ("application/json", "application/x-www-form-urlencoded")
 
 _UUID = {"type": "string", "format": "uuid"}
-_BEARER = [{"bearer": []}]
+_BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 _TRANSLATIONS = {"type": "object", "required": ["pt-BR"],
                  "additionalProperties": {"type": "string"},
                  "examples": [{"pt-BR": "Plano contratado"}]}
@@ -179,43 +181,43 @@ _CONTACT_PARAM = {"name": "contact", "in": "path", "required": True,
                   "schema": {"type": "string", "pattern": "^(email:.*|uuid:[^:]*|[^:]*)$"}}
 
 
-def _path_uuid(name: str) -> dict[str, Any]:
+def _path_uuid(name: str) -> Spec:
     return {"name": name, "in": "path", "required": True, "schema": _UUID}
 
 
-def _query(name: str, schema: dict, description: str | None = None) -> dict[str, Any]:
-    parameter = {"name": name, "in": "query", "schema": schema}
+def _query(name: str, schema: Spec, description: str | None = None) -> Spec:
+    parameter: Spec = {"name": name, "in": "query", "schema": schema}
     if description:
         parameter["description"] = description
     return parameter
 
 
-def _pages(*extra: dict) -> list[dict]:
+def _pages(*extra: Spec) -> list[Spec]:
     number = {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}
     return [*extra, _query("page", number),
             _query("page_size", number, f"At most {MAX_PAGE_SIZE} are answered")]
 
 
 def _operation(operation_id: str, summary: str, ok: tuple[str, str], *,
-               ok_schema: dict | None = None, parameters: list | None = None,
-               body: dict | None = None, errors: tuple[str, ...] | None = None,
-               not_found: str | None = None, links: dict | None = None) -> dict[str, Any]:
+               ok_schema: Spec | None = None, parameters: list[Spec] | None = None,
+               body: Spec | None = None, errors: tuple[str, ...] | None = None,
+               not_found: str | None = None, links: Spec | None = None) -> Spec:
     """An operation that takes the account's Bearer token. `errors` are the schemas of its 400s
     beside RequestError (by default RD's attribute-keyed errors where there is a body); the
     responses every operation shares are added by _shared_responses."""
     if errors is None:
         errors = ("AttributeErrors",) if body is not None else ()
     status, description = ok
-    success: dict[str, Any] = {"description": description} if status == "204" else \
+    success: Spec = {"description": description} if status == "204" else \
         _json(ok_schema or {"type": "object"}, description)
     if links:
         success["links"] = links
-    responses: dict[str, Any] = {status: success}
+    responses: Spec = {status: success}
     if body is not None or parameters:
         responses["400"] = _json(_either(*errors, "RequestError"), "Invalid request")
     if not_found:
         responses["404"] = _json(_ref("RequestError"), not_found)
-    operation: dict[str, Any] = {"operationId": operation_id, "summary": summary,
+    operation: Spec = {"operationId": operation_id, "summary": summary,
                                  "security": _BEARER, "responses": responses}
     if parameters:
         operation["parameters"] = parameters
@@ -225,20 +227,20 @@ def _operation(operation_id: str, summary: str, ok: tuple[str, str], *,
     return operation
 
 
-def _links(parameter: str, *operation_ids: str, value: str = "$response.body#/uuid") -> dict:
+def _links(parameter: str, *operation_ids: str, value: str = "$response.body#/uuid") -> Spec:
     """OpenAPI links: what a response creates, the operations that take it as `parameter`."""
     return {operation_id: {"operationId": operation_id, "parameters": {parameter: value}}
             for operation_id in operation_ids}
 
 
-def _event_paths() -> dict[str, Any]:
-    def writes(operation_id: str, summary: str, body: dict, success: dict, *,
-               security: bool = True, parameters: list | None = None,
-               links: dict | None = None, refused: str | None = None) -> dict[str, Any]:
+def _event_paths() -> Spec:
+    def writes(operation_id: str, summary: str, body: Spec, success: Spec, *,
+               security: bool = True, parameters: list[Spec] | None = None,
+               links: Spec | None = None, refused: str | None = None) -> Spec:
         ok = _json(success, "Stored durably")
         if links:
             ok["links"] = links
-        operation: dict[str, Any] = {
+        operation: Spec = {
             "operationId": operation_id, "summary": summary,
             "requestBody": {"required": True,
                             "content": {"application/json": {"schema": body}}},
@@ -280,9 +282,9 @@ def _event_paths() -> dict[str, Any]:
     }
 
 
-def _contact_body(*, create: bool) -> dict[str, Any]:
+def _contact_body(*, create: bool) -> Spec:
     """RD's contact attributes, tags, legal bases and cf_* fields (and the e-mail, to create)."""
-    properties: dict[str, Any] = {name: _STRING for name in RD_ATTRIBUTES}
+    properties: Spec = {name: _STRING for name in RD_ATTRIBUTES}
     properties["tags"] = {"type": "array", "items": _STRING}
     properties["legal_bases"] = {"type": "array", "items": _object_schema(LEGAL_BASES.items)}
     schema = {"type": "object", "properties": properties,
@@ -294,7 +296,7 @@ def _contact_body(*, create: bool) -> dict[str, Any]:
     return schema
 
 
-def _contact_paths() -> dict[str, Any]:
+def _contact_paths() -> Spec:
     contact = [_CONTACT_PARAM]
     by_contact = ("getContact", "updateContact", "deleteContact", "tagContact",
                   "getContactEvents", "getFunnel", "putFunnel")
@@ -346,7 +348,7 @@ def _contact_paths() -> dict[str, Any]:
     }
 
 
-def _field_paths() -> dict[str, Any]:
+def _field_paths() -> Spec:
     field = [_path_uuid("uuid")]
     return {
         "/platform/contacts/fields": {
@@ -371,7 +373,7 @@ def _field_paths() -> dict[str, Any]:
     }
 
 
-def _webhook_paths() -> dict[str, Any]:
+def _webhook_paths() -> Spec:
     webhook, delivery = [_path_uuid("uuid")], _path_uuid("delivery")
     unknown = "Unknown webhook"
     return {
@@ -439,9 +441,9 @@ def _relay_paths() -> dict[str, Any]:
     }
 
 
-def _oauth_paths() -> dict[str, Any]:
-    def form(operation_id: str, summary: str, schema: dict, ok: dict,
-             refused: str | None = None) -> dict[str, Any]:
+def _oauth_paths() -> Spec:
+    def form(operation_id: str, summary: str, schema: Spec, ok: Spec,
+             refused: str | None = None) -> Spec:
         responses = {"200": ok, "400": _json(_either("MissingFields", "RequestError"),
                                              "A field is missing, or the body is unparseable")}
         if refused:
@@ -498,7 +500,7 @@ _HOME = {"type": "object", "required": ["name", "version", "links"], "properties
               "description": "The paths of docs, openapi, healthz and readyz, by those names"}}}
 
 
-def _shared_responses(paths: dict[str, Any]) -> None:
+def _shared_responses(paths: Spec) -> None:
     """The answers any operation may give besides its own: 400 BAD_REQUEST (a NUL character in
     the path, the query or a form field), 401 without a valid token, 413 and 415 for a body, 431
     for a request head over 64 KiB, 503 while the database is away."""
@@ -522,8 +524,8 @@ def _shared_responses(paths: dict[str, Any]) -> None:
                                                   "The database cannot answer now; retry"))
 
 
-def build_openapi() -> dict[str, Any]:
-    schemas: dict[str, Any] = {name: event_schema(t) for name, t in EVENT_TYPES.items()}
+def build_openapi() -> Spec:
+    schemas: Spec = {name: event_schema(t) for name, t in EVENT_TYPES.items()}
     event = {"oneOf": [_ref(name) for name in EVENT_TYPES],
              "discriminator": {"propertyName": "event_type",
                                "mapping": {n: f"#/components/schemas/{n}" for n in EVENT_TYPES}}}

@@ -17,8 +17,8 @@ import hashlib
 import ipaddress
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable
 
 from . import passwords
 from .store import SignInCounter, Store
@@ -111,12 +111,12 @@ class SignIn:
     def _window(self) -> int:
         return int(self.limits.window_seconds * 1000)
 
-    def _refusal(self, counters: list[SignInCounter | None], now: int,
+    def _refusal(self, counters: Sequence[SignInCounter | None], now: int,
                  extra: int) -> Refused | None:
         """Refused when a counter, plus `extra` attempts, is past its limit in a live window."""
         for by, limit, counter in zip(("username", "address"),
                                       (self.limits.per_username, self.limits.per_address),
-                                      counters):
+                                      counters, strict=True):
             if counter is None or counter.window_start <= now - self._window:
                 continue
             if counter.attempts + extra > limit:

@@ -9,7 +9,8 @@ from itertools import count
 from typing import Any
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rdevents.catalogue import EVENT_TYPES
 from rdevents.config import DataCaps

@@ -6,6 +6,8 @@ which RD Station has since deprecated, and the eight ECOMMERCE_* events that rep
 RD's own integration node sends, all optional but `email`.
 """
 
+from typing import Any
+
 from .fields import (
     LEGAL_BASES,
     LEGAL_BASES_EXAMPLE,
@@ -22,7 +24,8 @@ _NAME = contact_string("name", "Name of the contact.")
 PAYMENT_METHODS = ("Credit Card", "Debit Card", "Invoice", "Others")
 
 
-def _legacy(name: str, title: str, description: str, fields: tuple[Field, ...], example: dict):
+def _legacy(name: str, title: str, description: str, fields: tuple[Field, ...],
+            example: dict[str, Any]) -> EventType:
     return EventType(
         name=name,
         family="ecommerce",
@@ -178,7 +181,7 @@ _ECOMMERCE_EXAMPLE_ITEMS = [
 ]
 
 
-def _current(name: str, title: str, description: str, extra_example: dict) -> EventType:
+def _current(name: str, title: str, description: str, extra_example: dict[str, Any]) -> EventType:
     return EventType(
         name=name,
         family="ecommerce",

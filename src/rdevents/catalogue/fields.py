@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 from functools import cached_property
+from typing import Any
 
 
 class FieldType(Enum):
@@ -55,7 +56,7 @@ class EventType:
     title: str
     description: str
     fields: tuple[Field, ...]
-    example: dict
+    example: dict[str, Any]
     # Qualification events need an existing contact; every other type upserts one.
     creates_contact: bool = True
     # CONVERSION accepts any cf_* key as a custom field of the contact.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -10,11 +12,12 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.routing import Route
 
+from .. import ui
 from ..config import Settings
-from ..sign_in import Limits, SignIn
-from ..store import Store, open_store
 from ..outbound.relay import RelaySender
 from ..outbound.sender import WebhookSender
+from ..sign_in import Limits, SignIn
+from ..store import Store, open_store
 from . import consent, contacts, conversions, docs, events, fields, home, oauth, relays, webhooks
 from .auth import CredentialCache, TokenLookup
 from .errors import EXCEPTION_HANDLERS, JSON, ApiError
@@ -48,8 +51,10 @@ async def _relay_detail(request: Request) -> dict[str, Any]:
     return {"relays": relayed, "relay_sender": "running" if sender.running() else "stopped"}
 
 
-def create_app(settings: Settings, store: Store | None = None) -> Starlette:
-    """The app; it opens `store` (by default the one `settings.database_url` names) on startup."""
+def create_app(settings: Settings, store: Store | None = None,
+               clock: Callable[[], float] = time.monotonic) -> Starlette:
+    """The app; it opens `store` (by default the one `settings.database_url` names) on startup.
+    `clock` is what the token and API key caches measure their lifetime with (monotonic)."""
     store = store or open_store(settings.database_url, max_group=settings.max_group,
                                 caps=settings.caps,
                                 max_pending=settings.max_pending_writes)
@@ -59,7 +64,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     token_lookup = TokenLookup(store)
 
     @asynccontextmanager
-    async def lifespan(app: Starlette):
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.open()
         await sender.start()
         await relay_sender.start()
@@ -77,7 +82,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         # fields before contacts: /platform/contacts/fields is not a contact.
         routes=[*events.routes, *conversions.routes, *fields.routes, *contacts.routes,
                 *webhooks.routes, *relays.routes, *consent.routes, *oauth.routes,
-                *docs.routes(), *home.routes,
+                *docs.routes(), *home.routes, ui.mount(),
                 Route("/healthz", healthz, methods=["GET"]),
                 Route("/readyz", readyz, methods=["GET"])],
         exception_handlers=EXCEPTION_HANDLERS,
@@ -89,8 +94,10 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     app.state.store = store
     app.state.webhook_sender = sender
     app.state.relay_sender = relay_sender
-    app.state.tokens = CredentialCache(token_lookup.find, ttl=settings.token_cache_seconds)
-    app.state.api_keys = CredentialCache(store.find_api_key, ttl=settings.token_cache_seconds)
+    app.state.tokens = CredentialCache(token_lookup.find, ttl=settings.token_cache_seconds,
+                                       clock=clock)
+    app.state.api_keys = CredentialCache(store.find_api_key, ttl=settings.token_cache_seconds,
+                                         clock=clock)
     app.state.sign_in = SignIn(store, Limits(settings.sign_in_failures_per_username,
                                              settings.sign_in_failures_per_address,
                                              settings.sign_in_window_seconds))

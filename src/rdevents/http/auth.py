@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
+from typing import Generic, Protocol, TypeVar
 
 from starlette.requests import Request
 
-from typing import Any, Awaitable, Callable
-
 from ..clock import utc_now
-from ..store import Store, Token
+from ..store import ApiKey, Store, Token
 from ..tokens import hash_secret
 from .errors import JSON, ApiError
 
@@ -37,30 +37,40 @@ class MissingToken(ApiError):
                     headers={"WWW-Authenticate": f'Bearer realm="{REALM}"'})
 
 
-class CredentialCache:
-    """Live credentials (tokens, API keys) remembered for `ttl` seconds, sparing a database
-    read per request. A revoked or deactivated one stops working within `ttl` seconds; token
-    expiry is checked on every request."""
+class Credential(Protocol):
+    @property
+    def revoked(self) -> bool: ...
 
-    def __init__(self, lookup: Callable[[str], Awaitable[Any]], ttl: float = 1.0,
-                 max_entries: int = 10_000) -> None:
+
+C = TypeVar("C", bound=Credential)
+
+
+class CredentialCache(Generic[C]):
+    """Live credentials (tokens, API keys) remembered for `ttl` seconds, sparing a database
+    read per request. A revoked or deactivated one stops working within `ttl` seconds (of
+    `clock`, monotonic); token expiry is checked on every request."""
+
+    def __init__(self, lookup: Callable[[str], Awaitable[C | None]], ttl: float = 1.0,
+                 max_entries: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._lookup = lookup
         self._ttl = ttl
         self._max_entries = max_entries
-        self._entries: dict[str, tuple[Any, float]] = {}
+        self._clock = clock
+        self._entries: dict[str, tuple[C, float]] = {}
 
     def discard(self, secret_hash: str) -> None:
         """Forget one credential: revoked by this process, it works no more here."""
         self._entries.pop(secret_hash, None)
 
-    def discard_where(self, condition: Callable[[Any], bool]) -> None:
+    def discard_where(self, condition: Callable[[C], bool]) -> None:
         """Forget every credential whose record meets `condition`."""
         for secret_hash in [key for key, (record, _) in self._entries.items()
                             if condition(record)]:
             del self._entries[secret_hash]
 
-    async def find(self, secret_hash: str) -> Any:
-        now = time.monotonic()
+    async def find(self, secret_hash: str) -> C | None:
+        now = self._clock()
         entry = self._entries.get(secret_hash)
         if entry is not None and now - entry[1] < self._ttl:
             return entry[0]
@@ -90,7 +100,7 @@ class TokenLookup:
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._recording: dict[str, asyncio.Task] = {}
+        self._recording: dict[str, asyncio.Task[None]] = {}
 
     async def find(self, token_hash: str) -> Token | None:
         record = await self._store.find_token(token_hash)
@@ -120,7 +130,8 @@ async def authenticate(request: Request) -> int:
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise _invalid()
-    record = await request.app.state.tokens.find(hash_secret(token))
+    tokens: CredentialCache[Token] = request.app.state.tokens
+    record = await tokens.find(hash_secret(token))
     if record is None or record.revoked:
         raise _invalid()
     if record.expires_at is not None and record.expires_at <= utc_now():
@@ -133,7 +144,8 @@ async def authenticate(request: Request) -> int:
 async def authenticate_api_key(request: Request) -> int:
     """The account id of the request's `api_key` query parameter, or a 401."""
     key = request.query_params.get("api_key", "").strip()
-    record = await request.app.state.api_keys.find(hash_secret(key)) if key else None
+    api_keys: CredentialCache[ApiKey] = request.app.state.api_keys
+    record = await api_keys.find(hash_secret(key)) if key else None
     if record is None or record.revoked:
         raise ApiError(401, "UNAUTHORIZED", "Invalid API key.")
     return record.account_id

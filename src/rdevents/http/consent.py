@@ -38,7 +38,7 @@ old, or open in another tab too, or the form may have been sent by another site.
 
 
 async def _app_for(request: Request, client_id: str | None, redirect_uri: str | None) -> App:
-    app = await request.app.state.store.find_app(client_id) if client_id else None
+    app: App | None = await request.app.state.store.find_app(client_id) if client_id else None
     if app is None or redirect_uri != app.redirect_uri:
         raise ApiError(400, "ACCESS_DENIED", _BAD_REDIRECT)
     return app

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..catalogue import EVENT_TYPE_NAMES, EVENT_TYPES
+from ..catalogue.fields import LEGAL_BASES
 from ..contacts import (
     LIFECYCLE_STAGES,
     RD_ATTRIBUTES,
@@ -20,20 +21,20 @@ from ..contacts import (
     attributes_of,
     custom_fields_of,
 )
-from ..ingest import change_contact, erase_contact
-from ..catalogue.fields import LEGAL_BASES
 from ..custom_fields import RESERVED_NAMES, stored_value
+from ..ingest import change_contact, erase_contact
 from ..validation import (
     INVALID_DATA_TYPE,
     NUL,
+    Error,
     check_custom_field,
     check_field,
     is_email,
     normalise_email,
     option_error,
 )
-from .body import bad_shape, read_json
 from .auth import authenticate
+from .body import bad_shape, read_json
 from .errors import (
     JSON,
     ApiError,
@@ -165,7 +166,7 @@ def contact_change_from(kind: str, body: Any, identified_by: str | None) -> Cont
         if name in ("email", "tags", "legal_bases"):
             continue
         if name.startswith("cf_"):
-            found: list = []
+            found: list[Error] = []
             check_custom_field(name, value, "$", found)
             if name in RESERVED_NAMES:
                 fail(name, "EXCLUSION", f"{name} is a reserved name.")
@@ -237,7 +238,7 @@ async def create_contact(request: Request) -> JSON:
 async def upsert_contact(request: Request) -> JSON:
     account_id = await authenticate(request)
     kind, email = _contact_reference(request, writing=True)
-    if kind == "email":
+    if kind == "email" and email is not None:  # (a malformed e-mail was refused for a write)
         identified_by = "email"
     else:
         _, contact = await _find_contact(request)
@@ -280,7 +281,7 @@ async def list_contacts(request: Request) -> JSON:
     which has no list route)."""
     account_id = await authenticate(request)
     query = request.query_params
-    errors: list = []
+    errors: list[Error] = []
     stage = one_of(query, "lifecycle_stage", LIFECYCLE_STAGES, errors)
     page = page_of(query, LIST_PAGE_SIZE, errors)
     if errors:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..ingest import InvalidEvents, ingest_event
 from ..validation import option_error
@@ -38,7 +38,7 @@ class CorsOnConversions:
             await self.app(scope, receive, send)
             return
 
-        async def send_with_cors(message: dict) -> None:
+        async def send_with_cors(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", []), *_RAW_CORS_HEADERS]
             await send(message)

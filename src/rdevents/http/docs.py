@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
-
-import orjson
 
 from ..openapi import build_openapi
 
@@ -21,7 +20,7 @@ _PAGE = """<!doctype html>
 </body></html>"""
 
 
-def routes() -> list:
+def routes() -> list[BaseRoute]:
     document = orjson.dumps(build_openapi())
 
     async def openapi(request: Request) -> Response:

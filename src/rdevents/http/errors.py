@@ -8,6 +8,7 @@ path}`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
@@ -44,7 +45,7 @@ class ApiError(Exception):
 
 
 def request_error(status: int, error_type: str, message: str,
-                  headers: dict[str, str] | None = None) -> JSON:
+                  headers: Mapping[str, str] | None = None) -> JSON:
     return JSON({"errors": {"error_type": error_type, "error_message": message}}, status,
                 headers=headers)
 
@@ -53,7 +54,7 @@ class AttributeErrors(ApiError):
     """RD's validation errors of the contacts, fields and webhooks APIs: an object keyed by
     attribute, each an array of errors."""
 
-    def __init__(self, errors: dict) -> None:
+    def __init__(self, errors: dict[str, Any]) -> None:
         super().__init__(400, "INVALID", "invalid attributes")
         self.errors = errors
 
@@ -155,7 +156,9 @@ async def _unexpected(request: Request, exc: Exception) -> JSON:
     return request_error(500, "SERVICE_UNAVAILABLE", "Service temporarily unavailable")
 
 
-EXCEPTION_HANDLERS = {
+# Each handler takes the exception class it is registered for, which a mapping's type cannot
+# say: Callable[..., ...] lets Starlette take them.
+EXCEPTION_HANDLERS: dict[type[Exception], Callable[..., Awaitable[JSON]]] = {
     ApiError: _api_error,
     InvalidEvents: _invalid_events,
     RateLimited: _rate_limited,

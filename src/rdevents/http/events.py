@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.routing import Route
 
 from ..ingest import ingest_batch, ingest_event
+from ..store import StoredEvent
 from .auth import authenticate
 from .body import bad_shape, read_json
 from .errors import JSON, not_found
@@ -34,13 +37,9 @@ async def post_batch(request: Request) -> JSON:
                  "events": [{"event_uuid": event_uuid} for event_uuid in uuids]})
 
 
-async def get_event(request: Request) -> JSON:
-    account_id = await authenticate(request)
-    event = await request.app.state.store.get_event(account_id,
-                                                    str(request.path_params["event_uuid"]))
-    if event is None:
-        raise not_found("Event not found.")
-    return JSON({
+def event_document(event: StoredEvent) -> dict[str, Any]:
+    """A stored event as GET /platform/events/{event_uuid} shows it."""
+    return {
         "event_uuid": event.uuid,
         "event_type": event.event_type,
         "event_family": event.event_family,
@@ -49,7 +48,16 @@ async def get_event(request: Request) -> JSON:
         "received_at": event.received_at,
         "contact_uuid": event.contact_uuid,
         "event_batch_uuid": event.batch_uuid,
-    })
+    }
+
+
+async def get_event(request: Request) -> JSON:
+    account_id = await authenticate(request)
+    event = await request.app.state.store.get_event(account_id,
+                                                    str(request.path_params["event_uuid"]))
+    if event is None:
+        raise not_found("Event not found.")
+    return JSON(event_document(event))
 
 
 routes = [

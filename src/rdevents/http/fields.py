@@ -56,9 +56,9 @@ def field_document(f: FieldDefinition) -> dict[str, Any]:
             "origin": f.origin}
 
 
-def _translations(problems: AttributeProblems, name: str, value: Any) -> dict[str, str] | None:
+def _translations(problems: AttributeProblems, name: str, value: Any) -> dict[str, str]:
     """RD's i18n attribute: {"pt-BR": "..."} (other locales allowed); the document adds
-    "default", the Portuguese text."""
+    "default", the Portuguese text. Empty when refused (the problem refuses the request)."""
     if value is None:
         problems.add(name, "CANNOT_BE_NULL", f"{name} cannot be null.")
     elif not isinstance(value, dict) or not all(
@@ -70,7 +70,7 @@ def _translations(problems: AttributeProblems, name: str, value: Any) -> dict[st
                                             "error_message": "cannot be blank"}]}
     else:
         return {"default": value["pt-BR"], **{k: v for k, v in value.items() if k != "default"}}
-    return None
+    return {}
 
 
 # The list of fields shows validation_rules three levels deep.

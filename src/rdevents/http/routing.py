@@ -3,7 +3,7 @@ gets a 405 whose Allow header lists them all."""
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response

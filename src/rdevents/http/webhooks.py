@@ -15,7 +15,7 @@ from ..ids import new_uuid
 from ..outbound.targets import ForbiddenTarget
 from ..store import WebhookExists
 from ..store.webhook_records import DeliveryRecord, Webhook
-from ..validation import LIMIT_EXCEEDED, NUL
+from ..validation import LIMIT_EXCEEDED, NUL, Error
 from ..webhook_rules import (
     CONVERTED,
     RELATIONS,
@@ -25,7 +25,6 @@ from ..webhook_rules import (
 )
 from .auth import authenticate
 from .body import bad_shape, read_json
-from .paging import one_of, page_of
 from .errors import (
     JSON,
     ApiError,
@@ -35,6 +34,7 @@ from .errors import (
     not_found,
     refuse_unknown,
 )
+from .paging import one_of, page_of
 from .routing import by_method
 
 _FIELDS = ("event_type", "entity_type", "event_identifiers", "url", "http_method",
@@ -103,9 +103,10 @@ def subscription_from(body: Any, shown: tuple[str, ...] = ()) -> dict[str, Any]:
 
 
 def _chosen_secret(problems: AttributeProblems, secret: Any) -> str:
-    if not acceptable_secret(secret):
-        problems.add("secret", "INVALID_FORMAT", _SECRET_RULE, "$.body.secret")
-    return secret
+    if isinstance(secret, str) and acceptable_secret(secret):
+        return secret
+    problems.add("secret", "INVALID_FORMAT", _SECRET_RULE, "$.body.secret")
+    return ""  # never stored: the problem refuses the request
 
 
 def _is_http_url(url: Any) -> bool:
@@ -254,7 +255,8 @@ def delivery_document(d: DeliveryRecord) -> dict[str, Any]:
 async def list_deliveries(request: Request) -> JSON:
     """A webhook's deliveries, newest first, each with every attempt made (beyond RD)."""
     account_id, webhook = await _find_webhook(request)
-    query, errors = request.query_params, []
+    query = request.query_params
+    errors: list[Error] = []
     status = one_of(query, "status", DELIVERY_STATUSES, errors)
     page = page_of(query, DELIVERIES_PAGE_SIZE, errors)
     if errors:

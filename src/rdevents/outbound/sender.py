@@ -25,11 +25,11 @@ import orjson
 from ..clock import utc_now
 from ..config import Settings
 from ..store import Store, StoreUnavailable
+from ..store.webhook_records import Attempt, DueDelivery
 from ..store.webhooks import AttemptOutcome
+from ..webhook_rules import DELIVERY_HEADER, SIGNATURE_HEADER, next_delay, signature
 from .client import describe, open_client
 from .targets import ForbiddenTarget, TargetRules, parse_networks
-from ..store.webhook_records import Attempt, DueDelivery
-from ..webhook_rules import DELIVERY_HEADER, SIGNATURE_HEADER, next_delay, signature
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +55,13 @@ class WebhookSender:
         self._per_account = settings.webhook_concurrency_per_account
         self._next_prune = 0.0
         self._client: aiohttp.ClientSession | None = None
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._busy: Counter[int] = Counter()  # attempts under way, by account
-        self._attempts: set[asyncio.Task] = set()
+        self._attempts: set[asyncio.Task[None]] = set()
         self._attempt_ended = asyncio.Event()
         self._outcomes: list[AttemptOutcome] = []  # attempts made, to record
-        self._recording: asyncio.Task | None = None
+        self._recording: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self._client = open_client(self._rules, self._timeout)
@@ -98,6 +98,8 @@ class WebhookSender:
         """POST a JSON body; the answer's status (its body is not read). Redirects are not
         followed: the URL subscribed is the one that must answer."""
         self._rules.check_url(url)
+        if self._client is None:
+            raise RuntimeError("the webhook sender is not started")
         async with self._client.post(url, data=body, allow_redirects=False, headers={
                 "Content-Type": "application/json", **headers}) as response:
             return response.status

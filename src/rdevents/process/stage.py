@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import replace
-from typing import Any, Iterator
+from typing import Any
 
 import orjson
 
@@ -58,7 +59,7 @@ def process_group(backend: ProcessBackend, jobs: list[Job],
     limits = _RateLimits(backend, jobs)  # first: counters are locked before contacts
     field_values = [_custom_values(job) for job in jobs]
     fields = _CustomFields(caps.custom_fields)
-    wanted = {(job.account_id, name) for job, values in zip(jobs, field_values)
+    wanted = {(job.account_id, name) for job, values in zip(jobs, field_values, strict=True)
               for _, named in values for name in named}
     context = backend.load_context(
         {(job.account_id, event.email) for job in jobs if isinstance(job, EventsJob)
@@ -74,7 +75,7 @@ def process_group(backend: ProcessBackend, jobs: list[Job],
     webhooks = _Webhooks(context.subscriptions)
     rows = GroupRows()
     outcomes: list[Outcome] = []
-    for job, values, adds in zip(jobs, field_values, limits.adds):
+    for job, values, adds in zip(jobs, field_values, limits.adds, strict=True):
         if isinstance(job, EraseJob):
             outcomes.append(_erase(backend, job, rows, stored))
             if outcomes[-1] is ACCEPTED:
@@ -192,7 +193,7 @@ def _apply_events(job: EventsJob, group: dict[ContactKey, Contact],
     applied = _Applied()
     touched = applied.contacts
     subscribed = webhooks.any_for(job.account_id)
-    for event, event_uuid, payload in zip(job.events, job.event_uuids, job.payloads):
+    for event, event_uuid, payload in zip(job.events, job.event_uuids, job.payloads, strict=True):
         key = (job.account_id, event.email)
         contact = touched.get(key)
         if contact is None:

@@ -9,14 +9,22 @@ from __future__ import annotations
 import abc
 import asyncio
 import random
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from ..contacts import Contact
 from ..custom_fields import FieldDefinition
-from .webhook_records import Attempt, DeliveryRecord, DueDelivery, Webhook
 from ..process import Job, Outcome
 from ..relay_rules import RetryPolicy
+from .dashboard import (
+    Backlog,
+    DeliveryCounts,
+    EventSummary,
+    Movement,
+    StageCount,
+    TransitionRecord,
+)
 from .operator import AccountSummary, ApiKeySummary, AppSummary, TokenSummary
 from .relay_records import (
     DeadLetter,
@@ -27,6 +35,7 @@ from .relay_records import (
     RelaySummary,
     Taken,
 )
+from .webhook_records import Attempt, DeliveryRecord, DueDelivery, Webhook
 
 
 class StoreUnavailable(Exception):
@@ -85,6 +94,16 @@ class Admin:
     username: str
     account: str
     created_at: str
+
+
+@dataclass(frozen=True)
+class AdminSession:
+    """An administrator signed in to the dashboard (ui/), and the account they see."""
+
+    account_id: int
+    account_name: str
+    username: str
+    expires_at: str
 
 
 @dataclass(frozen=True)
@@ -285,6 +304,23 @@ class Store(abc.ABC):
     async def prune_sign_in(self, before: int) -> None:
         """Drop the counters whose window started before `before` (ms)."""
 
+    @abc.abstractmethod
+    async def create_admin_session(self, token_hash: str, username: str,
+                                   expires_at: str) -> bool:
+        """A dashboard session of the administrator; False when there is no such
+        administrator."""
+
+    @abc.abstractmethod
+    async def find_admin_session(self, token_hash: str, now: str) -> AdminSession | None:
+        """The session, unless it expired by `now` or its administrator is gone."""
+
+    @abc.abstractmethod
+    async def end_admin_session(self, token_hash: str) -> None: ...
+
+    @abc.abstractmethod
+    async def prune_admin_sessions(self, now: str) -> None:
+        """Drop the sessions that expired by `now`."""
+
 
     # --- custom fields (see custom_fields.py) --------------------------------------------------
 
@@ -348,6 +384,41 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def prune_deliveries(self, finished_before: str, limit: int) -> int: ...
+
+    # --- the dashboard's reads (see store/dashboard.py, ui/) -----------------------------------
+
+    @abc.abstractmethod
+    async def list_events(self, account_id: int, event_type: str | None,
+                          contact_id: int | None, since: str | None, offset: int,
+                          limit: int) -> list[EventSummary]: ...
+
+    @abc.abstractmethod
+    async def count_events(self, account_id: int, since: str,
+                           period: int) -> list[tuple[str, str, int]]: ...
+
+    @abc.abstractmethod
+    async def count_contacts(self, account_id: int) -> int: ...
+
+    @abc.abstractmethod
+    async def search_contacts(self, account_id: int, email_part: str | None, tag: str | None,
+                              stage: str | None, offset: int, limit: int) -> list[Contact]: ...
+
+    @abc.abstractmethod
+    async def contacts_by_stage(self, account_id: int) -> list[StageCount]: ...
+
+    @abc.abstractmethod
+    async def contact_transitions(self, account_id: int, contact_id: int,
+                                  limit: int) -> list[TransitionRecord]: ...
+
+    @abc.abstractmethod
+    async def funnel_movements(self, account_id: int, since: str,
+                               period: int) -> list[Movement]: ...
+
+    @abc.abstractmethod
+    async def webhook_backlog(self, account_id: int) -> Backlog: ...
+
+    @abc.abstractmethod
+    async def delivery_counts(self, account_id: int) -> dict[str, DeliveryCounts]: ...
 
 
     # --- relays (see store/relays.py, outbound/relay.py) ----------------------------------------

@@ -1,9 +1,10 @@
-"""The administrators' queries of the SQL store, and the counters of their sign-in attempts."""
+"""The administrators' queries of the SQL store, the counters of their sign-in attempts, and
+their sessions of the dashboard (ui/)."""
 
 from __future__ import annotations
 
 from ..clock import utc_now
-from . import AccountExists, Admin, SignInCounter
+from . import AccountExists, Admin, AdminSession, SignInCounter
 from .queries import Queries, placeholders
 
 # A window's counter goes on, or starts anew (at `now`, with this attempt) once it is over.
@@ -15,6 +16,10 @@ _COUNT = (
     "window_start = CASE WHEN sign_in_attempts.window_start > ? "
     "THEN sign_in_attempts.window_start ELSE excluded.window_start END "
     "RETURNING window_start, attempts")
+
+
+_END_SESSIONS = ("DELETE FROM ui_sessions WHERE admin_id IN "
+                 "(SELECT id FROM admins WHERE username = ?)")
 
 
 class AdminQueries(Queries):
@@ -43,12 +48,16 @@ class AdminQueries(Queries):
         return [Admin(*row) for row in rows]
 
     async def set_admin_password(self, username: str, password_hash: str) -> bool:
-        changed, _ = await self.change("UPDATE admins SET password_hash = ? WHERE username = ?",
-                                       (password_hash, username))
+        """A new password also ends the administrator's dashboard sessions."""
+        (changed, _), _ = await self.change_all([
+            ("UPDATE admins SET password_hash = ? WHERE username = ?", (password_hash, username)),
+            (_END_SESSIONS, (username,))])
         return changed > 0
 
     async def delete_admin(self, username: str) -> bool:
-        changed, _ = await self.change("DELETE FROM admins WHERE username = ?", (username,))
+        _, (changed, _) = await self.change_all([
+            (_END_SESSIONS, (username,)),
+            ("DELETE FROM admins WHERE username = ?", (username,))])
         return changed > 0
 
     # --- sign-in attempts -------------------------------------------------------------------------
@@ -78,3 +87,32 @@ class AdminQueries(Queries):
         await self.change("DELETE FROM sign_in_attempts WHERE subject IN (SELECT subject FROM "
                           f"sign_in_attempts WHERE window_start < ?{self.SKIP_LOCKED})",
                           (before,))
+
+    # --- dashboard sessions -----------------------------------------------------------------------
+
+    async def create_admin_session(self, token_hash: str, username: str,
+                                   expires_at: str) -> bool:
+        """A session of the administrator until `expires_at`; False when there is no such
+        administrator (deleted since the password was checked)."""
+        changed, _ = await self.change(
+            "INSERT INTO ui_sessions (token_hash, admin_id, account_id, created_at, expires_at) "
+            "SELECT ?, id, account_id, ?, ? FROM admins WHERE username = ?",
+            (token_hash, utc_now(), expires_at, username))
+        return changed > 0
+
+    async def find_admin_session(self, token_hash: str, now: str) -> AdminSession | None:
+        """The live session whose cookie hashes to `token_hash`, with its administrator and
+        account as they are now."""
+        rows = await self.fetch(
+            "SELECT s.account_id, c.name, a.username, s.expires_at FROM ui_sessions s "
+            "JOIN admins a ON a.id = s.admin_id AND a.account_id = s.account_id "
+            "JOIN accounts c ON c.id = s.account_id "
+            "WHERE s.token_hash = ? AND s.expires_at > ?", (token_hash, now))
+        return AdminSession(*rows[0]) if rows else None
+
+    async def end_admin_session(self, token_hash: str) -> None:
+        await self.change("DELETE FROM ui_sessions WHERE token_hash = ?", (token_hash,))
+
+    async def prune_admin_sessions(self, now: str) -> None:
+        """Drop the sessions that expired."""
+        await self.change("DELETE FROM ui_sessions WHERE expires_at <= ?", (now,))

@@ -6,8 +6,9 @@ valid."""
 from __future__ import annotations
 
 import errno
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 import orjson
 from sqlalchemy import JSON, MetaData, Table, create_engine, func, select, text
@@ -30,7 +31,7 @@ class TargetNotEmpty(Exception):
     pass
 
 
-def _adapt(row: dict, table: Table) -> dict:
+def _adapt(row: dict[str, Any], table: Table) -> dict[str, Any]:
     """JSON is text on SQLite and JSONB on PostgreSQL: convert between the two."""
     adapted = dict(row)
     for name, value in row.items():

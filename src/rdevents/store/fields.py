@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from ..custom_fields import FieldDefinition
 from . import FieldExists
-from .queries import Queries, from_json, placeholders, to_json
+from .queries import Queries, Row, from_json, placeholders, to_json
 
 FIELD_COLUMNS = ("uuid", "api_identifier", "data_type", "name", "label", "presentation_type",
                  "validation_rules", "origin", "created_at", "updated_at")
 _SELECT = f"SELECT {', '.join(FIELD_COLUMNS)} FROM custom_fields WHERE account_id = ?"
 
 
-def field_row(f: FieldDefinition) -> tuple:
+def field_row(f: FieldDefinition) -> Row:
     """A definition as the values of FIELD_COLUMNS."""
     return (f.uuid, f.api_identifier, f.data_type, to_json(f.name), to_json(f.label),
             f.presentation_type, to_json(f.validation_rules), f.origin, f.created_at,
             f.updated_at)
 
 
-def field_from_row(row: tuple) -> FieldDefinition:
+def field_from_row(row: Row) -> FieldDefinition:
     return FieldDefinition(row[0], row[1], row[2], from_json(row[3]), from_json(row[4]), row[5],
                            from_json(row[6]), row[7], row[8], row[9])
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from ..process import Failed, Job, Outcome, Unavailable
 from . import Overloaded, StoreUnavailable, WriteConflict
@@ -91,7 +91,7 @@ class GroupCommitter:
             outcomes = await self._outcomes(jobs)
         finally:
             self._in_flight = 0
-        for (_, future), outcome in zip(group, outcomes):
+        for (_, future), outcome in zip(group, outcomes, strict=True):
             if not future.done():
                 future.set_result(outcome)
 

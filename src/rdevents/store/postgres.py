@@ -14,7 +14,8 @@ import functools
 import hashlib
 import logging
 import threading
-from typing import Any, Callable, Iterable, Sequence, TypeVar
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 import orjson
 import psycopg
@@ -23,9 +24,9 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ..process import Accepted, ContactKey, EventsJob, FieldKey, Job, Outcome
 from . import StoreUnavailable, WriteConflict
-from .schema import ensure_current
 from .queries import Statement
 from .relays import Tx, relays_read
+from .schema import ensure_current
 from .sql import CONTACT_COLUMNS, SqlStore
 
 T = TypeVar("T")
@@ -247,7 +248,7 @@ class PostgresStore(SqlStore):
         """The connection failed during COMMIT, so the transaction may have committed or not.
         Ask the database, by the accepted jobs' event uuids, which it was; answering 503 for
         a committed write would make clients send it again."""
-        accepted = [job.event_uuids[0] for job, outcome in zip(jobs, outcomes)
+        accepted = [job.event_uuids[0] for job, outcome in zip(jobs, outcomes, strict=True)
                     if isinstance(outcome, Accepted) and isinstance(job, EventsJob)]
         if not accepted:  # only contact changes, which leave nothing to look up by
             raise StoreUnavailable(str(failure)) from failure

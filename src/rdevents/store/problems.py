@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -35,7 +35,7 @@ def check_url(url: str) -> None:
 def _url_problem(url: str) -> str | None:
     try:
         parsed = make_url(url)
-        parsed.port  # a port that is not a number fails here
+        _ = parsed.port  # a port that is not a number fails here
     except ArgumentError:
         return "it cannot be read as a URL"
     except ValueError as exc:

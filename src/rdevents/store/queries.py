@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import abc
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import orjson
 
-Statement = tuple[str, Iterable]
+Row = tuple[Any, ...]
+Statement = tuple[str, Iterable[Any]]
 
 
 def from_json(value: Any) -> Any:
@@ -31,13 +33,13 @@ class Queries(abc.ABC):
     integrity_errors: tuple[type[Exception], ...] = ()
 
     @abc.abstractmethod
-    async def fetch(self, sql: str, params: Iterable = ()) -> list[tuple]:
+    async def fetch(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
         """Run a read and return its rows; StoreUnavailable when the database is out of reach."""
 
     @abc.abstractmethod
-    async def change_all(self, statements: list[Statement]) -> list[tuple[int, list[tuple]]]:
+    async def change_all(self, statements: list[Statement]) -> list[tuple[int, list[Row]]]:
         """Run statements in one transaction: for each, (rows changed, rows returned)."""
 
-    async def change(self, sql: str, params: Iterable = ()) -> tuple[int, list[tuple]]:
+    async def change(self, sql: str, params: Iterable[Any] = ()) -> tuple[int, list[Row]]:
         """Run one statement in a transaction of its own: (rows changed, rows returned)."""
         return (await self.change_all([(sql, params)]))[0]

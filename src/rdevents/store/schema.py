@@ -35,7 +35,10 @@ def _config(url: str) -> Config:
 
 @functools.cache
 def head_revision() -> str:
-    return ScriptDirectory.from_config(_config("sqlite://")).get_current_head()
+    head = ScriptDirectory.from_config(_config("sqlite://")).get_current_head()
+    if head is None:
+        raise RuntimeError(f"no migrations in {MIGRATIONS}")
+    return head
 
 
 def current_revision(url: str) -> str | None:

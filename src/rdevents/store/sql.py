@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import abc
 import asyncio
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, TypeVar
 
 import orjson
 
@@ -19,7 +20,6 @@ from ..config import DataCaps
 from ..contacts import Contact
 from ..custom_fields import inferred_definition
 from ..ids import new_uuid
-from ..webhook_rules import Subscription
 from ..limits import ACCOUNT, DAY, CounterKey, Quota, quota, window
 from ..process import (
     Accepted,
@@ -31,17 +31,19 @@ from ..process import (
     Outcome,
     process_group,
 )
+from ..webhook_rules import Subscription
 from . import (
     Account,
+    AccountExists,
     ApiKey,
     App,
-    AccountExists,
     Store,
     StoredEvent,
     StoreUnavailable,
     Token,
 )
 from .admins import AdminQueries
+from .dashboard import DashboardQueries
 from .fields import FIELD_COLUMNS, FieldQueries, field_row
 from .group_commit import GroupCommitter
 from .operator import OperatorQueries
@@ -161,7 +163,7 @@ class WriteSession:
         statements += relay_reads
         results = self.store.read_together(self.conn, statements)
         found: dict[ContactKey, Contact] = {}
-        for account_id, rows in zip(owners, results[locks:contact_statements]):
+        for account_id, rows in zip(owners, results[locks:contact_statements], strict=True):
             for row in rows:
                 found[(account_id, row[2])] = contact_from_row(row)
         subscriptions: dict[int, list[Subscription]] = {}
@@ -210,7 +212,8 @@ class WriteSession:
         store, conn = self.store, self.conn
         new = [(key, c) for key, c in rows.contacts.items() if c.id is None]
         changed = [c for c in rows.contacts.values() if c.id is not None]
-        for (_, contact), new_id in zip(new, store.allocate_ids(conn, "contacts", len(new))):
+        new_ids = store.allocate_ids(conn, "contacts", len(new))
+        for (_, contact), new_id in zip(new, new_ids, strict=True):
             contact.id = new_id
         store.insert_rows(
             conn, "contacts", ("profile", "tags", "legal_bases", "lifecycle_stage", "opportunity",
@@ -224,7 +227,7 @@ class WriteSession:
         event_ids = store.allocate_ids(conn, "events", len(rows.events))
         events: list[tuple[Any, ...]] = []
         transitions: list[tuple[Any, ...]] = []
-        for event_id, row in zip(event_ids, rows.events):
+        for event_id, row in zip(event_ids, rows.events, strict=True):
             contact_id = rows.contacts[row.contact].id
             job, event = row.job, row.event
             events.append((event_id, row.event_uuid, job.account_id, contact_id, job.batch_uuid,
@@ -300,7 +303,7 @@ class WriteSession:
 
 
 class SqlStore(FieldQueries, WebhookQueries, RelayQueries, OperatorQueries, AdminQueries,
-               Store):
+               DashboardQueries, Store):
     """A store over a SQL database: writes through the group committer, one group at a time,
     with a writer thread of their own for what blocks (see each backend's `commit_group`); reads
     and administration through the backend's own means."""

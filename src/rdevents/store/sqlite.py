@@ -7,16 +7,17 @@ import asyncio
 import logging
 import sqlite3
 import threading
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from ..process import Job, Outcome
 from . import StoreUnavailable
-from .schema import ensure_current
 from .queries import Statement
 from .relays import Tx
+from .schema import ensure_current
 from .sql import SqlStore
 
 T = TypeVar("T")

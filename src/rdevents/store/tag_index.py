@@ -9,7 +9,7 @@ costs a row read.
 from __future__ import annotations
 
 import hashlib
-from typing import Iterable
+from collections.abc import Iterable
 
 import orjson
 from sqlalchemy import Connection, text

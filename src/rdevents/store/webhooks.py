@@ -9,12 +9,12 @@ Accounts take turns, and one with as many attempts under way as it may have wait
 from __future__ import annotations
 
 import asyncio
-from typing import Mapping
+from collections.abc import Mapping
 
 from ..clock import utc_now
-from .webhook_records import Attempt, DeliveryRecord, DueDelivery, Webhook
 from . import WebhookExists
-from .queries import Queries, Statement, from_json, placeholders, to_json
+from .queries import Queries, Row, Statement, from_json, placeholders, to_json
+from .webhook_records import Attempt, DeliveryRecord, DueDelivery, Webhook
 
 # An attempt made, and what it leaves its delivery in: (delivery, attempt, status, seconds until
 # the next attempt).
@@ -24,7 +24,7 @@ _WEBHOOK_COLUMNS = ("uuid, event_type, url, include_relations, event_identifiers
                     "created_at, updated_at, entity_type, http_method")
 
 
-def _webhook_from_row(row: tuple) -> Webhook:
+def _webhook_from_row(row: Row) -> Webhook:
     return Webhook(row[0], row[1], row[2], tuple(from_json(row[3])), tuple(from_json(row[4])),
                    *row[5:])
 
@@ -81,7 +81,7 @@ class WebhookQueries(Queries):
         return changed > 0
 
     @staticmethod
-    def _values(w: Webhook) -> tuple:
+    def _values(w: Webhook) -> Row:
         return (w.uuid, w.event_type, w.url, to_json(list(w.include_relations)),
                 to_json(list(w.event_identifiers)), w.secret, w.created_at, w.updated_at,
                 w.entity_type, w.http_method)
@@ -124,7 +124,10 @@ class WebhookQueries(Queries):
                     f"webhook_attempts WHERE delivery_id IN ({placeholders(len(rows))}) "
                     "ORDER BY id", [row[0] for row in rows]):
                 history[delivery_id].append(Attempt(*attempt))
-        return [DeliveryRecord(*row[1:], history=tuple(history[row[0]])) for row in rows]
+        return [DeliveryRecord(uuid, event_uuid, status, attempts, created_at, updated_at,
+                               tuple(history[delivery_id]))
+                for delivery_id, uuid, event_uuid, status, attempts, created_at, updated_at
+                in rows]
 
     async def resend_delivery(self, account_id: int, webhook_uuid: str,
                               delivery_uuid: str) -> str | None:
@@ -175,11 +178,12 @@ class WebhookQueries(Queries):
         if not taken:
             return []
         webhook_ids = sorted({row[4] for row in taken})
-        targets = {row[0]: row[1:] for row in await self.fetch(
-            "SELECT id, url, secret, account_id FROM webhooks "
-            f"WHERE id IN ({placeholders(len(webhook_ids))})", webhook_ids)}
-        return [DueDelivery(row[0], row[1], row[2], row[3], *targets[row[4]], lease=row[5])
-                for row in sorted(taken) if row[4] in targets]
+        rows = await self.fetch("SELECT id, url, secret, account_id FROM webhooks "
+                                f"WHERE id IN ({placeholders(len(webhook_ids))})", webhook_ids)
+        targets = {id_: (url, secret, account_id) for id_, url, secret, account_id in rows}
+        return [DueDelivery(delivery_id, uuid, body, attempts, *targets[webhook_id], lease)
+                for delivery_id, uuid, body, attempts, webhook_id, lease in sorted(taken)
+                if webhook_id in targets]
 
     async def record_attempts(self, outcomes: list[AttemptOutcome]) -> None:
         """Keep attempts and what each leaves its delivery in (delivered, failed, or pending

@@ -6,7 +6,7 @@ from pathlib import Path
 from rdevents.catalogue import EVENT_TYPES
 from rdevents.reference import markdown
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_event_reference_is_generated_from_the_catalogue():

@@ -119,10 +119,11 @@ def test_an_unavailable_database_fails_the_whole_group_at_once():
 
 
 def test_a_full_queue_refuses_at_once_and_stop_commits_what_was_queued():
-    release = asyncio.Event()
+    taken, release = asyncio.Event(), asyncio.Event()
     committed = []
 
     async def commit(jobs):
+        taken.set()
         await release.wait()
         committed.extend(jobs)
         return [None] * len(jobs)
@@ -131,13 +132,13 @@ def test_a_full_queue_refuses_at_once_and_stop_commits_what_was_queued():
         committer = GroupCommitter(commit, max_pending=2)
         committer.start()
         first = asyncio.ensure_future(committer.submit("in-flight"))
-        await asyncio.sleep(0.01)  # the writer takes it and waits
+        await taken.wait()  # the writer took it, and waits
         queued = [asyncio.ensure_future(committer.submit(n)) for n in ("q1", "q2")]
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # they run until they wait for their outcome: queued
         with pytest.raises(Overloaded):
             await committer.submit("refused")
         stopping = asyncio.ensure_future(committer.stop())
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0)  # it runs until it waits for room in the queue: closing
         with pytest.raises(StoreUnavailable):
             await committer.submit("too late")
         release.set()

@@ -12,7 +12,7 @@ import pytest
 from rdevents.catalogue import EVENT_FAMILY, EVENT_TYPES, FieldType
 from rdevents.catalogue.fields import LEGAL_BASES
 
-SEED = Path(__file__).parents[2] / "shared/spec/events-api-seed.txt"
+SEED = Path(__file__).parents[3] / "shared/spec/events-api-seed.txt"
 if not SEED.is_file():
     pytest.skip(f"the seed spec is not at {SEED}; the catalogue cannot be checked against it",
                 allow_module_level=True)
@@ -168,7 +168,8 @@ def _options(valid_params: str) -> list[str]:
 
 def test_legal_bases_tables_match_the_catalogue_items():
     tables = _legal_bases_tables(SEED_TEXT)
-    types_with_legal_bases = [n for n in SEED_TYPES if "legal_bases" in EVENT_TYPES[n].fields_by_name]
+    types_with_legal_bases = [n for n in SEED_TYPES
+                              if "legal_bases" in EVENT_TYPES[n].fields_by_name]
     assert len(tables) == len(types_with_legal_bases) == 10
     for rows in tables:
         assert [(name, label, _options(params)) for name, label, params in rows] == [

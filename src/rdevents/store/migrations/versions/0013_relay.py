@@ -1,16 +1,16 @@
 """Relays to an upstream RD Station: each relay, its outbox (a row for each event it forwards,
 written with the event) and the ledger of what it sent, which its budget is read from.
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-02
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
