@@ -19,6 +19,7 @@ from relaying import (
     wait_for_upstream,
 )
 from serverproc import ServerProcess, rdevents
+from waiting import wait_until
 
 # A relaying server that looks for work often, retries soon, and whose leases end soon after
 # its process dies (a lease: three timeouts and two more).
@@ -68,9 +69,13 @@ def test_kill_9_mid_flight_loses_nothing_and_keeps_each_contacts_order(empty_dat
     threads = [threading.Thread(target=client) for _ in range(4)]
     for thread in threads:
         thread.start()
-    deadline = time.monotonic() + 20
-    while stub.arrivals < 3 and time.monotonic() < deadline:  # relaying under load
-        time.sleep(0.02)
+    def relaying_under_load() -> bool:
+        """Events acknowledged aplenty, and a request to the upstream under way."""
+        with lock:
+            acknowledged = sum(len(markers) for markers in acked.values())
+        return acknowledged >= 40 and stub.arrivals > len(stub.answered)
+
+    wait_until(relaying_under_load, timeout=30, interval=0.01)
     server.kill9()
     stop.set()
     for thread in threads:
