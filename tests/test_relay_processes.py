@@ -38,10 +38,11 @@ def relay_state(server: ServerProcess, relay: str) -> dict:
 
 
 def test_kill_9_mid_flight_loses_nothing_and_keeps_each_contacts_order(empty_database, stub,
-                                                                        tmp_path: Path):
+                                                                        tmp_path: Path, request):
     _, url = empty_database
     stub.delay = 0.2  # requests stay in flight a while: the kill finds some
     server = ServerProcess(tmp_path, url, serve_args=RELAYING).start()
+    request.addfinalizer(server.stop)  # the process running then, whatever the test's end
     relay = create_relay(server, stub.url, "t")
     acked: dict[str, list[str]] = {}  # e-mail -> markers of its acknowledged events, in order
     lock, stop = threading.Lock(), threading.Event()
@@ -114,7 +115,6 @@ def test_kill_9_mid_flight_loses_nothing_and_keeps_each_contacts_order(empty_dat
         assert time.monotonic() < deadline, state
         time.sleep(0.2)
     assert state["dead"] == 0 and state["state"] == "active"
-    server.stop()
 
 
 @pytest.mark.parametrize("empty_database", ["postgresql"], indirect=True)
