@@ -381,6 +381,130 @@ def scenario_webhooks(workdir: Path, seconds: int) -> list[Result]:
         receiver.stop()
 
 
+def _relay_state(server: Server, token: str, relay: str) -> dict:
+    return httpx.get(f"{server.url}/rdevents/v1/relays/{relay}",
+                     headers={"Authorization": f"Bearer {token}"}, timeout=30).json()
+
+
+def _create_relay(workdir: Path, upstream: Server, upstream_token: str,
+                  per_minute: int) -> str:
+    return rdevents("relays", "create", "--account", "bench", "--url", upstream.url,
+                    "--token", upstream_token, "--events-per-minute", str(per_minute),
+                    cwd=workdir, env={})
+
+
+def scenario_relay(workdir: Path, seconds: int, events: int = 100_000) -> list[Result]:
+    """Batches of 100 mixed seed events on a fresh server, then on fresh ones whose account
+    relays every event, until about `events` are accepted: ingestion without and with an active
+    relay, and the relay's send rate from the first event accepted to the last one relayed.
+    The upstream is an rdevents without limits (as RD would be, but on the same machine, where
+    it takes its share of the cores), then the ceiling app (an upstream that answers at once:
+    what the relay itself costs)."""
+    plain, token = start_rdevents(workdir / "relay-without")
+    try:
+        without = wrk(plain.url, batch_body(), token, path="/platform/events/batch",
+                      connections=16, seconds=seconds)
+        results = [to_result("relay: batches of 100, 16 connections, no relay", without, 100,
+                             plain.process.pid)]
+    finally:
+        plain.stop()
+    upstream, upstream_token = start_rdevents(workdir / "relay-upstream")
+    try:
+        results += _relayed(workdir / "relay-rdevents", "an upstream rdevents", upstream,
+                            upstream_token, without, events)
+    finally:
+        upstream.stop()
+    ceiling = Server([sys.executable, str(ROOT / "bench" / "ceiling_app.py")],
+                     cwd=ROOT, env={"PYTHONPATH": str(ROOT / "src")}, ready_path="/")
+    try:
+        results += _relayed(workdir / "relay-ceiling", "an upstream answering at once", ceiling,
+                            "any", without, events)
+    finally:
+        ceiling.stop()
+    return results
+
+
+def _relayed(workdir: Path, upstream_name: str, upstream: Server, upstream_token: str,
+             without: dict, events: int) -> list[Result]:
+    """Load until `events` are accepted (wrk runs again for what is left, at the rate measured
+    so far), then wait until the relay has sent them all."""
+    relayed, token = start_rdevents(workdir)
+    try:
+        relay = _create_relay(workdir, upstream, upstream_token, 0)
+        started = time.monotonic()
+        rate_without = without["requests"] * 100 / (without["duration_us"] / 1e6)
+        runs: list[dict] = []
+        while (accepted := sum(run["requests"] for run in runs) * 100) < events:
+            rate = (accepted / (sum(run["duration_us"] for run in runs) / 1e6)) if runs \
+                else rate_without * 0.8
+            runs.append(wrk(relayed.url, batch_body(), token, path="/platform/events/batch",
+                            connections=16, seconds=max(2, round((events - accepted) / rate))))
+        measured = {**runs[-1], "requests": sum(run["requests"] for run in runs),
+                    "duration_us": sum(run["duration_us"] for run in runs)}
+        ingest = to_result(f"relay: batches of 100, 16 connections, each event relayed to "
+                           f"{upstream_name}", measured, 100, relayed.process.pid,
+                           f"{accepted:,} events in {measured['duration_us'] / 1e6:.0f} s; "
+                           f"{ingest_ratio(measured, without):.2f}× the rate without")
+        ingest_ended, state = time.monotonic(), _relay_state(relayed, token, relay)
+        left = state["backlog"]
+        while state["backlog"]:
+            time.sleep(0.5)
+            state = _relay_state(relayed, token, relay)
+        ended = time.monotonic()
+        sent = state["sent"]
+        forwarded = Result(
+            f"relay: events forwarded to {upstream_name}, first accepted to last relayed",
+            sent / (ended - started), sent / (ended - started), 0, 0, 0, state["dead"],
+            rss_mb(relayed.process.pid)[0],
+            f"{sent:,} events in {ended - started:.0f} s; the {left:,} left when the load "
+            f"stopped went at {left / max(ended - ingest_ended, 1e-9):,.0f}/s; retried "
+            f"{state['retried']}, dead {state['dead']}, last error {state['last_error']}")
+        return [ingest, forwarded]
+    finally:
+        relayed.stop()
+
+
+def ingest_ratio(measured: dict, baseline: dict) -> float:
+    return (measured["requests"] / measured["duration_us"]) / (
+        baseline["requests"] / baseline["duration_us"])
+
+
+def scenario_relay_budget(workdir: Path, seconds: int) -> list[Result]:
+    """A relay with RD's budget (120 events a minute) to an upstream rdevents that applies RD's
+    limits (`--rate-limits rd`: 120 events a minute an account), with far more events queued
+    than the budget lets go, for `seconds` (at least two minutes): how many it forwarded, and how
+    many the upstream refused (the relay counts each 429 as a retry)."""
+    upstream_dir = workdir / "budget-upstream"
+    upstream_dir.mkdir(parents=True, exist_ok=True)
+    rdevents("accounts", "create", "bench", cwd=upstream_dir, env={})
+    upstream_token = rdevents("tokens", "create", "--account", "bench", cwd=upstream_dir, env={})
+    upstream = Server([sys.executable, "-m", "rdevents", "serve", "--log-level", "warning",
+                       "--rate-limits", "rd"], cwd=upstream_dir)
+    relayed, token = start_rdevents(workdir / "budget-relayed")
+    try:
+        relay = _create_relay(workdir / "budget-relayed", upstream, upstream_token, 120)
+        started = time.monotonic()
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        for n in range(10):  # 1,000 events, far more than the budget's two or three minutes
+            body = batch_body().replace("__ID__", f"budget-{n}")
+            httpx.post(f"{relayed.url}/platform/events/batch", content=body, headers=headers,
+                       timeout=30).raise_for_status()
+        duration = max(seconds, 130)
+        time.sleep(duration)
+        state = _relay_state(relayed, token, relay)
+        elapsed = time.monotonic() - started
+        refused = state["retried"]
+        return [Result(f"relay: 120 events/min budget against an upstream with RD's limits, "
+                       f"{elapsed:.0f} s", state["sent"] / elapsed, 0, 0, 0, 0, refused,
+                       rss_mb(relayed.process.pid)[0],
+                       f"{state['sent']} events forwarded in {elapsed:.0f} s (the budget allows "
+                       f"{120 * (int(elapsed // 62) + 1)}); {refused} refused by the upstream; "
+                       f"last error {state['last_error']}")]
+    finally:
+        relayed.stop()
+        upstream.stop()
+
+
 SCENARIOS = {
     "ceiling": scenario_ceiling,
     "single": scenario_single,
@@ -390,6 +514,8 @@ SCENARIOS = {
     "postgres": scenario_postgres,
     "conversions": scenario_conversions,
     "webhooks": scenario_webhooks,
+    "relay": scenario_relay,
+    "relay-budget": scenario_relay_budget,
 }
 
 

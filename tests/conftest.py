@@ -208,6 +208,26 @@ def receiver() -> Iterator[Any]:
     running.stop()
 
 
+@pytest.fixture
+def stub() -> Iterator[Any]:
+    """An upstream that relays send to, answering as a test tells it (see upstream_stub.py)."""
+    from upstream_stub import UpstreamStub  # not at the top: it imports this module
+
+    running = UpstreamStub().start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """Another rdevents, the upstream of relay tests (each makes accounts of its own there), on
+    a SQLite file of its own, with RD's rate limits; tokens it revokes stop working at once."""
+    running = Server(sqlite_settings(tmp_path_factory.mktemp("upstream"), rate_limits=True,
+                                     token_cache_seconds=0.0)).start()
+    yield running
+    running.stop()
+
+
 @pytest.fixture(scope="module", params=BACKENDS)
 def server(request: pytest.FixtureRequest,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:

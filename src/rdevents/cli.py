@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import errno
 import functools
 import json
@@ -15,11 +16,12 @@ import click
 
 from .config import ServeOption, Settings, serve_options
 from .limits import PLANS
-from .listing import echo_records
+from .listing import echo_records, echo_table
 from .passwords import MIN_LENGTH, hash_password, problem_with
 from .store import Account, AccountExists, Store, open_store
 from .store.operator import AccountSummary, ApiKeySummary, AppSummary, TokenSummary
 from .store.problems import DatabaseProblem, explained
+from .store.relay_records import RelayCredentials
 from .store.schema import SchemaBehind, current_revision, upgrade
 from .tokens import MAX_API_KEYS, hash_secret, issue_api_key, issue_token
 
@@ -500,3 +502,220 @@ def db_upgrade(database_url: str) -> None:
         upgrade(database_url)
         revision = current_revision(database_url)
     click.echo(f"Database schema at revision {revision}.", err=True)
+
+
+@main.group()
+def relays() -> None:
+    """Manage relays: an account's events forwarded to an upstream RD Station (or another
+    rdevents) within its limits, in order, with retries and dead letters."""
+
+
+def _http_url(value: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+        raise click.BadParameter(f"{value!r}: give an http(s) URL without a query, e.g. "
+                                 "https://api.rd.services")
+    return value.rstrip("/")
+
+
+def _relay_credentials(current: RelayCredentials | None, token: str | None,
+                       client_id: str | None, client_secret: str | None,
+                       refresh_token: str | None, access_token: str | None) -> RelayCredentials:
+    """The credentials a relay has after the options given (ValueError: they do not make a
+    whole). A static token replaces OAuth ones, and the other way round; a new client or
+    refresh token drops the access token obtained with the old one."""
+    oauth = (client_id, client_secret, refresh_token, access_token)
+    if token is not None:
+        if any(value is not None for value in oauth):
+            raise ValueError("Give --token, or the OAuth credentials (--client-id, "
+                             "--client-secret, --refresh-token), not both.")
+        return RelayCredentials(token=token)
+    if all(value is None for value in oauth):
+        if current is None:
+            raise ValueError("Give the upstream's credentials: --token, or --client-id, "
+                             "--client-secret and --refresh-token.")
+        return current
+    base = current if current is not None and current.oauth else RelayCredentials()
+    renewed = any(value is not None for value in (client_id, client_secret, refresh_token))
+    made = RelayCredentials(
+        client_id=client_id or base.client_id, client_secret=client_secret or base.client_secret,
+        refresh_token=refresh_token or base.refresh_token,
+        access_token=access_token if access_token is not None else
+        (None if renewed else base.access_token),
+        access_expires_at=None if renewed or access_token is not None else
+        base.access_expires_at)
+    if not (made.client_id and made.client_secret and made.refresh_token):
+        raise ValueError("OAuth credentials need --client-id, --client-secret and "
+                         "--refresh-token (the upstream's /auth/token refreshes the access "
+                         "token with them).")
+    return made
+
+
+relay_argument = click.argument("uuid", callback=lambda _c, _p, value: value.strip().lower())
+
+
+@relays.command("create")
+@account_option
+@click.option("--url", required=True, callback=lambda _c, _p, value: _http_url(value),
+              help="The upstream: https://api.rd.services, or another rdevents.")
+@click.option("--token", help="A static access token of the upstream.")
+@click.option("--client-id", help="The OAuth app's client_id at the upstream.")
+@click.option("--client-secret", help="The OAuth app's client_secret.")
+@click.option("--refresh-token", help="A refresh token of the app (RD's never expires until "
+                                      "the app's authorization is revoked).")
+@click.option("--access-token", help="A current access token, if you have one (else one is "
+                                     "obtained with the refresh token).")
+@click.option("--events-per-minute", type=click.IntRange(min=0), default=120,
+              show_default=True, help="The budget: events sent a minute at most, across every "
+                                      "process (RD: 120, or 500 on Advanced; 0: no budget).")
+@click.option("--from-start", is_flag=True,
+              help="Also forward the events the account accepted before the relay existed.")
+@database_option
+@with_store
+async def relays_create(store: Store, account_name: str, url: str, token: str | None,
+                        client_id: str | None, client_secret: str | None,
+                        refresh_token: str | None, access_token: str | None,
+                        events_per_minute: int, from_start: bool) -> None:
+    """Create a relay of an account's events, and print its uuid alone. Every event the account
+    accepts from then on is forwarded (queued in the same transaction)."""
+    account = await _account(store, account_name)
+    try:
+        credentials = _relay_credentials(None, token, client_id, client_secret, refresh_token,
+                                         access_token)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(await store.create_relay(account.id, url, credentials, events_per_minute,
+                                        from_start))
+
+
+@relays.command("list")
+@click.option("--account", "account_name", help="Only this account's relays.")
+@json_option
+@database_option
+@with_store
+async def relays_list(store: Store, account_name: str | None, as_json: bool) -> None:
+    """List relays: state, backlog, age of the oldest waiting event (lag), events sent, dead
+    letters, last error. Credentials are never shown."""
+    account_id = None if account_name is None else (await _account(store, account_name)).id
+    found = await store.list_relays(account_id)
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(relay) for relay in found], indent=2))
+        return
+    rows = [("UUID", "ACCOUNT", "STATE", "BACKLOG", "LAG", "SENT", "DEAD", "LAST ERROR"),
+            *((r.uuid, r.account, r.state, str(r.backlog),
+               "-" if r.lag_seconds is None else f"{r.lag_seconds:.0f} s", str(r.sent),
+               str(r.dead), _short(r.paused_reason or r.last_error)) for r in found)]
+    echo_table(rows)
+
+
+def _short(text: str | None, length: int = 70) -> str:
+    if text is None:
+        return "-"
+    text = " ".join(text.split())
+    return text if len(text) <= length else text[:length - 1] + "…"
+
+
+@relays.command("update")
+@relay_argument
+@click.option("--token", help="A new static token (replaces OAuth credentials).")
+@click.option("--refresh-token", help="A new OAuth refresh token.")
+@click.option("--events-per-minute", type=click.IntRange(min=0),
+              help="A new budget (0: none).")
+@click.option("--url", callback=lambda _c, _p, value: None if value is None else _http_url(value),
+              help="A new upstream URL.")
+@click.option("--client-id", help="A new OAuth client_id.")
+@click.option("--client-secret", help="A new OAuth client_secret.")
+@click.option("--access-token", help="A current OAuth access token.")
+@database_option
+@with_store
+async def relays_update(store: Store, uuid: str, token: str | None, refresh_token: str | None,
+                        events_per_minute: int | None, url: str | None, client_id: str | None,
+                        client_secret: str | None, access_token: str | None) -> None:
+    """Change a relay's credentials, budget or URL. A paused relay stays paused until
+    `rdevents relays resume`."""
+
+    def change(current: RelayCredentials) -> RelayCredentials:
+        return _relay_credentials(current, token, client_id, client_secret, refresh_token,
+                                  access_token)
+
+    try:
+        updated = await store.update_relay(uuid, change, url, events_per_minute)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    if updated is None:
+        raise click.ClickException(f"No relay {uuid}.")
+    [relay] = await store.list_relays(uuid=uuid)
+    click.echo(f"Relay {uuid} updated." + (f" It is paused: `rdevents relays resume {uuid}` "
+                                           "sends again." if relay.state == "paused" else ""),
+               err=True)
+
+
+def _set_relay_paused(paused: bool) -> Callable[..., Any]:
+    @relay_argument
+    @database_option
+    @with_store
+    async def command(store: Store, uuid: str) -> None:
+        if not await store.set_relay_paused(uuid, paused, "Paused by the operator."
+                                            if paused else None):
+            raise click.ClickException(f"No relay {uuid}.")
+        click.echo(f"Relay {uuid} {'paused' if paused else 'resumed'}.", err=True)
+
+    return command
+
+
+relays.command("pause", help="Pause a relay: events keep being queued, none is sent until it "
+                             "is resumed.")(_set_relay_paused(True))
+relays.command("resume", help="Resume a paused relay (also one an upstream's account limit "
+                              "holds); running servers send again within seconds.")(
+    _set_relay_paused(False))
+
+
+@relays.command("delete")
+@relay_argument
+@database_option
+@with_store
+async def relays_delete(store: Store, uuid: str) -> None:
+    """Delete a relay, with the events it has not sent and its dead letters."""
+    if not await store.delete_relay(uuid):
+        raise click.ClickException(f"No relay {uuid}.")
+    click.echo(f"Relay {uuid} deleted.", err=True)
+
+
+@relays.command("dead-letters")
+@relay_argument
+@json_option
+@database_option
+@with_store
+async def relays_dead_letters(store: Store, uuid: str, as_json: bool) -> None:
+    """List a relay's dead letters, in the order their events were accepted: the event's uuid,
+    the upstream's last HTTP status, its error, when it failed."""
+    if await store.relay_account(uuid) is None:
+        raise click.ClickException(f"No relay {uuid}.")
+    letters = await store.dead_letters(uuid)
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(letter) for letter in letters], indent=2))
+        return
+    rows = [("EVENT UUID", "STATUS", "FAILED AT", "ERROR"),
+            *((d.event_uuid, "-" if d.status is None else str(d.status), d.failed_at or "-",
+               _short(d.error)) for d in letters)]
+    echo_table(rows)
+
+
+@relays.command("replay")
+@relay_argument
+@click.argument("event_uuids", nargs=-1)
+@click.option("--all", "every", is_flag=True, help="Every dead letter of the relay.")
+@database_option
+@with_store
+async def relays_replay(store: Store, uuid: str, event_uuids: tuple[str, ...],
+                        every: bool) -> None:
+    """Queue dead letters again (--all, or these events'), each in its place in the relay's
+    order, with their retries afresh; print how many."""
+    if every == bool(event_uuids):
+        raise click.UsageError("Give --all, or the uuids of the events to replay (not both).")
+    if await store.relay_account(uuid) is None:
+        raise click.ClickException(f"No relay {uuid}.")
+    click.echo(await store.replay_dead_letters(
+        uuid, None if every else [u.strip().lower() for u in event_uuids]))

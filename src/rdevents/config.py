@@ -167,6 +167,28 @@ class Settings:
         more="A receiver that hangs holds up only its own account.", minimum=1))
     max_webhooks_per_account: int = setting(20, Option(
         "Webhook subscriptions an account may have.", minimum=1))
+    # Relays (outbound/relay.py): each request's timeout; how often a process looks for events
+    # to relay; transient failures' retries: the first wait (doubling each time), the longest,
+    # and how long they go on before the event is a dead letter; the most events and bytes an
+    # upstream batch holds (RD: 0.2 MB); requests a process has under way for one relay.
+    relay_timeout: float = setting(30.0, Option(
+        "Seconds an upstream has to answer a relay's request.", unit="s", minimum=0.1))
+    relay_poll_seconds: float = setting(1.0, Option(
+        "How often a process looks for events to relay.", unit="s", minimum=0.01))
+    relay_retry_first_seconds: float = setting(10.0, Option(
+        "The wait before the first retry of an event a relay failed to send; it doubles with "
+        "each failure (with jitter).", unit="s", minimum=0))
+    relay_retry_max_seconds: float = setting(600.0, Option(
+        "The longest wait between retries.", unit="s", minimum=0))
+    relay_give_up_hours: float = setting(72.0, Option(
+        "How long an event's failures are retried before it is a dead letter.",
+        more="See [relay.md](relay.md).", unit="hours", minimum=0))
+    relay_batch_events: int = setting(500, Option(
+        "Events a relay sends in one upstream batch.", minimum=1))
+    relay_batch_bytes: int = setting(200_000, Option(
+        "The largest body of an upstream batch (RD: 0.2 MB).", unit="bytes", minimum=1000))
+    relay_concurrency: int = setting(4, Option(
+        "Batches a process has under way at once for one relay.", minimum=1))
     # The request log (request_log.py): which requests to RD's routes it keeps, for how long,
     # how many of an account's and of unauthenticated ones (the oldest go first), and how much of
     # each body.

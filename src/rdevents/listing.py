@@ -17,9 +17,13 @@ def echo_records(records: Sequence[Any], record_type: type, as_json: bool) -> No
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    lines = [[column.upper().replace("_", " ") for column in columns],
-             *([_cell(row[column]) for column in columns] for row in rows)]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(columns))]
+    echo_table([[column.upper().replace("_", " ") for column in columns],
+                *([_cell(row[column]) for column in columns] for row in rows)])
+
+
+def echo_table(lines: Sequence[Sequence[str]]) -> None:
+    """Rows of cells (the first the headings), aligned in columns."""
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
     for line in lines:
         cells = (cell.ljust(width) for cell, width in zip(line, widths, strict=True))
         click.echo("  ".join(cells).rstrip())

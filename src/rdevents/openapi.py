@@ -415,6 +415,32 @@ def _webhook_paths() -> Spec:
     }
 
 
+_REPLAY = {"type": "object", "additionalProperties": False,
+           "description": 'Either {"all": true} or {"event_uuids": [...]}',
+           "properties": {"all": {"type": "boolean"},
+                          "event_uuids": {"type": "array", "items": _UUID, "maxItems": 1000}}}
+
+
+def _relay_paths() -> dict[str, Any]:
+    relay, unknown = [_path_uuid("uuid")], "Unknown relay"
+    return {
+        "/rdevents/v1/relays": {"get": _operation(
+            "listRelays", "The account's relays to an upstream RD Station (the operator "
+            "creates them: `rdevents relays create`)", ("200", "{relays: [...]}"))},
+        "/rdevents/v1/relays/{uuid}": {"get": _operation(
+            "getRelay", "A relay: its state, backlog, lag, counts and last error",
+            ("200", "The relay"), parameters=relay, not_found=unknown)},
+        "/rdevents/v1/relays/{uuid}/dead-letters": {"get": _operation(
+            "listDeadLetters", "The events the upstream refused, or that failed past the "
+            "retries' time, in the order they were accepted", ("200", "{dead_letters: [...]}"),
+            parameters=_pages(*relay), not_found=unknown, errors=("ValidationErrors",))},
+        "/rdevents/v1/relays/{uuid}/dead-letters/replay": {"post": _operation(
+            "replayDeadLetters", "Queue dead letters again, each in its place in the relay's "
+            "order", ("200", "{replayed: N}"), parameters=relay, body=_REPLAY,
+            errors=("ValidationErrors",), not_found=unknown)},
+    }
+
+
 def _oauth_paths() -> Spec:
     def form(operation_id: str, summary: str, schema: Spec, ok: Spec,
              refused: str | None = None) -> Spec:
@@ -563,7 +589,7 @@ def build_openapi() -> Spec:
                    MissingFields=_MISSING_FIELDS)
     paths = {
         **_event_paths(), **_contact_paths(), **_field_paths(), **_webhook_paths(),
-        **_oauth_paths(), **_request_log_paths(), "/metrics": _METRICS,
+        **_relay_paths(), **_oauth_paths(), **_request_log_paths(), "/metrics": _METRICS,
         "/": {"get": {"operationId": "home",
                       "summary": "Where to go from here: HTML when Accept prefers text/html",
                       "responses": {"200": {"description": "Name, version and links", "content": {

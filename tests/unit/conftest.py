@@ -9,7 +9,8 @@ from typing import NoReturn
 
 import pytest
 
-STARTS_SOMETHING = ("server", "api", "own_server", "empty_database", "postgres_url", "receiver")
+STARTS_SOMETHING = ("server", "api", "own_server", "empty_database", "postgres_url", "receiver",
+                    "stub", "upstream")
 
 
 def _refused(name: str) -> Callable[[], NoReturn]:

@@ -48,6 +48,7 @@ class MemoryBackend:
         self.counters: dict[CounterKey, int] = {}
         self.quotas: dict[int, Quota] = {}
         self.erased: list[tuple[ContactKey, int]] = []
+        self.relays: dict[int, tuple[int, ...]] = {}
         self.written: list[GroupRows] = []
         self.calls: list[str] = []
         self._ids = count(1)
@@ -68,7 +69,8 @@ class MemoryBackend:
         return GroupContext(
             {key: copy.deepcopy(self.contacts[key]) for key in contacts if key in self.contacts},
             {a: self.subscriptions[a] for a in account_ids if a in self.subscriptions},
-            {key: self.field_types[key] for key in fields if key in self.field_types})
+            {key: self.field_types[key] for key in fields if key in self.field_types},
+            {a: self.relays[a] for a in account_ids if a in self.relays})
 
     def lock_fields(self, fields: set[FieldKey]) -> dict[FieldKey, str]:
         self.calls.append("lock_fields")
@@ -284,3 +286,71 @@ def test_a_group_decides_as_its_jobs_would_one_at_a_time(jobs: list[Job]) -> Non
     single = [outcome for job in jobs for outcome in process_group(alone, [replace(job)])]
     assert kinds(grouped) == kinds(single)
     assert state(together) == state(alone)
+
+
+# --- relays ---------------------------------------------------------------------------------
+
+
+def relayed(backend: MemoryBackend) -> list[tuple[int, str, ContactKey]]:
+    """The relay rows written, in the order written: (relay, event uuid, contact)."""
+    return [(row.relay_id, row.event_uuid, row.contact)
+            for rows in backend.written for row in rows.relay_rows]
+
+
+def test_each_accepted_event_is_queued_for_each_relay_of_its_account_in_order() -> None:
+    backend = MemoryBackend()
+    backend.relays = {1: (5, 6), 2: (7,)}
+    first = events_job(event("CONVERSION", "a@example.com"), event("CONVERSION", "b@example.com"))
+    other = events_job(event("CONVERSION", "c@example.com"), account_id=2)
+    later = events_job(event("OPPORTUNITY", "a@example.com"))
+    assert process_group(backend, [first, other, later]) == [ACCEPTED] * 3
+    a, b, c, a2 = first.event_uuids + other.event_uuids + later.event_uuids
+    assert relayed(backend) == [
+        (5, a, (1, "a@example.com")), (6, a, (1, "a@example.com")),
+        (5, b, (1, "b@example.com")), (6, b, (1, "b@example.com")),
+        (7, c, (2, "c@example.com")),
+        (5, a2, (1, "a@example.com")), (6, a2, (1, "a@example.com"))]
+
+
+def test_a_refused_job_queues_nothing_for_relays_and_unrelayed_accounts_nothing() -> None:
+    backend = MemoryBackend()
+    backend.relays = {1: (5,)}
+    refused = events_job(event("CONVERSION", "d@example.com"),
+                         event("OPPORTUNITY", "nobody@example.com"))
+    unrelayed = events_job(event("CONVERSION", "e@example.com"), account_id=3)
+    accepted = events_job(event("CONVERSION", "f@example.com"))
+    outcomes = process_group(backend, [refused, unrelayed, accepted])
+    assert isinstance(outcomes[0], Invalid) and outcomes[1:] == [ACCEPTED, ACCEPTED]
+    assert relayed(backend) == [(5, accepted.event_uuids[0], (1, "f@example.com"))]
+
+
+def test_changes_through_the_contacts_api_are_not_relayed() -> None:
+    backend = MemoryBackend()
+    backend.relays = {1: (5,)}
+    process_group(backend, [ContactChangeJob(1, NOW, "g@example.com", ContactChange(
+        "upsert", {"name": "G"}, None))])
+    assert backend.written and relayed(backend) == []
+
+
+def test_events_before_an_erasure_are_written_with_their_relay_rows_first() -> None:
+    """The erasure then deletes them (the backend's erase_contact): nothing of the erased
+    contact is sent upstream; what follows is queued afresh."""
+    backend = MemoryBackend()
+    backend.relays = {1: (5,)}
+    before = events_job(event("CONVERSION", "h@example.com"))
+    after = events_job(event("CONVERSION", "h@example.com"))
+    process_group(backend, [before, EraseJob(1, NOW, "h@example.com"), after])
+    assert [[row.event_uuid for row in rows.relay_rows] for rows in backend.written] == [
+        before.event_uuids, after.event_uuids]
+    assert backend.erased == [((1, "h@example.com"), 1)]
+
+
+@settings(max_examples=40, deadline=None)
+@given(jobs=jobs_strategy)
+def test_a_group_queues_for_relays_what_its_jobs_would_one_at_a_time(jobs: list[Job]) -> None:
+    together, alone = MemoryBackend(), MemoryBackend()
+    together.relays = alone.relays = {1: (5, 6)}
+    process_group(together, [replace(job) for job in jobs])
+    for job in jobs:
+        process_group(alone, [replace(job)])
+    assert relayed(together) == relayed(alone)

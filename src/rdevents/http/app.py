@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -14,6 +15,7 @@ from starlette.routing import Route
 
 from .. import metrics, ui
 from ..config import Settings
+from ..outbound.relay import RelaySender
 from ..outbound.sender import WebhookSender
 from ..request_log import RequestLogWriter
 from ..sign_in import Limits, SignIn
@@ -27,6 +29,7 @@ from . import (
     fields,
     home,
     oauth,
+    relays,
     request_log,
     webhooks,
 )
@@ -49,7 +52,19 @@ async def readyz(request: Request) -> JSON:
                or request.app.state.webhook_sender.problem())
     if problem is not None:
         raise ApiError(503, "SERVICE_UNAVAILABLE", problem, {"Retry-After": "1"})
-    return JSON({"status": "ready"})
+    return JSON({"status": "ready", **await _relay_detail(request)})
+
+
+async def _relay_detail(request: Request) -> dict[str, Any]:
+    """How the relays fare: told, never a reason to be unready (their upstream is not ours)."""
+    sender: RelaySender = request.app.state.relay_sender
+    try:
+        relayed = await sender.summary()
+    except Exception:  # the database just answered: a passing trouble
+        return {}
+    if not relayed and sender.running():
+        return {}
+    return {"relays": relayed, "relay_sender": "running" if sender.running() else "stopped"}
 
 
 def create_app(settings: Settings, store: Store | None = None,
@@ -61,6 +76,7 @@ def create_app(settings: Settings, store: Store | None = None,
                                 max_pending=settings.max_pending_writes)
 
     sender = WebhookSender(store, settings)
+    relay_sender = RelaySender(store, settings)
     token_lookup = TokenLookup(store)
     request_writer = RequestLogWriter(store, settings)
     store.group_observer = metrics.group_observer(lambda: store.pending_writes)
@@ -71,10 +87,12 @@ def create_app(settings: Settings, store: Store | None = None,
         await sender.start()
         await request_writer.start()
         flusher = asyncio.create_task(metrics.flush_every_second())
+        await relay_sender.start()
         try:
             yield
         finally:
             try:
+                await relay_sender.stop()  # before the store, as the webhook sender
                 await sender.stop()  # before the store: attempts under way record their outcome
                 await token_lookup.close()
                 await request_writer.stop()  # what it holds is stored before the store closes
@@ -87,8 +105,8 @@ def create_app(settings: Settings, store: Store | None = None,
         request_writer, settings.access_log,
         # fields before contacts: /platform/contacts/fields is not a contact.
         routes=[*events.routes, *conversions.routes, *fields.routes, *contacts.routes,
-                *webhooks.routes, *consent.routes, *oauth.routes, *request_log.routes,
-                *metrics_route.routes,
+                *webhooks.routes, *relays.routes, *consent.routes, *oauth.routes,
+                *request_log.routes, *metrics_route.routes,
                 *docs.routes(), *home.routes, ui.mount(),
                 Route("/healthz", healthz, methods=["GET"]),
                 Route("/readyz", readyz, methods=["GET"])],
@@ -101,6 +119,7 @@ def create_app(settings: Settings, store: Store | None = None,
     app.state.store = store
     app.state.request_log = request_writer
     app.state.webhook_sender = sender
+    app.state.relay_sender = relay_sender
     app.state.tokens = CredentialCache(token_lookup.find, ttl=settings.token_cache_seconds,
                                        clock=clock)
     app.state.api_keys = CredentialCache(store.find_api_key, ttl=settings.token_cache_seconds,

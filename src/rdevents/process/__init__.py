@@ -5,7 +5,8 @@ committer gathers them and, inside one transaction, hands a group to `process_gr
 (`stage.py`), which reads what it needs through a narrow backend contract (`backend.py`),
 decides with the pure rules (`contacts.py`, `limits.py`, `custom_fields.py`,
 `webhook_rules.py`) and returns one typed outcome a job (`outcomes.py`) and the rows the
-accepted ones write (`rows.py`), which the backend then writes.
+accepted ones write (`rows.py`: contacts, events, webhook deliveries, relay rows), which the
+backend then writes.
 """
 
 from .backend import GroupContext, ProcessBackend
@@ -20,12 +21,12 @@ from .outcomes import (
     Outcome,
     Unavailable,
 )
-from .rows import ContactKey, Delivery, EventRow, FieldKey, GroupRows
+from .rows import ContactKey, Delivery, EventRow, FieldKey, GroupRows, RelayRow
 from .stage import process_group
 
 __all__ = [
     "ACCEPTED", "ACCEPTED_WITH_DELIVERIES", "Accepted", "ContactChangeJob", "ContactKey",
     "Delivery", "EraseJob", "EventRow", "EventsJob", "Failed", "FieldKey", "GroupContext",
-    "GroupRows", "Invalid", "Job", "Limited", "Outcome", "ProcessBackend", "Unavailable",
-    "process_group",
+    "GroupRows", "Invalid", "Job", "Limited", "Outcome", "ProcessBackend", "RelayRow",
+    "Unavailable", "process_group",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..contacts import Contact
@@ -14,12 +14,14 @@ from .rows import ContactKey, FieldKey, GroupRows
 @dataclass(frozen=True)
 class GroupContext:
     """What a group reads before it decides: its stored contacts (absent keys are left out),
-    the webhook subscriptions of its accounts (by id), and the data types of the defined
-    custom fields among those it writes."""
+    the webhook subscriptions of its accounts (by id), the data types of the defined
+    custom fields among those it writes, and the relays of its accounts (their ids, by
+    account: each accepted event is queued for each of them, paused or not)."""
 
     contacts: dict[ContactKey, Contact]
     subscriptions: dict[int, list[Subscription]]
     field_types: dict[FieldKey, str]
+    relays: dict[int, tuple[int, ...]] = field(default_factory=dict)
 
 
 class ProcessBackend(Protocol):
@@ -39,7 +41,8 @@ class ProcessBackend(Protocol):
     def load_context(self, contacts: set[ContactKey], account_ids: set[int],
                      fields: set[FieldKey]) -> GroupContext:
         """Lock `contacts` (whether stored or not) until the transaction ends, and read them,
-        the accounts' subscriptions and the types of the defined fields among `fields`."""
+        the accounts' subscriptions, the types of the defined fields among `fields` and the
+        accounts' relays (which no relay may join or leave until the transaction ends)."""
         ...
 
     def lock_fields(self, fields: set[FieldKey]) -> dict[FieldKey, str]:
@@ -58,5 +61,6 @@ class ProcessBackend(Protocol):
 
     def write(self, rows: GroupRows) -> None:
         """Insert the new contacts (giving them ids), update the others, insert events,
-        transitions, custom fields and deliveries, save the rate counters and the tag index."""
+        transitions, custom fields, deliveries and relay rows, save the rate counters and the
+        tag index."""
         ...

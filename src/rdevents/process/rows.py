@@ -35,12 +35,22 @@ class Delivery:
     body: str
 
 
+@dataclass(frozen=True)
+class RelayRow:
+    """An event to forward through a relay once the group commits: a row of the relay's
+    outbox, in the order the group accepted its events."""
+
+    relay_id: int
+    event_uuid: str
+    contact: ContactKey
+
+
 @dataclass
 class GroupRows:
     """What a group's accepted jobs write: the final state of each contact they touched (id
     None for a new one), their events (with funnel transitions) in order, the rate counters
-    they moved, funnel changes made through the API, the custom fields they define and the
-    webhook deliveries they queue."""
+    they moved, funnel changes made through the API, the custom fields they define, the
+    webhook deliveries they queue and the events they queue for relays."""
 
     contacts: dict[ContactKey, Contact] = field(default_factory=dict)
     events: list[EventRow] = field(default_factory=list)
@@ -51,5 +61,6 @@ class GroupRows:
     # Custom fields first seen in this group, with the data type their first value showed.
     new_fields: dict[FieldKey, str] = field(default_factory=dict)
     deliveries: list[Delivery] = field(default_factory=list)
+    relay_rows: list[RelayRow] = field(default_factory=list)
     # The tags each stored contact had before the group, for the tag index.
     tags_before: dict[ContactKey, list[str]] = field(default_factory=dict)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -44,7 +45,7 @@ from ..webhook_rules import MARKED_OPPORTUNITY, TRIGGERS, Subscription, webhook_
 from .backend import ProcessBackend
 from .jobs import ContactChangeJob, EraseJob, EventsJob, Job
 from .outcomes import ACCEPTED, ACCEPTED_WITH_DELIVERIES, Failed, Invalid, Outcome
-from .rows import ContactKey, Delivery, EventRow, FieldKey, GroupRows
+from .rows import ContactKey, Delivery, EventRow, FieldKey, GroupRows, RelayRow
 
 # The custom fields each part of a job writes: (the payload's path, or None for a contacts-API
 # body, whose errors are keyed by attribute; the values).
@@ -99,6 +100,7 @@ def process_group(backend: ProcessBackend, jobs: list[Job],
             continue
         rows.contacts.update(applied.contacts)
         rows.events.extend(applied.events)
+        rows.relay_rows.extend(_relayed(context.relays, applied.events))
         rows.deliveries.extend(applied.deliveries)
         if applied.transition is not None:
             rows.api_transitions.append(applied.transition)
@@ -215,6 +217,15 @@ def _apply_events(job: EventsJob, group: dict[ContactKey, Contact],
             applied.deliveries += webhooks.deliveries(webhook_type, identifier, key, contact,
                                                       event_uuid, job.received_at)
     return applied
+
+
+def _relayed(relays: dict[int, tuple[int, ...]],
+             events: list[EventRow]) -> Iterator[RelayRow]:
+    """A relay row for each accepted event and each relay of its account, in the order the
+    events were accepted: the order each relay forwards them in."""
+    for row in events:
+        for relay_id in relays.get(row.job.account_id, ()):
+            yield RelayRow(relay_id, row.event_uuid, row.contact)
 
 
 def _too_many_tags(caps: DataCaps, path: str) -> Error:

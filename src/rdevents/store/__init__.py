@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from ..contacts import Contact
 from ..custom_fields import FieldDefinition
 from ..process import Job, Outcome
+from ..relay_rules import RetryPolicy
 from .dashboard import (
     Backlog,
     DeliveryCounts,
@@ -24,6 +26,15 @@ from .dashboard import (
     TransitionRecord,
 )
 from .operator import AccountSummary, ApiKeySummary, AppSummary, TokenSummary
+from .relay_records import (
+    DeadLetter,
+    Recorded,
+    RelayBatch,
+    RelayCredentials,
+    RelayOutcome,
+    RelaySummary,
+    Taken,
+)
 from .request_records import LoggedRequest, OutboxBacklog, RequestSummary
 from .webhook_records import Attempt, DeliveryRecord, DueDelivery, Webhook
 
@@ -438,6 +449,71 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def outbox_backlog(self) -> list[OutboxBacklog]:
         """Each outbox's pending items and when the oldest was queued."""
+
+
+    # --- relays (see store/relays.py, outbound/relay.py) ----------------------------------------
+
+    @abc.abstractmethod
+    async def create_relay(self, account_id: int, url: str, credentials: RelayCredentials,
+                           events_per_minute: int, from_start: bool) -> str:
+        """A new relay's uuid; `from_start` queues every event the account holds for it."""
+
+    @abc.abstractmethod
+    async def delete_relay(self, uuid: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def update_relay(self, uuid: str, change: Callable[[RelayCredentials],
+                                                             RelayCredentials],
+                           url: str | None = None,
+                           events_per_minute: int | None = None) -> RelayCredentials | None:
+        """None when there is no such relay; ValueError from `change` changes nothing."""
+
+    @abc.abstractmethod
+    async def set_relay_paused(self, uuid: str, paused: bool,
+                               reason: str | None = None) -> bool: ...
+
+    @abc.abstractmethod
+    async def relay_account(self, uuid: str) -> int | None: ...
+
+    @abc.abstractmethod
+    async def list_relays(self, account_id: int | None = None,
+                          uuid: str | None = None) -> list[RelaySummary]: ...
+
+    @abc.abstractmethod
+    async def dead_letters(self, uuid: str, offset: int = 0,
+                           limit: int | None = None) -> list[DeadLetter]: ...
+
+    @abc.abstractmethod
+    async def replay_dead_letters(self, uuid: str, event_uuids: list[str] | None) -> int: ...
+
+    @abc.abstractmethod
+    async def relays_due(self) -> list[int]: ...
+
+    @abc.abstractmethod
+    async def take_relay_batch(self, relay_id: int, max_events: int, max_bytes: int,
+                               lease_seconds: float) -> Taken: ...
+
+    @abc.abstractmethod
+    async def spend_relay_budget(self, relay_id: int, events: int) -> bool: ...
+
+    @abc.abstractmethod
+    async def renew_relay_lease(self, batch: RelayBatch) -> RelayBatch | None: ...
+
+    @abc.abstractmethod
+    async def record_relay_outcome(self, batch: RelayBatch, outcome: RelayOutcome,
+                                   policy: RetryPolicy, rng: random.Random) -> Recorded: ...
+
+    @abc.abstractmethod
+    async def relay_credentials(self, relay_id: int) -> RelayCredentials | None: ...
+
+    @abc.abstractmethod
+    async def save_relay_tokens(self, relay_id: int, replaced: str | None, access_token: str,
+                                expires_in: float | None,
+                                refresh_token: str | None) -> RelayCredentials | None: ...
+
+    @abc.abstractmethod
+    async def database_micros(self) -> int:
+        """The database's clock, in microseconds since 1970."""
 
 
 class AccountExists(Exception):

@@ -1,6 +1,7 @@
 """Copying a whole database to another (e.g. SQLite to PostgreSQL), keeping every id and uuid,
-so that tokens, API keys, OAuth apps, contact and event uuids, custom fields and webhooks (with
-their pending deliveries) stay valid."""
+so that tokens, API keys, OAuth apps, contact and event uuids, custom fields, webhooks (with
+their pending deliveries) and relays (with what they have not sent, and their dead letters) stay
+valid."""
 
 from __future__ import annotations
 
@@ -18,11 +19,11 @@ from .schema import ensure_current, sqlalchemy_url, upgrade
 from .sqlite import database_path, make_directory
 
 # Parents before children, as the foreign keys require. Rate counters are left behind: they
-# only count the current minute and day, sign-in failures their window; the tag index is made
-# anew from the contacts.
+# only count the current minute and day, sign-in failures their window, relays' spends their
+# budget's; the tag index is made anew from the contacts.
 TABLES = ("accounts", "apps", "admins", "auth_codes", "refresh_tokens", "tokens", "api_keys",
           "contacts", "events", "funnel_transitions", "custom_fields", "webhooks",
-          "webhook_deliveries", "webhook_attempts")
+          "webhook_deliveries", "webhook_attempts", "relays", "relay_outbox")
 CHUNK = 5_000
 
 

@@ -9,11 +9,13 @@ two processes cannot both create the same contact. Reads use a pool of connectio
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import logging
-from collections.abc import Iterable
-from typing import Any
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 import orjson
 import psycopg
@@ -23,8 +25,11 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from ..process import Accepted, ContactKey, EventsJob, FieldKey, Job, Outcome
 from . import StoreUnavailable, WriteConflict
 from .queries import Statement
+from .relays import Tx, relays_read
 from .schema import ensure_current
 from .sql import CONTACT_COLUMNS, SqlStore
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +47,8 @@ WRITER_APPLICATION_NAME = "rdevents writer"  # how the writer shows in pg_stat_a
 # its contacts' e-mails: no e-mail holds a NUL, so they never share a lock with a contact.
 RATE_LOCK = "\x00rate counters"
 FIELD_LOCK = "\x00field "
+# Which relays an account has: writers hold it shared, who creates or deletes a relay alone.
+RELAY_LOCK = "\x00relays"
 
 
 @functools.lru_cache(maxsize=256)
@@ -94,10 +101,14 @@ class PostgresStore(SqlStore):
                     "application_name": "rdevents"},
             check=AsyncConnectionPool.check_connection)
         self._writer: psycopg.Connection | None = None
+        # The relay senders' transactions: one connection, one transaction at a time.
+        self._relay_conn: psycopg.Connection | None = None
+        self._relay_lock = threading.Lock()
 
     TAKEN_OF = ("SELECT id FROM webhook_deliveries WHERE id IN ({chosen}) AND {due} "
                 "FOR UPDATE SKIP LOCKED")
     FOR_UPDATE = " FOR UPDATE"
+    ROW_LOCK = " FOR NO KEY UPDATE"
     FIRST_DUE_OF_EACH_WEBHOOK = ("CROSS JOIN LATERAL ({}) due "
                                  "JOIN webhook_deliveries d ON d.id = due.id")
     NOW_MICROS = "(extract(epoch from statement_timestamp()) * 1000000)::bigint"
@@ -118,6 +129,10 @@ class PostgresStore(SqlStore):
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+        with self._relay_lock:
+            if self._relay_conn is not None:
+                self._relay_conn.close()
+                self._relay_conn = None
 
     # --- the writer thread ------------------------------------------------------------------------
 
@@ -168,6 +183,15 @@ class PostgresStore(SqlStore):
         # Taken before any contact's lock, by every writer: the same order everywhere.
         sql, params = _advisory_locks({(account_id, RATE_LOCK) for account_id in account_ids})
         conn.execute(sql, tuple(params))
+
+    def relay_statements(self, account_ids: set[int]) -> list[Statement]:
+        # Taken last, by every writer: creating or deleting a relay takes no other lock.
+        sql, params = _advisory_locks({(account_id, RELAY_LOCK) for account_id in account_ids})
+        return [(sql.replace("pg_advisory_xact_lock", "pg_advisory_xact_lock_shared"), params),
+                relays_read(account_ids)]
+
+    def relay_membership_lock(self, account_id: int) -> list[Statement]:
+        return [("SELECT pg_advisory_xact_lock(?)", (lock_key((account_id, RELAY_LOCK)),))]
 
     def _writer_connection(self) -> psycopg.Connection:
         if self._writer is None or self._writer.closed or self._writer.broken:
@@ -240,6 +264,32 @@ class PostgresStore(SqlStore):
             return outcomes
         raise StoreUnavailable(str(failure)) from failure
 
+    # --- the relay senders' transactions ----------------------------------------------------------
+
+    async def transact(self, work: Callable[[Tx], T], durable: bool = True) -> T:
+        return await asyncio.to_thread(self._transact, work, durable)
+
+    def _transact(self, work: Callable[[Tx], T], durable: bool) -> T:
+        with self._relay_lock:
+            if self._relay_conn is None or self._relay_conn.closed or self._relay_conn.broken:
+                try:
+                    self._relay_conn = psycopg.connect(
+                        self.url, autocommit=True, connect_timeout=_CONNECT_TIMEOUT,
+                        application_name="rdevents relay")
+                except psycopg.OperationalError as exc:
+                    raise StoreUnavailable(str(exc)) from exc
+            conn = self._relay_conn
+            try:
+                with conn.transaction():
+                    if not durable:  # commit without waiting for the WAL's flush
+                        conn.execute("SET LOCAL synchronous_commit = off")
+                    return work(_PostgresTx(conn))
+            except psycopg.Error as exc:
+                if unavailable(exc):
+                    conn.close()
+                    raise StoreUnavailable(str(exc)) from exc
+                raise
+
     # --- reads and administration -----------------------------------------------------------------
 
     async def fetch(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
@@ -277,3 +327,12 @@ class PostgresStore(SqlStore):
             if unavailable(exc):
                 raise StoreUnavailable(str(exc)) from exc
             raise
+
+
+class _PostgresTx:
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self._conn = conn
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> tuple[int, list[tuple[Any, ...]]]:
+        cursor = self._conn.execute(to_pyformat(sql), tuple(params))
+        return cursor.rowcount, cursor.fetchall() if cursor.description else []

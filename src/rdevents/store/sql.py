@@ -49,6 +49,7 @@ from .group_commit import GroupCommitter
 from .operator import OperatorQueries
 from .outbox import OutboxQueries
 from .queries import Statement, from_json, placeholders
+from .relays import RelayQueries, relays_by_account, relays_read, save_relay_rows
 from .request_log import RequestLogQueries
 from .schema import head_revision
 from .tag_index import tag_key, tag_keys
@@ -160,6 +161,8 @@ class WriteSession:
                            f"event_identifiers FROM webhooks WHERE account_id IN "
                            f"({placeholders(len(ids))}) ORDER BY id", ids))
         statements += _field_type_statements(fields)
+        relay_reads = self.store.relay_statements(account_ids)
+        statements += relay_reads
         results = self.store.read_together(self.conn, statements)
         found: dict[ContactKey, Contact] = {}
         for account_id, rows in zip(owners, results[locks:contact_statements], strict=True):
@@ -172,7 +175,9 @@ class WriteSession:
                 webhook_id, event_type, tuple(from_json(relations)),
                 tuple(from_json(identifiers))))
         return GroupContext(found, subscriptions,
-                            _field_types(results[contact_statements + 1:]))
+                            _field_types(results[contact_statements + 1:
+                                                 len(results) - len(relay_reads)]),
+                            relays_by_account(results[-1]))
 
     def lock_fields(self, fields: set[FieldKey]) -> dict[FieldKey, str]:
         statements = self.store.lock_fields_statements(fields)
@@ -199,6 +204,9 @@ class WriteSession:
                 ("UPDATE webhook_deliveries SET body = ?, contact_id = NULL, status = 'erased' "
                  "WHERE contact_id = ?", ("{}", contact_id)),
                 ("DELETE FROM contacts WHERE id = ?", (contact_id,)),
+                # Events not yet relayed are not: they have nothing left to say.
+                ("DELETE FROM relay_outbox WHERE relay_id IN (SELECT id FROM relays WHERE "
+                 "account_id = ?) AND contact_id = ?", (key[0], contact_id)),
                 ("DELETE FROM rate_counters WHERE account_id = ? AND subject = ?", key)):
             self.store.execute_many(self.conn, sql, [params])
 
@@ -254,6 +262,7 @@ class WriteSession:
                                          "updated_at"),
             [(new_uuid(), d.webhook_id, rows.contacts[d.contact].id, d.event_uuid, d.body,
               "pending", 0, 0, created, created) for d in rows.deliveries])
+        save_relay_rows(store, conn, rows, event_ids)
 
     def _save_tag_index(self, rows: GroupRows) -> None:
         added, removed = [], []
@@ -295,8 +304,8 @@ class WriteSession:
              if (account_id, ACCOUNT, start) in counters])
 
 
-class SqlStore(FieldQueries, WebhookQueries, OperatorQueries, AdminQueries, DashboardQueries,
-               RequestLogQueries, OutboxQueries, Store):
+class SqlStore(FieldQueries, WebhookQueries, RelayQueries, OperatorQueries, AdminQueries,
+               DashboardQueries, RequestLogQueries, OutboxQueries, Store):
     """A store over a SQL database: writes through the group committer, one group at a time,
     with a writer thread of their own for what blocks (see each backend's `commit_group`); reads
     and administration through the backend's own means."""
@@ -356,6 +365,11 @@ class SqlStore(FieldQueries, WebhookQueries, OperatorQueries, AdminQueries, Dash
 
     def lock_counters(self, conn: Any, account_ids: list[int]) -> None:
         """Keep other writers off these accounts' rate counters until the transaction ends."""
+
+    def relay_statements(self, account_ids: set[int]) -> list[Statement]:
+        """The statements that read the accounts' relays (the last of them), keeping relays
+        from being created or deleted for them until the transaction ends."""
+        return [relays_read(account_ids)]
 
     @abc.abstractmethod
     async def commit_group(self, jobs: list[Job]) -> list[Outcome]:

@@ -7,17 +7,20 @@ import asyncio
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..process import Job, Outcome
 from . import StoreUnavailable
 from .queries import Statement
+from .relays import Tx
 from .schema import ensure_current
 from .sql import SqlStore
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +139,7 @@ class SQLiteStore(SqlStore):
         # This process's write transactions (events, the webhook sender's, administration)
         # take turns here, in order, rather than wait for SQLite's lock by sleeping and polling.
         self._write_turn = asyncio.Lock()
+        self._relay_conn: sqlite3.Connection | None = None  # the relay senders' transactions
 
     async def open(self) -> None:
         make_directory(self.url)
@@ -156,6 +160,9 @@ class SQLiteStore(SqlStore):
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+        if self._relay_conn is not None:
+            self._relay_conn.close()
+            self._relay_conn = None
 
     # --- the writer thread ------------------------------------------------------------------------
 
@@ -253,6 +260,29 @@ class SQLiteStore(SqlStore):
                 raise
             return results
 
+    async def transact(self, work: Callable[[Tx], T], durable: bool = True) -> T:
+        result: T = await self._write_on_thread(self._sqlite_errors, self._transact, work,
+                                                durable)
+        return result
+
+    def _transact(self, work: Callable[[Tx], T], durable: bool) -> T:
+        """`work` in a write transaction, on a connection kept for it (used in this process's
+        turn only). Not durable: WAL's NORMAL synchronous mode, no disk sync at commit (the
+        writer's next commit syncs it with its own)."""
+        if self._relay_conn is None:
+            self._relay_conn = connect(self.path)
+        conn = self._relay_conn
+        conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = work(_SQLiteTx(conn))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return result
+
     def _probe_write(self) -> None:
         """Take the write lock and change a row, then roll back: fails as a real write would
         (locked by another process for over a second, read-only, disk trouble)."""
@@ -263,3 +293,12 @@ class SQLiteStore(SqlStore):
             finally:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
+
+
+class _SQLiteTx:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> tuple[int, list[tuple[Any, ...]]]:
+        cursor = self._conn.execute(sql, tuple(params))
+        return cursor.rowcount, cursor.fetchall()

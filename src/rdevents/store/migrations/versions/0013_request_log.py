@@ -2,7 +2,7 @@
 their bodies, redacted headers and timing, per account (NULL: not authenticated).
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-02
 """
 
