@@ -75,6 +75,10 @@ class FunnelTransition:
     reason: str | None = None  # OPPORTUNITY_LOST
 
 
+# The transition of every new contact: it enters the funnel as a Lead.
+NEW_CONTACT = FunnelTransition(None, LEAD, None, False)
+
+
 def apply_event(contact: Contact | None, event: ValidEvent, new_uuid: str | None,
                 now: str) -> tuple[Contact, FunnelTransition | None]:
     """The contact after `event`, and the funnel transition it caused (if any).
@@ -88,7 +92,7 @@ def apply_event(contact: Contact | None, event: ValidEvent, new_uuid: str | None
         if not event.type.creates_contact:
             raise ValueError(f"{event.type.name} does not create contacts")
         contact = Contact(uuid=new_uuid, email=event.email, created_at=now, updated_at=now)
-        transition = FunnelTransition(None, LEAD, None, False)
+        transition: FunnelTransition | None = NEW_CONTACT
     else:
         transition = None
     _merge_attributes(contact, event)
@@ -114,11 +118,16 @@ def _merge_attributes(contact: Contact, event: ValidEvent) -> None:
 def custom_field_values(event: ValidEvent) -> dict[str, Any]:
     """The cf_* custom fields an event writes on its contact, with their values."""
     payload, event_type = event.payload, event.type
-    values = {name: stored_value(payload[name]) for name in _CUSTOM_PROFILE_FIELDS[event_type.name]
-              if payload.get(name) is not None}
+    names = _CUSTOM_PROFILE_FIELDS[event_type.name]
+    values = {name: stored_value(payload[name]) for name in names
+              if payload.get(name) is not None} if names else {}
     if event_type.custom_fields:
-        for key, value in payload.items():
-            if key.startswith("cf_") and value is not None and is_custom_field(event_type, key):
+        # The keys beyond the catalogue's fields (a set difference, cheaper than a look at each
+        # key), in the payload's order: the order in which a group defines new fields.
+        extra = payload.keys() - event_type.fields_by_name.keys()
+        for key in [key for key in payload if key in extra] if len(extra) > 1 else extra:
+            value = payload[key]
+            if value is not None and is_custom_field(event_type, key):
                 values[key] = stored_value(value)
     return values
 
@@ -140,10 +149,11 @@ def merge_legal_bases(current: list[dict[str, Any]],
     """One legal basis per (category, type): a newer one replaces the older."""
     if new == current:  # the same bases again, as most integrations send
         return current
-    by_key = {(b["category"], b["type"]): b for b in current}
-    for basis in new:
-        kept = {k: basis[k] for k in ("category", "type", "status") if basis.get(k) is not None}
-        by_key[(kept["category"], kept["type"])] = kept
+    by_key = {(b["category"], b["type"]): b for b in current} if current else {}
+    for basis in new:  # category and type are required; status is kept when given
+        category, kind, status = basis["category"], basis["type"], basis.get("status")
+        by_key[(category, kind)] = ({"category": category, "type": kind} if status is None else
+                                    {"category": category, "type": kind, "status": status})
     return list(by_key.values())
 
 
@@ -228,7 +238,7 @@ def apply_contact_change(contact: Contact | None, change: ContactChange, email: 
     transition = None
     if contact is None:
         contact = Contact(uuid=new_uuid, email=email, created_at=now, updated_at=now)
-        transition = FunnelTransition(None, LEAD, None, False)
+        transition = NEW_CONTACT
     if change.kind == "funnel":
         # A funnel change that names no attribute changes nothing.
         return contact, apply_funnel_update(contact, change.funnel or FunnelUpdate(), now)
