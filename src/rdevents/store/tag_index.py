@@ -8,6 +8,7 @@ costs a row read.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable
 
@@ -20,8 +21,18 @@ _CHUNK = 5_000
 
 
 def tag_key(tag: str) -> int:
+    return _cached_key(tag) if len(tag) <= _CACHED_LENGTH else _key(tag)
+
+
+def _key(tag: str) -> int:
     digest = hashlib.blake2b(tag.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
+
+
+# The keys of short tags are remembered: most contacts share a few tags. (Long ones are not,
+# so that the cache stays small whatever tags clients send.)
+_CACHED_LENGTH = 64
+_cached_key = functools.lru_cache(maxsize=4096)(_key)
 
 
 def tag_keys(tags: Iterable[str]) -> set[int]:
