@@ -16,19 +16,22 @@ from .nul import refuse_nul
 from .observe import BODY
 
 
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, "REQUEST_ENTITY_TOO_LARGE",
+                    f"The request body must not exceed {limit} bytes.")
+
+
 async def read_body(request: Request) -> bytes:
     """The raw body, or 413 past the configured limit (read no further than the limit)."""
     limit = request.app.state.settings.max_body_bytes
-    too_large = ApiError(413, "REQUEST_ENTITY_TOO_LARGE",
-                         f"The request body must not exceed {limit} bytes.")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise too_large
+        raise _too_large(limit)
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise too_large
+            raise _too_large(limit)
         chunks.append(chunk)
     body = request.scope[BODY] = b"".join(chunks)  # for the request log
     return body
