@@ -73,17 +73,36 @@ class BoundedProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self.limits = limits
         self._waiting = _waiting.setdefault(self.server_state, {})
-        self._deadline: asyncio.TimerHandle | None = None
+        # The connection closes at `_deadline` (loop time), unless it is None. A request moves
+        # it twice, which only sets this number: the one timer, `_timer`, looks at it when it
+        # fires, and is never set further ahead than the shortest timeout, so that it fires
+        # before any deadline set since.
+        self._deadline: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_span = min(limits.head_timeout, limits.body_timeout)
         self._head_bytes = 0
 
     def _close_after(self, seconds: float) -> None:
-        self._cancel_deadline()
-        self._deadline = self.loop.call_later(seconds, self.transport.close)
+        self._deadline = self.loop.time() + seconds
+        if self._timer is None:
+            self._arm_timer()
+
+    def _arm_timer(self) -> None:
+        assert self._deadline is not None
+        self._timer = self.loop.call_at(min(self._deadline, self.loop.time() + self._timer_span),
+                                        self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self._deadline is None:
+            return
+        if self.loop.time() >= self._deadline:
+            self.transport.close()
+        else:
+            self._arm_timer()
 
     def _cancel_deadline(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
+        self._deadline = None
 
     def _await_head(self) -> None:
         self._close_after(self.limits.head_timeout)
@@ -125,5 +144,8 @@ class BoundedProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_deadline()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self._waiting.pop(self, None)
         super().connection_lost(exc)
