@@ -15,7 +15,6 @@ from typing import Any
 
 from ..contacts import Contact
 from .queries import Queries
-from .tag_index import tag_key
 
 MINUTE, TEN_MINUTES, HOUR, DAY = 16, 15, 13, 10  # lengths of a stored time's prefix
 
@@ -101,6 +100,11 @@ class DashboardQueries(Queries):
     @abc.abstractmethod
     def tag_parameter(self, tag: str) -> Any: ...
 
+    @abc.abstractmethod
+    def contact_conditions(self, account_id: int, stage: str | None,
+                           tag: str | None) -> tuple[list[str], list[Any]]:
+        """As in list_contacts (see sql.py)."""
+
     async def list_events(self, account_id: int, event_type: str | None,
                           contact_id: int | None, since: str | None, offset: int,
                           limit: int) -> list[EventSummary]:
@@ -143,18 +147,10 @@ class DashboardQueries(Queries):
         `stage`, as given; newest first."""
         from .sql import CONTACT_COLUMNS, contact_from_row  # sql.py imports this module
 
-        where = ["account_id = ?"]
-        params: list[Any] = [account_id]
+        where, params = self.contact_conditions(account_id, stage, tag)
         if email_part:
             where.append("email LIKE ? ESCAPE '\\'")
             params.append(like_pattern(email_part))
-        if stage is not None:
-            where.append("lifecycle_stage = ?")
-            params.append(stage)
-        if tag is not None:  # the index finds the candidates; the tags themselves decide
-            where.append("id IN (SELECT contact_id FROM contact_tags WHERE account_id = ? "
-                         f"AND tag_key = ?) AND {self.TAG_CONDITION}")
-            params += [account_id, tag_key(tag), self.tag_parameter(tag)]
         rows = await self.fetch(f"SELECT {CONTACT_COLUMNS} FROM contacts "
                                 f"WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ? OFFSET ?",
                                 (*params, limit, offset))

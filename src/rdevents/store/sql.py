@@ -456,21 +456,28 @@ class SqlStore(FieldQueries, WebhookQueries, RelayQueries, OperatorQueries, Admi
     def tag_parameter(self, tag: str) -> Any:
         return tag
 
-    async def list_contacts(self, account_id: int, email: str | None, tag: str | None,
-                            lifecycle_stage: str | None, offset: int,
-                            limit: int) -> list[Contact]:
-        where: list[str] = ["account_id = ?"]
+    def contact_conditions(self, account_id: int, stage: str | None,
+                           tag: str | None) -> tuple[list[str], list[Any]]:
+        """The WHERE conditions (and their parameters) of an account's contacts at `stage` and
+        with `tag`, each as given; a caller adds its own."""
+        where = ["account_id = ?"]
         params: list[Any] = [account_id]
-        if email is not None:
-            where.append("email = ?")
-            params.append(email)
-        if lifecycle_stage is not None:
+        if stage is not None:
             where.append("lifecycle_stage = ?")
-            params.append(lifecycle_stage)
+            params.append(stage)
         if tag is not None:  # the index finds the candidates; the tags themselves decide
             where.append("id IN (SELECT contact_id FROM contact_tags WHERE account_id = ? "
                          f"AND tag_key = ?) AND {self.TAG_CONDITION}")
             params += [account_id, tag_key(tag), self.tag_parameter(tag)]
+        return where, params
+
+    async def list_contacts(self, account_id: int, email: str | None, tag: str | None,
+                            lifecycle_stage: str | None, offset: int,
+                            limit: int) -> list[Contact]:
+        where, params = self.contact_conditions(account_id, lifecycle_stage, tag)
+        if email is not None:
+            where.append("email = ?")
+            params.append(email)
         rows = await self.fetch(f"SELECT {CONTACT_COLUMNS} FROM contacts "
                                 f"WHERE {' AND '.join(where)} ORDER BY id LIMIT ? OFFSET ?",
                                 (*params, limit, offset))
