@@ -647,9 +647,12 @@ def test_a_relay_its_dead_letters_and_their_replay(server, admin, ui, api, stub)
     assert '<span class="bad">1</span>' in listing.text
     page = ui.get(f"/ui/relays/{relay}")
     assert_page(page)
-    assert f'<a href="/ui/events/{refused}"><code>{refused}</code></a>' in page.text
+    assert f'<a href="/ui/events/{refused}" title="{refused}">Event {refused[:8]}</a>' \
+        in page.text
     assert '<span class="bad">HTTP 400</span>' in page.text
-    assert "INVALID_DATA_TYPE" in page.text and "a static token" in page.text
+    assert ('<li><span class="badge type">INVALID_DATA_TYPE</span> Must be of type '
+            "&#39;INTEGER&#39;. <code>$.body.payload.cf_plan</code></li>") in page.text
+    assert "a static token" in page.text
     for shown in (listing, page):
         assert UPSTREAM_TOKEN not in shown.text
     action = f"/ui/relays/{relay}/dead-letters/replay"
@@ -673,7 +676,7 @@ def test_a_relay_its_dead_letters_and_their_replay(server, admin, ui, api, stub)
 
 def test_the_overview_links_rejected_requests_and_the_relay_backlog(server, admin, ui, api):
     page = ui.get("/ui/")
-    assert (figure(page, "Rejected requests, 24 hours"), figure(page, "Relay backlog")) == (
+    assert (figure(page, "Rejected requests"), figure(page, "Relay backlog")) == (
         "0", "0")
     assert '<a href="/ui/relays">No relays</a>' in page.text
     assert '<a href="/ui/webhooks">Nothing waiting to be sent</a>' in page.text
@@ -685,7 +688,7 @@ def test_the_overview_links_rejected_requests_and_the_relay_backlog(server, admi
     logged(ui, 2)
     page = ui.get("/ui/")
     assert_page(page)
-    assert (figure(page, "Rejected requests, 24 hours"), figure(page, "Relay backlog")) == (
+    assert (figure(page, "Rejected requests"), figure(page, "Relay backlog")) == (
         "2", "1")
     assert '<a href="/ui/requests">See why</a>' in page.text
     assert re.search(r'<a href="/ui/relays">Oldest waiting for \d+ s</a>', page.text)

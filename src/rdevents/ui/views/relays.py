@@ -12,12 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from ...http.body import read_form
 from ...store.relay_records import RelaySummary
 from .. import pages, sessions
+from ..faults import Fault, faults_of
 from ..sessions import Visitor
 from .events import page_number
 
@@ -47,6 +49,18 @@ def upstream(url: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
+def refusal(error: str | None) -> list[Fault]:
+    """The RD errors of an upstream's answer that a dead letter or a relay's last error keeps
+    as it came (JSON); none for any other text, which pages show as it is."""
+    if not error:
+        return []
+    try:
+        document = orjson.loads(error)
+    except orjson.JSONDecodeError:
+        return []
+    return faults_of(document, None, False)
+
+
 async def _relay(request: Request, visitor: Visitor) -> RelaySummary | None:
     """The relay the address names, if it is of the visitor's account."""
     found = await pages.store_of(request).list_relays(
@@ -58,7 +72,7 @@ async def _relay(request: Request, visitor: Visitor) -> RelaySummary | None:
 async def relays_page(request: Request, visitor: Visitor) -> Response:
     relays = await pages.store_of(request).list_relays(visitor.account_id)
     return pages.render(request, "relays.html", visitor, relays=relays,
-                        totals=Totals.of(relays), upstream=upstream)
+                        totals=Totals.of(relays), upstream=upstream, refusal=refusal)
 
 
 @pages.signed_in
@@ -73,7 +87,7 @@ async def relay_page(request: Request, visitor: Visitor) -> Response:
     return pages.render(request, "relay.html", visitor, relay=relay,
                         letters=letters[:PAGE_SIZE], more=len(letters) > PAGE_SIZE, page=page,
                         replayed=int(replayed) if replayed.isdigit() else None,
-                        upstream=upstream)
+                        upstream=upstream, refusal=refusal)
 
 
 @pages.signed_in
