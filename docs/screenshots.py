@@ -17,7 +17,8 @@ import shutil
 import socket
 import tempfile
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import uvicorn
 from playwright.sync_api import sync_playwright
 
@@ -33,6 +35,7 @@ from rdevents.catalogue import EVENT_TYPES
 from rdevents.config import Settings
 from rdevents.http.app import create_app
 from rdevents.passwords import hash_password
+from rdevents.store.relay_records import RelayCredentials
 from rdevents.tokens import issue_token
 
 OUT = Path(__file__).resolve().parent / "dashboard"
@@ -91,6 +94,43 @@ def receiver() -> Iterator[str]:
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/hooks/crm"
+    finally:
+        server.shutdown()
+
+
+@contextmanager
+def upstream() -> Iterator[str]:
+    """An upstream RD Station for the relay, whose `cf_plan` field takes "free" or "pro" only:
+    it refuses the events with another plan (naming them, as RD's batch errors do), and takes
+    the others."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+            body = orjson.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+            batch = isinstance(body, list)
+            events = body if batch else [body]
+            errors = [{"error_type": "INVALID_OPTION",
+                       "error_message": "Must be one of the valid options.",
+                       "validation_rules": {"valid_options": ["free", "pro"]},
+                       "path": f"$.body{f'[{i}]' if batch else ''}.payload.cf_plan"}
+                      for i, event in enumerate(events)
+                      if event["payload"].get("cf_plan", "free") not in ("free", "pro")]
+            answer = {"errors": errors} if errors else {"event_uuid": "accepted"}
+            reply = orjson.dumps(answer)
+            self.send_response(400 if errors else 200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
 
@@ -176,7 +216,65 @@ def fill(url: str, token: str, clock: Clock) -> None:
     clock.at = None
 
 
-def shoot(url: str, contact_uuid: str, webhook_uuid: str) -> None:
+def reject(url: str, token: str) -> None:
+    """Requests an integration gets wrong: an OPPORTUNITY before its contact's CONVERSION, a
+    body that is not JSON, a token that expired; and last a CONVERSION whose e-mail is
+    misspelt, with a legal basis RD does not know."""
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}",
+                                             "User-Agent": "crm-sync/2.1"}) as api:
+        api.post("/platform/events", json={"event_type": "OPPORTUNITY", "event_family": "CDP",
+                                           "payload": {"email": "nina.costa@example.com",
+                                                       "funnel_name": "default"}})
+        api.post("/platform/events", content=b'{"event_type": "CONVERSION",',
+                 headers={"Content-Type": "application/json"})
+        api.post("/platform/events", json=body("CONVERSION", "otto@example.com", "Otto"),
+                 headers={"Authorization": "Bearer rdv_expired-token"})
+        api.post("/platform/events", json={
+            "event_type": "CONVERSION", "event_family": "CDP",
+            "payload": {"conversion_identifier": "webinar", "name": "Otto Ramos",
+                        "emial": "otto.ramos@example.com", "tags": ["webinar"],
+                        "legal_bases": [{"category": "communications", "type": "consent",
+                                         "status": "yes"}]}})
+
+
+def relay_now(url: str, token: str, clock: Clock, count: int, start: datetime) -> None:
+    """`count` CONVERSIONs, one every 6 seconds from `start`, some with a plan the relay's
+    upstream refuses."""
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
+                      timeout=30) as api:
+        for i in range(count):
+            clock.at = start + timedelta(seconds=6 * i)
+            name = random.choice(NAMES)
+            email = f"{name.split()[0].lower()}.{random.randrange(48)}@example.com"
+            api.post("/platform/events", json=body("CONVERSION", email, name)).raise_for_status()
+    clock.at = None
+
+
+def relay(url: str, token: str, clock: Clock, store: Any, call: Callable[[Any], Any],
+          account_id: int, upstream_url: str) -> str:
+    """A relay that forwarded the events of the last minutes (the upstream refused some: dead
+    letters), then got a budget of 10 events a minute, which the next events outgrew (a
+    backlog)."""
+    uuid: str = call(store.create_relay(account_id, upstream_url,
+                                        RelayCredentials(token="upstream-token"), 0, False))
+
+    def handled() -> int:
+        [summary] = call(store.list_relays(account_id, uuid))
+        return int(summary.sent + summary.dead)
+
+    now = datetime.now(UTC)
+    relay_now(url, token, clock, 30, now - timedelta(minutes=6))
+    while handled() < 30:
+        time.sleep(0.1)
+    call(store.update_relay(uuid, lambda same: same, events_per_minute=10))
+    relay_now(url, token, clock, 30, now - timedelta(minutes=3))
+    while handled() <= 30:  # the budget let some through
+        time.sleep(0.1)
+    return uuid
+
+
+def shoot(url: str, contact_uuid: str, webhook_uuid: str, request_uuid: str,
+          relay_uuid: str) -> None:
     OUT.mkdir(exist_ok=True)
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
     with sync_playwright() as playwright:
@@ -209,6 +307,12 @@ def shoot(url: str, contact_uuid: str, webhook_uuid: str) -> None:
         snap("webhooks", full=False)
         page.goto(f"{url}/ui/webhooks/{webhook_uuid}")
         snap("webhook", full=False)
+        page.goto(f"{url}/ui/requests")
+        snap("requests", full=False)
+        page.goto(f"{url}/ui/requests/{request_uuid}")
+        snap("request")
+        page.goto(f"{url}/ui/relays/{relay_uuid}")
+        snap("relay", full=False)
         browser.close()
 
 
@@ -216,7 +320,7 @@ def main() -> None:
     clock = Clock()
     rdevents.ingest.events.utc_now = clock  # type: ignore[attr-defined]
     with tempfile.TemporaryDirectory() as directory, receiver() as hook_url, \
-            serving(Path(directory)) as (url, store, loop):
+            upstream() as upstream_url, serving(Path(directory)) as (url, store, loop):
         def call(coroutine: Any) -> Any:
             return asyncio.run_coroutine_threadsafe(coroutine, loop).result(30)
 
@@ -234,7 +338,11 @@ def main() -> None:
             best = max(contacts["contacts"], key=lambda c: len(api.get(
                 f"/platform/contacts/{c['uuid']}/events", params={"page_size": 100}
             ).json()))
-        shoot(url, best["uuid"], webhook["uuid"])
+            relay_uuid = relay(url, token, clock, store, call, account.id, upstream_url)
+            reject(url, token)
+            while len(logged := api.get("/rdevents/v1/requests").json()["requests"]) < 3:
+                time.sleep(0.1)
+        shoot(url, best["uuid"], webhook["uuid"], logged[0]["uuid"], relay_uuid)
     print(f"Screenshots in {OUT}")
 
 

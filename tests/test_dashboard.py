@@ -21,8 +21,11 @@ from dashboard import PASSWORD, Admin, browser, csrf_token, new_admin, sign_in, 
 from hooks import settled, subscribe
 from rdevents.passwords import hash_password
 from receiver import wait_until
+from relaying import create_relay, wait_for_relay
+from upstream_stub import json_reply
 
-PAGES = ["/ui/", "/ui/events", "/ui/contacts", "/ui/funnel", "/ui/webhooks"]
+PAGES = ["/ui/", "/ui/events", "/ui/contacts", "/ui/funnel", "/ui/webhooks", "/ui/requests",
+         "/ui/relays"]
 
 
 def new_email(prefix: str = "ui") -> str:
@@ -498,6 +501,199 @@ def test_a_pending_delivery_is_not_resent(ui, api, receiver):
     assert "resent=pending" in response.headers["location"]
 
 
+# --- rejected requests and relays ------------------------------------------------------------
+
+
+def opportunity(email: str) -> dict:
+    return event("OPPORTUNITY", email=email, funnel_name="default")
+
+
+def listed_requests(ui: httpx.Client, query: str = "") -> list[tuple[str, str, str]]:
+    """(uuid, method, path) of each request the requests page lists."""
+    page = ui.get(f"/ui/requests{query}")
+    return re.findall(r'<tr data-uuid="([^"]+)">.*?<span class="method">(\w+)</span> ([^<]+)<',
+                      page.text, re.S)
+
+
+def logged(ui: httpx.Client, count: int = 1) -> list[str]:
+    """The uuids the requests page lists, once it lists `count` (the request log writes in
+    batches, a fraction of a second after the requests)."""
+    def enough() -> list[str] | None:
+        found = [found for found, _, _ in listed_requests(ui)]
+        return found if len(found) >= count else None
+
+    return wait_until(enough, timeout=10)
+
+
+def test_a_rejected_request_shows_its_error_at_its_path_and_is_replayed(ui, api):
+    email = new_email()
+    refused = api.post("/platform/events", json=opportunity(email),
+                       headers={"X-Request-Id": "trace-ui-1"})
+    assert refused.status_code == 400
+    [record] = logged(ui)
+    listing = ui.get("/ui/requests")
+    assert_page(listing)
+    assert "<h1>Rejected requests</h1>" in listing.text
+    assert '<td class="ident"><span class="method">POST</span> /platform/events</td>' \
+        in listing.text
+    assert '<span class="bad">HTTP 400</span>' in listing.text
+    assert '<span class="badge type">RESOURCE_NOT_FOUND</span>' in listing.text
+
+    page = ui.get(f"/ui/requests/{record}")
+    assert_page(page)
+    assert '<h1 class="wrap"><span class="method">POST</span> /platform/events</h1>' in page.text
+    assert "<code>trace-ui-1</code>" in page.text
+    assert '<td class="ident muted">[redacted]</td>' in page.text  # the Authorization header
+    assert api.headers["authorization"].split()[1] not in page.text
+    message = html.escape(refused.json()["errors"][0]["error_message"], quote=False)
+    assert (f'<mark class="fault" id="fault-at-1">"email": "{email}"</mark>,'
+            f'<span class="fault-note"> ← 1. {message}</span>') in page.text
+    assert 'At <a href="#fault-at-1"><code>$.body.payload.email</code></a>' in page.text
+    action = f"/ui/requests/{record}/replay"
+    assert f'<form method="post" action="{action}#replay-title">' in page.text
+
+    refused_replay = ui.post(action, data={"csrf_token": "forged"})
+    assert_page(refused_replay, 403)
+    assert "This form has expired" in refused_replay.text
+    again = ui.post(action, data={"csrf_token": csrf_token(page)})
+    assert_page(again)
+    assert 'Replayed: answered <span class="bad">HTTP 400</span>' in again.text
+    assert api.contact(email).status_code == 404  # nothing stored
+
+    send(api, conversion(email))
+    replayed = ui.post(action, data={"csrf_token": csrf_token(page)})
+    assert_page(replayed)
+    event_uuid = re.search(r'the event was stored: <a href="/ui/events/([0-9a-f-]{36})">',
+                           replayed.text).group(1)
+    stored = api.get(f"/platform/events/{event_uuid}").json()
+    assert (stored["event_type"], stored["payload"]) == ("OPPORTUNITY",
+                                                          opportunity(email)["payload"])
+    assert api.get(f"/platform/contacts/email:{email}/funnels/default").json()["opportunity"]
+    assert logged(ui) == [record]  # a replay is not logged
+
+
+def test_a_missing_field_is_shown_where_it_belongs_and_every_error_listed(ui, api):
+    body = {"event_type": "CONVERSION", "event_family": "CDP", "payload": {
+        "conversion_identifier": "signup",
+        "legal_bases": [{"category": "communications", "type": "consent", "status": "maybe"}]}}
+    assert api.post("/platform/events", json=body,
+                    params={"event_type": "sale"}).status_code == 400
+    [record] = logged(ui)
+    page = ui.get(f"/ui/requests/{record}")
+    assert_page(page)
+    marks = re.findall(r'<mark class="fault" id="(fault-at-\d+)">(.*?)</mark>,?'
+                       r'<span class="fault-note"> ← (.*?)</span>', page.text)
+    assert marks == [("fault-at-1", '"payload": {', "1. email: Cannot be null."),
+                     ("fault-at-2", '"status": "maybe"', "2. Must be one of the valid options.")]
+    assert "<h3>3 errors</h3>" in page.text
+    assert ('At <a href="#fault-at-1"><code>$.body.payload.email</code></a>: the body has no '
+            '<code>email</code> there') in page.text
+    assert "<code>valid_options</code>: granted, declined" in page.text
+    assert "In the query string: <code>$.query.event_type</code>" in page.text
+
+
+def test_unauthenticated_requests_are_shown_but_not_replayed(server, ui):
+    path = f"/platform/events/{uuid.uuid4()}"
+    with server.client("rdv_not-a-real-token") as stranger:
+        assert stranger.get(path).status_code == 401
+    record = wait_until(lambda: next((found for found, _, shown in listed_requests(
+        ui, "?from=unauthenticated") if shown == path), None), timeout=10)
+    assert listed_requests(ui) == []  # not among the account's
+    page = ui.get(f"/ui/requests/{record}")
+    assert_page(page)
+    assert "no valid credentials" in page.text and "rdv_not-a-real-token" not in page.text
+    assert "it has no account to run as: it cannot be replayed" in page.text
+    assert "/replay" not in page.text
+    response = ui.post(f"/ui/requests/{record}/replay", data={"csrf_token": csrf_token(page)})
+    assert_page(response, 404)
+
+
+def test_a_request_cut_short_says_why_it_cannot_be_replayed(own_server):
+    server = own_server(request_log_max_body_bytes=40)
+    admin = new_admin(server)
+    with server.client(admin.token) as api, signed_in(server, admin) as ui:
+        assert api.send_event(opportunity(new_email())).status_code == 400
+        [record] = logged(ui)
+        page = ui.get(f"/ui/requests/{record}")
+        assert_page(page)
+        assert "It cannot be replayed: its body was not kept whole (cut at the request log" \
+               in page.text
+        assert "Only its first 40 bytes of" in page.text
+        assert "/replay" not in page.text
+        response = ui.post(f"/ui/requests/{record}/replay",
+                           data={"csrf_token": csrf_token(page)})
+        assert_page(response, 409)
+
+
+UPSTREAM_TOKEN = "upstream-token-never-shown"
+
+
+def test_a_relay_its_dead_letters_and_their_replay(server, admin, ui, api, stub):
+    refused_email = new_email("refused")
+    refusing = [True]
+    stub.responder = lambda request: json_reply(400, {"errors": [{
+        "error_type": "INVALID_DATA_TYPE", "error_message": "Must be of type 'INTEGER'.",
+        "path": "$.body.payload.cf_plan"}]}) \
+        if refusing[0] and refused_email in request.emails else None
+    relay = create_relay(server, admin.account_id, stub.url, UPSTREAM_TOKEN)
+    refused = send(api, conversion(refused_email, cf_plan="gold"))
+    send(api, conversion(new_email("fine")))
+    wait_for_relay(server, relay, lambda r: r.dead == 1 and r.sent == 1)
+
+    listing = ui.get("/ui/relays")
+    assert_page(listing)
+    assert f'<a href="/ui/relays/{relay}">{stub.url}</a>' in listing.text
+    assert '<span class="status status-active">Active</span>' in listing.text
+    assert '<span class="bad">1</span>' in listing.text
+    page = ui.get(f"/ui/relays/{relay}")
+    assert_page(page)
+    assert f'<a href="/ui/events/{refused}" title="{refused}">Event {refused[:8]}</a>' \
+        in page.text
+    assert '<span class="bad">HTTP 400</span>' in page.text
+    assert ('<li><span class="badge type">INVALID_DATA_TYPE</span> Must be of type '
+            "&#39;INTEGER&#39;. <code>$.body.payload.cf_plan</code></li>") in page.text
+    assert "a static token" in page.text
+    for shown in (listing, page):
+        assert UPSTREAM_TOKEN not in shown.text
+    action = f"/ui/relays/{relay}/dead-letters/replay"
+    assert f'<form method="post" action="{action}" class="inline">' in page.text
+    assert "Replay all 1</button>" in page.text
+
+    assert_page(ui.post(action, data={"csrf_token": "forged"}), 403)
+    assert wait_for_relay(server, relay, lambda r: True).dead == 1
+    refusing[0] = False
+    response = ui.post(action, data={"csrf_token": csrf_token(page)})
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/ui/relays/{relay}?replayed=1"
+    notice = ui.get(response.headers["location"])
+    assert "1 dead letter is queued again" in notice.text
+    wait_for_relay(server, relay, lambda r: r.sent == 2 and r.dead == 0 and r.backlog == 0)
+    assert stub.accepted.count(refused_email) == 1
+    none_left = ui.post(action, data={"csrf_token": csrf_token(page), "event_uuid": refused})
+    assert none_left.headers["location"] == f"/ui/relays/{relay}?replayed=0"
+    assert ui.get(f"/ui/relays/{uuid.uuid4()}").status_code == 404
+
+
+def test_the_overview_links_rejected_requests_and_the_relay_backlog(server, admin, ui, api):
+    page = ui.get("/ui/")
+    assert (figure(page, "Rejected requests"), figure(page, "Relay backlog")) == (
+        "0", "0")
+    assert '<a href="/ui/relays">No relays</a>' in page.text
+    assert '<a href="/ui/webhooks">Nothing waiting to be sent</a>' in page.text
+    relay = create_relay(server, admin.account_id, "http://127.0.0.1:9")
+    server.call(server.store.set_relay_paused(relay, True, "Paused by the operator."))
+    send(api, conversion(new_email()))
+    for _ in range(2):
+        assert api.send_event({"event_type": "NOPE"}).status_code == 400
+    logged(ui, 2)
+    page = ui.get("/ui/")
+    assert_page(page)
+    assert (figure(page, "Rejected requests"), figure(page, "Relay backlog")) == (
+        "2", "1")
+    assert '<a href="/ui/requests">See why</a>' in page.text
+    assert re.search(r'<a href="/ui/relays">Oldest waiting for \d+ s</a>', page.text)
+
+
 # --- one account's data only ----------------------------------------------------------------
 
 
@@ -534,3 +730,27 @@ def test_an_administrator_sees_their_own_accounts_data_only(server, receiver):
                          f"{their_delivery['uuid']}/resend", data={"csrf_token": token})
         assert resend.status_code == 404
     assert len(receiver.deliveries) == 1  # not sent again
+
+
+def test_another_accounts_requests_and_relays_are_not_found(server):
+    mine, theirs = new_admin(server), new_admin(server)
+    their_email = new_email("theirs")
+    their_relay = create_relay(server, theirs.account_id, "http://127.0.0.1:9", UPSTREAM_TOKEN)
+    server.call(server.store.set_relay_paused(their_relay, True, "Paused by the operator."))
+    with server.client(theirs.token) as their_api, signed_in(server, theirs) as their_ui:
+        assert their_api.send_event(opportunity(their_email)).status_code == 400
+        [their_request] = logged(their_ui)
+    with signed_in(server, mine) as ui:
+        for path in ("/ui/requests", "/ui/requests?show=all", "/ui/relays", "/ui/"):
+            page = ui.get(path)
+            assert page.status_code == 200
+            assert their_request not in page.text and their_relay not in page.text
+        token = csrf_token(page)
+        for path in (f"/ui/requests/{their_request}", f"/ui/relays/{their_relay}"):
+            response = ui.get(path)
+            assert_page(response, 404)
+            assert their_email not in response.text
+        assert ui.post(f"/ui/requests/{their_request}/replay",
+                       data={"csrf_token": token}).status_code == 404
+        assert ui.post(f"/ui/relays/{their_relay}/dead-letters/replay",
+                       data={"csrf_token": token}).status_code == 404

@@ -10,6 +10,7 @@ Without Chromium the tests are skipped with a message, except under CI=true, whe
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ import pytest
 from conftest import LOOPBACK, Server, conversion, event, sqlite_settings
 from dashboard import PASSWORD, Admin, new_admin
 from hooks import settled, subscribe
+from waiting import wait_until
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -173,6 +175,29 @@ def test_resending_a_webhook_delivery(page, server, admin, receiver):
     page.reload()
     expect(page.locator(".attempts tbody tr")).to_have_count(2)
     expect(page.locator(".status")).to_have_text("Delivered")
+
+
+def test_seeing_a_rejected_request_and_replaying_it(page, server, admin):
+    email = new_email("late")
+    with server.client(admin.token) as api:
+        assert api.send_event(event("OPPORTUNITY", email=email,
+                                    funnel_name="default")).status_code == 400
+        wait_until(lambda: api.get("/rdevents/v1/requests").json()["requests"])
+    sign_in(page, server, admin, "/ui/requests")
+    page.get_by_role("row").filter(has_text="/platform/events").get_by_role("link").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("POST /platform/events")
+    expect(page.locator("mark.fault")).to_have_text(f'"email": "{email}"')
+    errors = page.get_by_role("list").filter(has_text="RESOURCE_NOT_FOUND")
+    expect(errors.get_by_role("listitem")).to_have_count(1)
+    errors.get_by_role("link", name="$.body.payload.email").click()
+    expect(page).to_have_url(re.compile(r"#fault-at-1$"))
+    with server.client(admin.token) as api:  # the missing CONVERSION arrives
+        assert api.send_event(conversion(email)).status_code == 200
+    page.get_by_role("button", name="Replay this request").click()
+    expect(page.get_by_role("status")).to_contain_text(
+        "Replayed: answered HTTP 200, and the event was stored")
+    page.get_by_role("status").get_by_role("link", name="see it").click()
+    expect(page.locator("pre.json")).to_contain_text('"event_type": "OPPORTUNITY"')
 
 
 def test_signing_out(page, server, admin):

@@ -1,17 +1,21 @@
 """The dashboard's pure parts: chart geometry and markup, periods and durations, where sign-in
-may lead."""
+may lead, errors found at their paths in a request body, upstreams shown without credentials."""
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import UTC, datetime
 
+import orjson
 import pytest
 
 from rdevents.store.dashboard import Movement, TransitionRecord, like_pattern
-from rdevents.ui import charts, times
+from rdevents.ui import charts, faults, times
+from rdevents.ui.faults import Fault
 from rdevents.ui.views.contacts import movement
 from rdevents.ui.views.funnel import kind
+from rdevents.ui.views.relays import upstream
 from rdevents.ui.views.sign_in import safe_next
 
 
@@ -130,3 +134,89 @@ def _transition(from_stage: str | None, to_stage: str, from_opportunity: bool | 
 ])
 def test_a_funnel_transition_in_words(transition, words):
     assert movement(transition) == words
+
+
+@pytest.mark.parametrize("path, steps", [
+    ("$", ()), ("$.body", ("body",)), ("$.body.payload.email", ("body", "payload", "email")),
+    ("$.body[3].payload.legal_bases[0].status",
+     ("body", 3, "payload", "legal_bases", 0, "status")),
+    ("$['cf_a.b'][1]", ("cf_a.b", 1)), ("payload.email", None), ("$.body[x]", None),
+])
+def test_jsonpaths_read_as_steps(path, steps):
+    assert faults.steps(path) == steps
+
+
+def error(error_type: str, path: str | None = None, **rules: object) -> dict[str, object]:
+    found: dict[str, object] = {"error_type": error_type, "error_message": f"{error_type}."}
+    if path is not None:
+        found.update(path=path, validation_rules=rules)
+    return found
+
+
+BODY = {"event_type": "CONVERSION", "event_family": "CDP",
+        "payload": {"conversion_identifier": "x", "legal_bases": [{"status": "maybe"}]}}
+
+
+def test_errors_are_found_at_their_paths_in_the_body():
+    answer = {"errors": [error("CANNOT_BE_NULL", "$.body.payload.email"),
+                         error("INVALID_OPTION", "$.body.payload.legal_bases[0].status",
+                               valid_options=["granted"]),
+                         error("INVALID_OPTION", "$.query.event_type"),
+                         error("CANNOT_BE_BLANK", "$.payload.conversion_identifier"),
+                         error("TOO_LONG", "$.body.payload.tags")]}
+    found = faults.faults_of(answer, BODY, True)
+    assert [(f.number, f.at, f.missing, f.in_query, f.first) for f in found] == [
+        (1, ("payload",), "email", False, 1),
+        (2, ("payload", "legal_bases", 0, "status"), "", False, 2),
+        (3, None, "", True, 0),
+        (4, ("payload", "conversion_identifier"), "", False, 4),
+        (5, ("payload",), "tags", False, 1)]  # shown at the payload, as the first is
+    assert found[1].rules == {"valid_options": ["granted"]}
+    assert (found[0].note, found[4].anchor) == ("1. email: CANNOT_BE_NULL.", "fault-at-1")
+    # A body that is not JSON shows no place.
+    assert [f.at for f in faults.faults_of(answer, "{cut", False)] == [None] * 5
+
+
+@pytest.mark.parametrize("answer, expected", [
+    ({"errors": {"error_type": "UNAUTHORIZED", "error_message": "Invalid token."}},
+     [("UNAUTHORIZED", "Invalid token.", None)]),
+    ({"errors": {"lifecycle_stage": [error("MUST_BE_VALID_OPTION")],
+                 "base": [error("INVALID")],
+                 "secret": [error("INVALID_FORMAT", "$.body.secret")]}},
+     [("MUST_BE_VALID_OPTION", "MUST_BE_VALID_OPTION.", "$.body.lifecycle_stage"),
+      ("INVALID", "INVALID.", None), ("INVALID_FORMAT", "INVALID_FORMAT.", "$.body.secret")]),
+    ({"error": "invalid_request", "error_description": "The access token is missing"},
+     [("invalid_request", "The access token is missing", None)]),
+    ({"event_uuid": "e"}, []), ("Bad Gateway", []), (None, []),
+])
+def test_every_shape_of_rd_errors_is_read(answer, expected):
+    assert [(f.error_type, f.message, f.path) for f in faults.faults_of(answer, {}, True)] \
+        == expected
+
+
+@pytest.mark.parametrize("document", [
+    BODY, [], {}, [1, [2, {"a": None}], {}], "text", 3.5, None, {"é <b>": ["&", True]}])
+def test_json_is_drawn_as_orjson_indents_it(document):
+    drawn = str(faults.marked_json(document))
+    assert html.unescape(drawn) == orjson.dumps(document, option=orjson.OPT_INDENT_2).decode()
+
+
+def test_the_places_of_errors_are_marked_with_their_notes():
+    found = [Fault(1, "CANNOT_BE_NULL", "Cannot be <null>.", "$.body.payload.email",
+                   at=("payload",), missing="email", first=1),
+             Fault(2, "INVALID_OPTION", "Invalid.", "$.body.payload.legal_bases[0].status",
+                   at=("payload", "legal_bases", 0, "status"), first=2)]
+    lines = str(faults.marked_json(BODY, found)).split("\n")
+    assert lines[3] == ('  <mark class="fault" id="fault-at-1">"payload": {</mark>'
+                        '<span class="fault-note"> ← 1. email: Cannot be &lt;null&gt;.</span>')
+    assert lines[7] == ('        <mark class="fault" id="fault-at-2">"status": "maybe"</mark>'
+                        '<span class="fault-note"> ← 2. Invalid.</span>')
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("https://api.rd.services", "https://api.rd.services"),
+    ("https://user:secret@rd.example:8443/base", "https://rd.example:8443/base"),
+    ("http://a@b@host", "http://host"),
+])
+def test_upstreams_are_shown_without_credentials(url, shown):
+    assert upstream(url) == shown

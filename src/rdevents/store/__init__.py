@@ -439,6 +439,12 @@ class Store(abc.ABC):
         "rejected" (answered 4xx or 5xx) or "accepted" (the others) keeps only those."""
 
     @abc.abstractmethod
+    async def count_requests(self, account_id: int | None, outcome: str | None,
+                             since: str) -> int:
+        """How many of an account's records (None: the unauthenticated ones) were received at
+        `since` or later; `outcome` as in list_requests."""
+
+    @abc.abstractmethod
     async def get_request(self, account_id: int | None, uuid: str) -> LoggedRequest | None:
         """A record of the account (None: an unauthenticated one), whole."""
 

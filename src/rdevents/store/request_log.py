@@ -51,6 +51,12 @@ def _owner(account_id: int | None) -> tuple[str, tuple[Any, ...]]:
     return "account_id = ?", (account_id,)
 
 
+def _selection(account_id: int | None, outcome: str | None) -> tuple[str, tuple[Any, ...]]:
+    """The condition selecting an account's records of an outcome (None: of any)."""
+    where, params = _owner(account_id)
+    return (where if outcome is None else f"{where} AND {OUTCOMES[outcome]}"), params
+
+
 class RequestLogQueries(Queries):
     async def add_requests(self, records: list[LoggedRequest], per_account: int,
                            anonymous: int) -> None:
@@ -79,13 +85,20 @@ class RequestLogQueries(Queries):
                             limit: int) -> list[RequestSummary]:
         """An account's records (None: the unauthenticated ones), newest first; `outcome`
         "rejected" (4xx, 5xx) or "accepted" (the others) keeps only those."""
-        where, params = _owner(account_id)
-        if outcome is not None:
-            where += f" AND {OUTCOMES[outcome]}"
+        where, params = _selection(account_id, outcome)
         rows = await self.fetch(f"SELECT {_SUMMARY} FROM request_log WHERE {where} "
                                 "ORDER BY id DESC LIMIT ? OFFSET ?", (*params, limit, offset))
         return [RequestSummary(row[0], row[1], row[2], row[3], row[4], row[5],
                                tuple(from_json(row[6]))) for row in rows]
+
+    async def count_requests(self, account_id: int | None, outcome: str | None,
+                             since: str) -> int:
+        """How many of an account's records (None: the unauthenticated ones) were received at
+        `since` or later; `outcome` as in list_requests."""
+        where, params = _selection(account_id, outcome)
+        rows = await self.fetch(f"SELECT count(*) FROM request_log WHERE {where} "
+                                "AND received_at >= ?", (*params, since))
+        return int(rows[0][0])
 
     async def get_request(self, account_id: int | None, uuid: str) -> LoggedRequest | None:
         """A record of the account (None: an unauthenticated one), whole."""

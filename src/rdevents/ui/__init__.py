@@ -14,7 +14,7 @@ from starlette.staticfiles import StaticFiles
 
 from ..http.routing import by_method
 from . import pages, sessions
-from .views import contacts, events, funnel, overview, sign_in, webhooks
+from .views import contacts, events, funnel, overview, relays, requests, sign_in, webhooks
 
 
 async def unknown(request: Request) -> Response:
@@ -38,6 +38,13 @@ def mount() -> BaseRoute:
         Route("/webhooks/{uuid}", webhooks.webhook_page, methods=["GET"]),
         Route("/webhooks/{uuid}/deliveries/{delivery}/resend", webhooks.resend,
               methods=["POST"]),
+        Route("/relays", relays.relays_page, methods=["GET"]),
+        Route("/relays/{uuid}", relays.relay_page, methods=["GET"]),
+        Route("/relays/{uuid}/dead-letters/replay", relays.replay_dead_letters,
+              methods=["POST"]),
+        Route("/requests", requests.requests_page, methods=["GET"]),
+        Route("/requests/{uuid}", requests.request_page, methods=["GET"]),
+        Route("/requests/{uuid}/replay", requests.replay_request, methods=["POST"]),
         Mount("/static", StaticFiles(directory=pages.STATIC), name="ui-static"),
         Route("/{rest:path}", unknown, methods=["GET"]),
     ])

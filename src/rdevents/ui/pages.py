@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from ..store import Store
-from . import charts, sessions, times
+from . import charts, faults, sessions, times
 from .sessions import Visitor
 
 HERE = Path(__file__).parent
@@ -73,7 +73,8 @@ ENVIRONMENT = Environment(loader=FileSystemLoader(HERE / "templates"), autoescap
                           undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 ENVIRONMENT.filters.update(utc=times.shown, number=charts.number, duration=times.duration,
                            shown=shown)
-ENVIRONMENT.globals.update(static=static, query=query, swatch=charts.swatch)
+ENVIRONMENT.globals.update(static=static, query=query, swatch=charts.swatch,
+                           json=faults.marked_json)
 
 
 def render(request: Request, template: str, visitor: Visitor | None, status: int = 200,

@@ -1,5 +1,6 @@
 """The overview (/ui/): events per minute over the last hour and the last day, by type; the
-webhook backlog and how long its oldest delivery has waited; how many contacts there are."""
+requests rejected in the last day; the webhook and relay backlogs and how long their oldest
+item has waited; how many contacts there are."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from ...store.dashboard import MINUTE, TEN_MINUTES
 from .. import charts, pages, times
 from ..charts import Series
 from ..sessions import Visitor
+from .relays import Totals
 
 HOUR_MINUTES = 60
 DAY_PERIODS = 144  # of ten minutes
@@ -63,6 +65,8 @@ async def overview(request: Request, visitor: Visitor) -> Response:
     backlog = await store.webhook_backlog(visitor.account_id)
     contacts = await store.count_contacts(visitor.account_id)
     lag = times.age(backlog.oldest_since, now) if backlog.oldest_since else None
+    rejected = await store.count_requests(visitor.account_id, "rejected", day.since)
+    relays = await store.list_relays(visitor.account_id)
     return pages.render(
         request, "overview.html", visitor,
         hour=activity(hour_counts, hour, 1, "chart-hour",
@@ -70,4 +74,5 @@ async def overview(request: Request, visitor: Visitor) -> Response:
         day=activity(day_counts, day, 10, "chart-day",
                      "Events per minute, last 24 hours (10-minute averages)",
                      tick=lambda hh_mm: hh_mm[3:] == "00" and int(hh_mm[:2]) % 3 == 0),
-        backlog=backlog, lag=lag, contacts=contacts)
+        backlog=backlog, lag=lag, contacts=contacts, rejected=rejected, relays=len(relays),
+        relayed=Totals.of(relays))
