@@ -9,12 +9,13 @@ import uuid
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from conftest import LOOPBACK, Api, Server, conversion, event
 from rdevents.oauth import create_app, issue_code
 from rdevents.store.request_records import LoggedRequest
-from rdevents.tokens import issue_api_key
+from rdevents.tokens import hash_secret, issue_api_key, issue_token
 from receiver import wait_until
 
 TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
@@ -242,8 +243,9 @@ def test_an_incoming_request_id_is_kept_when_sane(server, incoming, kept):
 def test_unauthenticated_requests_are_kept_without_an_account(own_server):
     server = own_server()
     _, token = server.new_account()
+    email = new_email()
     with httpx.Client(base_url=server.url) as anonymous:
-        refused = anonymous.post("/platform/events", json=conversion(new_email()),
+        refused = anonymous.post("/platform/events", json=conversion(email),
                                  headers={"Authorization": "Bearer rdv_not-a-real-token",
                                           "X-Request-Id": "anon-1"})
     assert refused.status_code == 401
@@ -254,6 +256,50 @@ def test_unauthenticated_requests_are_kept_without_an_account(own_server):
     assert (record.account_id, record.status, record.request_id) == (None, 401, "anon-1")
     assert record.headers["authorization"] == "[redacted]"
     assert record.error_types == ("UNAUTHORIZED",)
+    # Refused before the route read it, the body is kept all the same.
+    assert orjson.loads(record.request_body) == conversion(email)
+    assert record.request_body_size == len(record.request_body)
+
+
+def test_a_request_with_an_expired_or_revoked_token_is_logged_for_its_account(server):
+    """The token names its account: the account's own failing integration is shown to it (and
+    may be replayed once fixed), never to another account nor among the anonymous ones."""
+    account_id, token = server.new_account()
+    expired = server.call(issue_token(server.store, account_id, expires_in=-60))
+    revoked = server.call(issue_token(server.store, account_id))
+    assert server.call(server.store.revoke_token(hash_secret(revoked)))
+    _, other_token = server.new_account()
+    email = new_email()
+    with httpx.Client(base_url=server.url) as http:
+        for stale in (expired, revoked):
+            refused = http.post("/platform/events", json=conversion(email),
+                                headers={"Authorization": f"Bearer {stale}"})
+            assert refused.status_code == 401, refused.text
+    with server.client(token) as api:
+        records = listed(api, 2)
+        assert [r["status"] for r in records] == [401, 401]
+        replayed = api.post(f"/rdevents/v1/requests/{records[0]['uuid']}/replay").json()
+        assert replayed["status"] == 200, replayed
+        assert api.get(f"/platform/contacts/email:{email}").status_code == 200
+    with server.client(other_token) as other:
+        assert other.get("/rdevents/v1/requests").json()["requests"] == []
+    assert not any(email.encode() in record.request_body
+                   for record in anonymous_records(server))
+
+
+def test_an_unread_body_past_the_log_s_cap_is_kept_cut(own_server):
+    server = own_server(request_log_max_body_bytes=40)
+    account_id, token = server.new_account()
+    expired = server.call(issue_token(server.store, account_id, expires_in=-60))
+    body = orjson.dumps(conversion(new_email()))
+    with httpx.Client(base_url=server.url) as http:
+        assert http.post("/platform/events", content=body, headers={
+            "Authorization": f"Bearer {expired}", "Content-Type": "application/json"}
+        ).status_code == 401
+    with server.client(token) as api:
+        record = api.get(f"/rdevents/v1/requests/{listed(api, 1)[0]['uuid']}").json()
+        assert record["replayable"] is False
+        assert record["request_body_truncated"] is True
 
 
 SECRETS = {"token": "rdv_TOKEN-VALUE-9f8e7d", "cookie": "COOKIE-VALUE-1a2b3c",

@@ -241,7 +241,7 @@ class RequestLogWriter:
     def __init__(self, store: Store, settings: Settings) -> None:
         self._store = store
         self.mode = settings.request_log
-        self._max_body = settings.request_log_max_body_bytes
+        self.max_body_bytes = self._max_body = settings.request_log_max_body_bytes
         self._per_account = settings.request_log_max_per_account
         self._anonymous = settings.request_log_max_anonymous
         self._retention_days = settings.request_log_retention_days

@@ -137,13 +137,18 @@ async def authenticate(request: Request) -> int:
         raise _invalid()
     tokens: CredentialCache[Token] = request.app.state.tokens
     record = await tokens.find(hash_secret(token))
-    if record is None or record.revoked:
+    if record is None:
+        raise _invalid()
+    # The request log files a request under the account its token names, even a revoked or
+    # expired one: the account's own integration failing is the account's to see (and replay),
+    # never another account's.
+    request.scope[ACCOUNT] = record.account_id
+    if record.revoked:
         raise _invalid()
     if record.expires_at is not None and record.expires_at <= utc_now():
         raise ApiError(401, "UNAUTHORIZED", "Invalid token.", {
             "WWW-Authenticate": f'Bearer realm="{REALM}", error="expired_token", '
                                 'error_description="The access token expired"'})
-    request.scope[ACCOUNT] = record.account_id  # for the request log
     return record.account_id
 
 
@@ -155,7 +160,8 @@ async def authenticate_api_key(request: Request) -> int:
     key = request.query_params.get("api_key", "").strip()
     api_keys: CredentialCache[ApiKey] = request.app.state.api_keys
     record = await api_keys.find(hash_secret(key)) if key else None
+    if record is not None:
+        request.scope[ACCOUNT] = record.account_id  # as for tokens, a revoked key too
     if record is None or record.revoked:
         raise ApiError(401, "UNAUTHORIZED", "Invalid API key.")
-    request.scope[ACCOUNT] = record.account_id  # for the request log
     return record.account_id

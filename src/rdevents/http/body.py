@@ -28,6 +28,7 @@ async def read_body(request: Request) -> bytes:
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
     chunks, size = [], 0
+    request.scope[BODY] = b""  # begun: the request log must not read what is left of it
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:

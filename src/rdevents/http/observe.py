@@ -28,10 +28,12 @@ access_log = logging.getLogger("rdevents.access")
 
 # Scope keys of our own (no client can set a scope key): the account a request authenticated
 # as (set by auth.py), the account a replayed request runs as (see request_log.py), and the
-# body as the route read it (set by body.py; a body the route did not read is not kept).
+# body as the route read it (set by body.py; a rejected request's body the route did not read
+# at all, e.g. for a bad token, is read by the observer before the answer goes).
 ACCOUNT = "rdevents.account_id"
 REPLAY_ACCOUNT = "rdevents.replay_account_id"
 BODY = "rdevents.body"
+_UNREAD_SIZE = "rdevents.unread_body_size"  # the size of a body the observer read, if cut
 
 REQUEST_ID_HEADER = b"x-request-id"
 # An incoming request id is kept when it is 1 to 128 of these characters (no spaces or control
@@ -89,6 +91,8 @@ class RequestObserver:
                 message["headers"] = [*message.get("headers", ()), id_header]
                 if status >= 400 or keep_all:
                     response = []
+                    if BODY not in scope and self._keepable(scope):
+                        await self._read_unread_body(scope, receive)
             elif response is not None:
                 body = message.get("body")
                 if body:
@@ -115,6 +119,27 @@ class RequestObserver:
         return (self._writer is not None and REPLAY_ACCOUNT not in scope
                 and is_rd_route(scope["path"]))
 
+    async def _read_unread_body(self, scope: Scope, receive: Receive) -> None:
+        """Keep the body of a request answered without reading it (a 401, say), as far as the
+        log keeps bodies: the answer waits for it, as the client sends it anyway. Not for a
+        client waiting on `Expect: 100-continue`, which sends no body to a refusal."""
+        if scope["method"] not in ("POST", "PUT", "PATCH") or any(
+                name == b"expect" for name, _ in scope["headers"]):
+            return
+        assert self._writer is not None  # _keepable
+        limit, chunks, size, more = self._writer.max_body_bytes, [], 0, True
+        while more and size <= limit:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            chunks.append(chunk)
+            size += len(chunk)
+            more = message.get("more_body", False)
+        # What was left unread counts one byte at least: the record shows a cut body.
+        scope[BODY] = b"".join(chunks)
+        scope[_UNREAD_SIZE] = size + (1 if more else 0)
+
     def _keep(self, scope: Scope, status: int, body: bytes, seconds: float,
               request_id: str) -> None:
         """Count a rejected request by its errors; hand the request log what it keeps."""
@@ -126,7 +151,8 @@ class RequestObserver:
         request_body: bytes = scope.get(BODY, b"")
         self._writer.add(Captured(
             utc_now(-seconds), scope["method"], scope["path"], scope["query_string"],
-            scope["headers"], scope.get("client"), request_body, len(request_body), status,
+            scope["headers"], scope.get("client"), request_body,
+            scope.get(_UNREAD_SIZE, len(request_body)), status,
             body, len(body), seconds * 1000, request_id, scope.get(ACCOUNT), types))
 
 
