@@ -17,6 +17,8 @@ from sqlalchemy import create_engine, inspect
 from conftest import BACKENDS, LOOPBACK, Api, Server, backend_settings, conversion, event
 from hooks import subscribe
 from rdevents.http.faults import RD_DOWN_PAGE
+from rdevents.oauth import create_app
+from rdevents.openapi import build_openapi
 from rdevents.sandbox import KINDS
 from rdevents.store.sandbox import ACCOUNT_DATA
 from rdevents.store.schema import sqlalchemy_url
@@ -79,11 +81,11 @@ def test_without_the_sandbox_its_routes_do_not_exist(api):
         assert response.json()["errors"]["error_type"] == "RESOURCE_NOT_FOUND"
 
 
-def test_the_sandboxs_api_document_describes_its_routes(sandbox, server):
+def test_the_sandboxs_api_document_describes_its_routes(sandbox):
     sandbox_paths = httpx.get(f"{sandbox.url}/openapi.json", timeout=30).json()["paths"]
     assert set(sandbox_paths[FAULTS]) == {"post", "get", "delete"}
     assert set(sandbox_paths[RESET]) == {"post"}
-    assert FAULTS not in httpx.get(f"{server.url}/openapi.json", timeout=30).json()["paths"]
+    assert FAULTS not in build_openapi()["paths"]
 
 
 def test_a_fault_is_stored_as_asked_and_listed_until_spent(account):
@@ -278,6 +280,19 @@ def test_a_fault_answers_every_rd_route_by_default_and_never_rdevents_own(sandbo
     assert api.post("/platform/conversions", params={"api_key": key},
                     json=conversion(new_email())).status_code == 401
     assert api.get("/platform/contacts/fields").status_code == 200
+
+
+def test_a_fault_answers_the_token_route_of_the_accounts_apps(sandbox, account):
+    account_id, api = account
+    client_id, secret = sandbox.call(create_app(sandbox.store, account_id,
+                                                "https://app.example.com/callback"))
+    add_fault(api, "gateway_timeout_html", path="/auth/token")
+    exchange = {"client_id": client_id, "client_secret": secret, "code": "no-such-code"}
+    assert api.post("/auth/token", json={**exchange, "client_secret": "wrong"}
+                    ).status_code == 401  # not the app's: not faulted
+    assert api.post("/auth/token", json=exchange).status_code == 504
+    refused = api.post("/auth/token", json=exchange)
+    assert refused.json()["errors"]["error_type"] == "EXPIRED_CODE_GRANT"
 
 
 def test_a_fault_is_its_accounts_alone(sandbox, account):

@@ -3,8 +3,9 @@ in rdevents/sandbox.py): RD Station's failures, answered exactly as rdevents ans
 failure itself where it has one (its limits' 429s, its 401s, its 500), and RD's gateway page
 where it has none.
 
-A request meets its account's next fault once authenticated, before its route reads or stores
-anything; the request log keeps it as any request answered 4xx or 5xx.
+A request meets its account's next fault once it is known whose it is (its token, its API key,
+its OAuth app's credentials), before its route stores anything; the request log keeps it as any
+request answered 4xx or 5xx.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ..request_log import is_rd_route
 from ..validation import normalise_email
 from .body import read_body
 from .errors import Answered, ApiError, expired_token, invalid_token, rate_limited, server_error
+from .observe import BODY
 
 # RD's gateway when RD Station is down: an HTML page, status 504, whatever was asked (RD's Ruby
 # client, issues #47 and #51). A client that reads every answer as JSON fails on it.
@@ -91,8 +93,10 @@ async def answer_fault(request: Request, account_id: int) -> None:
     await asyncio.sleep(fault.latency_ms / 1000)
     if fault.fault == "latency":
         return
-    try:  # kept by the request log, so that the request can be replayed once the fault is over
-        body = await read_body(request)
-    except ApiError:  # too large: the fault answers all the same
-        body = b""
+    body: bytes | None = request.scope.get(BODY)  # read already (OAuth's token route)
+    if body is None:
+        try:  # for the request log, so that the request can be replayed once the fault is over
+            body = await read_body(request)
+        except ApiError:  # too large: the fault answers all the same
+            body = b""
     raise Answered(fault_response(fault.fault, path, body, time.time()))
