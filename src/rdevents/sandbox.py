@@ -36,9 +36,9 @@ class FaultRequest:
     """A fault as a test asks for it."""
 
     fault: str
-    count: int = 1
-    path: str = EVERY_ROUTE
-    latency_ms: int = 0
+    count: int
+    path: str
+    latency_ms: int
 
 
 @dataclass(frozen=True)
