@@ -12,7 +12,7 @@ import pytest
 from conftest import Server, sqlite_settings
 from rdevents import __version__
 
-LINKS = {"docs": "/docs", "openapi": "/openapi.json", "healthz": "/healthz",
+LINKS = {"docs": "/docs", "openapi": "/openapi.json", "ui": "/ui/", "healthz": "/healthz",
          "readyz": "/readyz"}
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8"
 
@@ -54,4 +54,13 @@ def test_a_page_when_html_is_preferred(http, accept):
 
 def test_every_link_answers(http):
     for path in http.get("/").json()["links"].values():
-        assert http.get(path).status_code == 200, path
+        assert http.get(path, follow_redirects=True).status_code == 200, path
+
+
+def test_the_dashboard_link_leads_a_browser_to_its_sign_in(http):
+    page = http.get("/", headers={"Accept": BROWSER})
+    assert '<a href="/ui/">/ui/</a>: the dashboard' in page.text
+    response = http.get("/ui/", headers={"Accept": BROWSER}, follow_redirects=True)
+    assert response.status_code == 200
+    assert response.url.path == "/ui/sign-in"
+    assert "Sign in" in response.text

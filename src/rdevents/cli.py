@@ -23,9 +23,10 @@ from .store.operator import AccountSummary, ApiKeySummary, AppSummary, TokenSumm
 from .store.problems import DatabaseProblem, explained
 from .store.relay_records import RelayCredentials
 from .store.schema import SchemaBehind, current_revision, upgrade
-from .tokens import MAX_API_KEYS, hash_secret, issue_api_key, issue_token
+from .tokens import MAX_API_KEYS, hash_secret, issue_api_key, issue_token, shown_part
 
 FC = TypeVar("FC", bound=Callable[..., Any])
+BOOTSTRAP_ACCOUNT = "default"  # the account a first start makes, and a bootstrap token's
 
 
 def click_option(setting: ServeOption) -> Callable[[FC], FC]:
@@ -134,7 +135,8 @@ def serve(**values: Any) -> None:
 
     settings = Settings(**values)
     _check_can_listen(settings.host, settings.port)  # before the first start spends its token
-    token = with_store(_first_start)(settings.database_url)
+    token = with_store(_first_start)(settings.database_url,
+                                     bootstrap_token=settings.bootstrap_token)
     if token is not None:
         _print_welcome(token, settings.host, settings.port)
     run_server(settings)
@@ -155,11 +157,19 @@ def _check_can_listen(host: str, port: int) -> None:
                                 "--host and --port (or RDEVENTS_HOST, RDEVENTS_PORT).") from None
 
 
-async def _first_start(store: Store) -> str | None:
-    """On an empty database: create account `default` and a token for it."""
+async def _first_start(store: Store, bootstrap_token: str) -> str | None:
+    """On an empty database: create account `default` and a token for it, to be shown. With a
+    bootstrap token, `default` (made if need be) takes that one instead, on every start."""
+    if bootstrap_token:
+        if not await store.ensure_token(BOOTSTRAP_ACCOUNT, hash_secret(bootstrap_token),
+                                        shown_part(bootstrap_token)):
+            raise OperatorError("The bootstrap token is a token of another account: give "
+                                "another one (--bootstrap-token or RDEVENTS_BOOTSTRAP_TOKEN).")
+        click.echo(f"Account {BOOTSTRAP_ACCOUNT!r} takes the bootstrap token.", err=True)
+        return None
     if await store.count_accounts():
         return None
-    account = await store.create_account("default")
+    account = await store.create_account(BOOTSTRAP_ACCOUNT)
     return await issue_token(store, account.id)
 
 

@@ -113,6 +113,16 @@ class Settings:
         "events/day a contact), per account overridable.",
         more="See [api.md](api.md#rate-limits).", choices=("off", "rd"),
         text=lambda on: "rd" if on else "off", parse=lambda value: value == "rd"))
+    # The sandbox for integrators' tests (docs/testing.md).
+    sandbox: bool = setting(False, Option(
+        "Add the sandbox's routes: failures of RD Station on demand (/rdevents/v1/sandbox/faults) "
+        "and an account's reset (/rdevents/v1/sandbox/reset). For tests, never production.",
+        more="See [testing.md](testing.md).", flag="--sandbox/--no-sandbox",
+        text=lambda on: "on" if on else "off"))
+    bootstrap_token: str = setting("", Option(
+        "A token that the account `default` (made if need be) takes at start, never expiring: "
+        "a credential a CI job knows in advance. Default: none.",
+        more="See [testing.md](testing.md#in-ci)."))
     # Webhook deliveries (outbound/sender.py).
     webhook_timeout: float = setting(5.0, Option(
         "Seconds a webhook receiver has to answer an attempt.", unit="s", minimum=0.1))

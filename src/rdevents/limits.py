@@ -50,6 +50,11 @@ def window(now: float, period: int) -> int:
     return int(now // period) * period
 
 
+def seconds_left(start: int, period: int, now: float) -> int:
+    """Whole seconds until the window that began at `start` ends, 1 at least (Retry-After)."""
+    return max(1, int(start + period - now))
+
+
 def job_counters(account_id: int, emails: list[str], now: float) -> Counter[CounterKey]:
     """What a job of these events would add to each counter."""
     counts: Counter[CounterKey] = Counter()
@@ -69,5 +74,5 @@ def check(adds: Counter[CounterKey], current: dict[CounterKey, int], limits: Quo
                                 else (DAY, limits.per_contact_day, "contact"))
         if usage > limit:
             return Limited(scope, subject, limit, usage, period,
-                           max(1, int(start + period - now)), added > limit)
+                           seconds_left(start, period, now), added > limit)
     return None

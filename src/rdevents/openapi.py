@@ -10,6 +10,8 @@ from .catalogue.fields import LEGAL_BASES
 from .contacts import LIFECYCLE_STAGES, RD_ATTRIBUTES
 from .custom_fields import DATA_TYPES, INT64_MAX, INT64_MIN, PRESENTATION_TYPES
 from .http.paging import MAX_PAGE, MAX_PAGE_SIZE
+from .sandbox import EVERY_ROUTE, MAX_COUNT, MAX_LATENCY_MS
+from .sandbox import KINDS as FAULT_KINDS
 from .webhook_rules import RELATIONS, SECRET_LENGTHS, WEBHOOK_EVENT_TYPES
 
 Spec = dict[str, Any]  # an object of the OpenAPI document
@@ -539,6 +541,40 @@ def _request_log_paths() -> dict[str, Any]:
     }
 
 
+_FAULT_REQUEST = {
+    "type": "object", "required": ["fault"], "additionalProperties": False,
+    "properties": {
+        "fault": {"enum": list(FAULT_KINDS)},
+        "count": {"type": "integer", "minimum": 1, "maximum": MAX_COUNT, "default": 1},
+        "path": {"type": "string", "pattern": "^/", "default": EVERY_ROUTE,
+                 "description": "A prefix of the RD routes' paths it answers"},
+        "latency_ms": {"type": "integer", "minimum": 0, "maximum": MAX_LATENCY_MS,
+                       "default": 0}}}
+_FAULT = _object({"uuid": _UUID, "fault": {"enum": list(FAULT_KINDS)},
+                  "count": {"type": "integer"}, "remaining": {"type": "integer"},
+                  "path": _STRING, "latency_ms": {"type": "integer"},
+                  "created_at": {"type": "string", "format": "date-time"}})
+
+
+def _sandbox_paths() -> dict[str, Any]:
+    """The sandbox's routes, served with `serve --sandbox` only (docs/testing.md)."""
+    return {
+        "/rdevents/v1/sandbox/faults": {
+            "post": _operation(
+                "addFault", "Have the account's next requests to RD's routes fail as RD "
+                "Station does", ("201", "The fault"), ok_schema=_FAULT, body=_FAULT_REQUEST,
+                errors=("ValidationErrors",)),
+            "get": _operation("listFaults", "The account's faults not yet spent, in the order "
+                              "they answer", ("200", "{faults: [...]}"),
+                              ok_schema=_object({"faults": {"type": "array", "items": _FAULT}})),
+            "delete": _operation("clearFaults", "Drop the account's faults",
+                                 ("204", "Dropped"))},
+        "/rdevents/v1/sandbox/reset": {"post": _operation(
+            "reset", "Erase the account's data; its credentials and administrators stay",
+            ("204", "Erased"))},
+    }
+
+
 _METRICS = {"get": {
     "operationId": "metrics",
     "summary": "Metrics in Prometheus' text format (every process's, with --workers N). Open "
@@ -552,7 +588,8 @@ _METRICS = {"get": {
 _HOME = {"type": "object", "required": ["name", "version", "links"], "properties": {
     "name": {"const": "rdevents"}, "version": {"type": "string"},
     "links": {"type": "object", "additionalProperties": {"type": "string"},
-              "description": "The paths of docs, openapi, healthz and readyz, by those names"}}}
+              "description": "The paths of docs, openapi, ui, healthz and readyz, by those "
+                             "names"}}}
 
 
 def _shared_responses(paths: Spec) -> None:
@@ -579,7 +616,8 @@ def _shared_responses(paths: Spec) -> None:
                                                   "The database cannot answer now; retry"))
 
 
-def build_openapi() -> Spec:
+def build_openapi(sandbox: bool = False) -> Spec:
+    """The document; with the sandbox's routes for a server that serves them."""
     schemas: Spec = {name: event_schema(t) for name, t in EVENT_TYPES.items()}
     event = {"oneOf": [_ref(name) for name in EVENT_TYPES],
              "discriminator": {"propertyName": "event_type",
@@ -589,7 +627,11 @@ def build_openapi() -> Spec:
                    MissingFields=_MISSING_FIELDS)
     paths = {
         **_event_paths(), **_contact_paths(), **_field_paths(), **_webhook_paths(),
-        **_relay_paths(), **_oauth_paths(), **_request_log_paths(), "/metrics": _METRICS,
+        **_relay_paths(), **_oauth_paths(), **_request_log_paths(),
+        **(_sandbox_paths() if sandbox else {}), "/metrics": _METRICS,
+        "/marketing/account_info": {"get": _operation(
+            "accountInfo", "The name of the token's account (RD clients ask for it on setup)",
+            ("200", "{name}"), ok_schema=_object({"name": _STRING}))},
         "/": {"get": {"operationId": "home",
                       "summary": "Where to go from here: HTML when Accept prefers text/html",
                       "responses": {"200": {"description": "Name, version and links", "content": {

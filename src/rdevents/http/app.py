@@ -21,6 +21,7 @@ from ..request_log import RequestLogWriter
 from ..sign_in import Limits, SignIn
 from ..store import Store, open_store
 from . import (
+    account,
     consent,
     contacts,
     conversions,
@@ -31,6 +32,7 @@ from . import (
     oauth,
     relays,
     request_log,
+    sandbox,
     webhooks,
 )
 from . import metrics as metrics_route
@@ -106,8 +108,9 @@ def create_app(settings: Settings, store: Store | None = None,
         # fields before contacts: /platform/contacts/fields is not a contact.
         routes=[*events.routes, *conversions.routes, *fields.routes, *contacts.routes,
                 *webhooks.routes, *relays.routes, *consent.routes, *oauth.routes,
-                *request_log.routes, *metrics_route.routes,
-                *docs.routes(), *home.routes, ui.mount(),
+                *account.routes, *request_log.routes, *metrics_route.routes,
+                *(sandbox.routes if settings.sandbox else ()),
+                *docs.routes(settings.sandbox), *home.routes, ui.mount(),
                 Route("/healthz", healthz, methods=["GET"]),
                 Route("/readyz", readyz, methods=["GET"])],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -13,18 +13,14 @@ from starlette.requests import Request
 from ..clock import utc_now
 from ..store import ApiKey, Store, Token
 from ..tokens import hash_secret
-from .errors import JSON, ApiError
+from .errors import JSON, REALM, ApiError, expired_token, invalid_token
+from .faults import answer_fault
 from .observe import ACCOUNT, REPLAY_ACCOUNT
 
 log = logging.getLogger(__name__)
 
-REALM = "rdevents"
 # A token's recorded last use may be this many seconds old: one write a token a minute at most.
 USE_RESOLUTION = 60.0
-
-
-def _invalid() -> ApiError:
-    return ApiError(401, "UNAUTHORIZED", "Invalid token.")
 
 
 class MissingToken(ApiError):
@@ -124,7 +120,8 @@ class TokenLookup:
 
 async def authenticate(request: Request) -> int:
     """The account id the request's Bearer token belongs to, or a 401. (A request replayed from
-    the request log runs as the account it was logged for.)"""
+    the request log runs as the account it was logged for; in the sandbox, a fault the account
+    asked for may answer instead: see faults.py.)"""
     replayed: int | None = request.scope.get(REPLAY_ACCOUNT)
     if replayed is not None:
         return replayed
@@ -134,21 +131,20 @@ async def authenticate(request: Request) -> int:
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        raise _invalid()
+        raise invalid_token()
     tokens: CredentialCache[Token] = request.app.state.tokens
     record = await tokens.find(hash_secret(token))
     if record is None:
-        raise _invalid()
+        raise invalid_token()
     # The request log files a request under the account its token names, even a revoked or
     # expired one: the account's own integration failing is the account's to see (and replay),
     # never another account's.
     request.scope[ACCOUNT] = record.account_id
     if record.revoked:
-        raise _invalid()
+        raise invalid_token()
     if record.expires_at is not None and record.expires_at <= utc_now():
-        raise ApiError(401, "UNAUTHORIZED", "Invalid token.", {
-            "WWW-Authenticate": f'Bearer realm="{REALM}", error="expired_token", '
-                                'error_description="The access token expired"'})
+        raise expired_token()
+    await answer_fault(request, record.account_id)
     return record.account_id
 
 
@@ -164,4 +160,5 @@ async def authenticate_api_key(request: Request) -> int:
         request.scope[ACCOUNT] = record.account_id  # as for tokens, a revoked key too
     if record is None or record.revoked:
         raise ApiError(401, "UNAUTHORIZED", "Invalid API key.")
+    await answer_fault(request, record.account_id)
     return record.account_id

@@ -20,8 +20,8 @@ _PAGE = """<!doctype html>
 </body></html>"""
 
 
-def routes() -> list[BaseRoute]:
-    document = orjson.dumps(build_openapi())
+def routes(sandbox: bool) -> list[BaseRoute]:
+    document = orjson.dumps(build_openapi(sandbox))
 
     async def openapi(request: Request) -> Response:
         return Response(document, media_type="application/json")

@@ -17,6 +17,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from ..ingest import InvalidEvents, RateLimited
+from ..limits import Limited
 from ..store import Overloaded, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,46 @@ def request_error(status: int, error_type: str, message: str,
                   headers: Mapping[str, str] | None = None) -> JSON:
     return JSON({"errors": {"error_type": error_type, "error_message": message}}, status,
                 headers=headers)
+
+
+REALM = "rdevents"  # of the Bearer challenges in WWW-Authenticate
+
+
+def invalid_token() -> ApiError:
+    return ApiError(401, "UNAUTHORIZED", "Invalid token.")
+
+
+def expired_token() -> ApiError:
+    """RD's 401 for an expired token: its clients refresh the token on `expired_token`."""
+    return ApiError(401, "UNAUTHORIZED", "Invalid token.", {
+        "WWW-Authenticate": f'Bearer realm="{REALM}", error="expired_token", '
+                            'error_description="The access token expired"'})
+
+
+def server_error() -> ApiError:
+    return ApiError(500, "SERVICE_UNAVAILABLE", "Service temporarily unavailable")
+
+
+def rate_limited(limited: Limited) -> JSON:
+    """RD's two 429s: its lead limiter's body for a contact, its gateway's for an account."""
+    wait = str(limited.remaining_time)
+    if limited.scope == "contact":
+        return JSON({"error": f"'lead_limiter' rate limit exceeded for {limited.period} "
+                              f"second(s) period for key '{limited.key}'",
+                     "max": limited.max, "usage": limited.usage,
+                     "remaining_time": limited.remaining_time}, 429,
+                    headers={"Retry-After": wait})
+    return JSON({"message": "API rate limit exceeded"}, 429, headers={
+        "Retry-After": wait, "RateLimit-Limit-Quotas": str(limited.max),
+        "Retry-After-Quotas": wait})
+
+
+class Answered(Exception):
+    """A request answered with a response made in advance (the sandbox's faults)."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(f"answered {response.status_code}")
+        self.response = response
 
 
 class AttributeErrors(ApiError):
@@ -120,18 +161,11 @@ async def _http_exception(request: Request, exc: HTTPException) -> JSON:
 
 
 async def _rate_limited(request: Request, exc: RateLimited) -> JSON:
-    """RD's two 429s: its lead limiter's body for a contact, its gateway's for an account."""
-    limited = exc.limited
-    wait = str(limited.remaining_time)
-    if limited.scope == "contact":
-        return JSON({"error": f"'lead_limiter' rate limit exceeded for {limited.period} "
-                              f"second(s) period for key '{limited.key}'",
-                     "max": limited.max, "usage": limited.usage,
-                     "remaining_time": limited.remaining_time}, 429,
-                    headers={"Retry-After": wait})
-    return JSON({"message": "API rate limit exceeded"}, 429, headers={
-        "Retry-After": wait, "RateLimit-Limit-Quotas": str(limited.max),
-        "Retry-After-Quotas": wait})
+    return rate_limited(exc.limited)
+
+
+async def _answered(request: Request, exc: Answered) -> Response:
+    return exc.response
 
 
 async def _store_unavailable(request: Request, exc: StoreUnavailable) -> JSON:
@@ -153,13 +187,14 @@ async def _client_gone(request: Request, exc: ClientDisconnect) -> JSON:
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSON:
-    return request_error(500, "SERVICE_UNAVAILABLE", "Service temporarily unavailable")
+    return server_error().response()
 
 
 # Each handler takes the exception class it is registered for, which a mapping's type cannot
 # say: Callable[..., ...] lets Starlette take them.
-EXCEPTION_HANDLERS: dict[type[Exception], Callable[..., Awaitable[JSON]]] = {
+EXCEPTION_HANDLERS: dict[type[Exception], Callable[..., Awaitable[Response]]] = {
     ApiError: _api_error,
+    Answered: _answered,
     InvalidEvents: _invalid_events,
     RateLimited: _rate_limited,
     HTTPException: _http_exception,

@@ -10,10 +10,11 @@ from .. import __version__
 from .errors import JSON
 from .media import media_type_and_parameters
 
-LINKS = {"docs": "/docs", "openapi": "/openapi.json", "healthz": "/healthz",
+LINKS = {"docs": "/docs", "openapi": "/openapi.json", "ui": "/ui/", "healthz": "/healthz",
          "readyz": "/readyz"}
 _SAYS = {"docs": "the API's interactive documentation", "openapi": "its OpenAPI document",
-         "healthz": "liveness", "readyz": "readiness"}
+         "ui": "the dashboard, for an account's administrators", "healthz": "liveness",
+         "readyz": "readiness"}
 _ITEMS = "\n".join(f'<li><a href="{path}">{path}</a>: {_SAYS[name]}</li>'
                     for name, path in LINKS.items())
 _PAGE = f"""<!doctype html>

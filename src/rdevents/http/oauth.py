@@ -16,6 +16,7 @@ from .. import oauth
 from ..tokens import hash_secret
 from .body import read_body, read_form
 from .errors import JSON, ApiError
+from .faults import answer_fault
 from .media import APPLICATION_JSON, request_media_type
 from .nul import refuse_nul
 
@@ -79,6 +80,7 @@ async def token(request: Request) -> JSON:
     app = await store.find_app(str(fields["client_id"]))
     if app is None or not oauth.secret_matches(str(fields["client_secret"]), app):
         raise _denied()
+    await answer_fault(request, app.account_id)
     if fields.get("code"):
         try:
             grant = await oauth.exchange_code(store, app, str(fields["code"]))

@@ -17,6 +17,7 @@ from ..contacts import Contact
 from ..custom_fields import FieldDefinition
 from ..process import Job, Outcome
 from ..relay_rules import RetryPolicy
+from ..sandbox import Fault, FaultRequest
 from .dashboard import (
     Backlog,
     DeliveryCounts,
@@ -185,6 +186,9 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def count_accounts(self) -> int: ...
+
+    @abc.abstractmethod
+    async def account_name(self, account_id: int) -> str | None: ...
 
     @abc.abstractmethod
     async def set_account_limits(self, account_id: int, plan: str | None,
@@ -456,6 +460,32 @@ class Store(abc.ABC):
     async def outbox_backlog(self) -> list[OutboxBacklog]:
         """Each outbox's pending items and when the oldest was queued."""
 
+
+    # --- the sandbox (see store/sandbox.py) ------------------------------------------------------
+
+    @abc.abstractmethod
+    async def add_fault(self, account_id: int, asked: FaultRequest) -> Fault:
+        """Store a fault after the account's others."""
+
+    @abc.abstractmethod
+    async def list_faults(self, account_id: int) -> list[Fault]:
+        """The account's faults not yet spent, in the order they answer."""
+
+    @abc.abstractmethod
+    async def clear_faults(self, account_id: int) -> None: ...
+
+    @abc.abstractmethod
+    async def take_fault(self, account_id: int, path: str) -> Fault | None:
+        """The account's first live fault that answers `path`, counted once."""
+
+    @abc.abstractmethod
+    async def reset_account(self, account_id: int) -> None:
+        """Erase the account's data; its credentials and administrators stay."""
+
+    @abc.abstractmethod
+    async def ensure_token(self, account_name: str, token_hash: str, prefix: str) -> bool:
+        """Make the account if needed, and the token a live one of it that never expires;
+        False when the token belongs to another account."""
 
     # --- relays (see store/relays.py, outbound/relay.py) ----------------------------------------
 

@@ -20,7 +20,7 @@ from .sqlite import database_path, make_directory
 
 # Parents before children, as the foreign keys require. Rate counters are left behind: they
 # only count the current minute and day, sign-in failures their window, relays' spends their
-# budget's; the tag index is made anew from the contacts.
+# budget's, a sandbox's faults the tests under way; the tag index is made anew from the contacts.
 TABLES = ("accounts", "apps", "admins", "auth_codes", "refresh_tokens", "tokens", "api_keys",
           "contacts", "events", "funnel_transitions", "custom_fields", "webhooks",
           "webhook_deliveries", "webhook_attempts", "relays", "relay_outbox")

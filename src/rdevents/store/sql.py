@@ -51,6 +51,7 @@ from .outbox import OutboxQueries
 from .queries import Statement, from_json, placeholders
 from .relays import RelayQueries, relays_by_account, relays_read, save_relay_rows
 from .request_log import RequestLogQueries
+from .sandbox import SandboxQueries
 from .schema import head_revision
 from .tag_index import tag_key, tag_keys
 from .webhooks import WebhookQueries
@@ -305,7 +306,7 @@ class WriteSession:
 
 
 class SqlStore(FieldQueries, WebhookQueries, RelayQueries, OperatorQueries, AdminQueries,
-               DashboardQueries, RequestLogQueries, OutboxQueries, Store):
+               DashboardQueries, RequestLogQueries, OutboxQueries, SandboxQueries, Store):
     """A store over a SQL database: writes through the group committer, one group at a time,
     with a writer thread of their own for what blocks (see each backend's `commit_group`); reads
     and administration through the backend's own means."""
@@ -517,6 +518,10 @@ class SqlStore(FieldQueries, WebhookQueries, RelayQueries, OperatorQueries, Admi
 
     async def count_accounts(self) -> int:
         return int((await self.fetch("SELECT count(*) FROM accounts"))[0][0])
+
+    async def account_name(self, account_id: int) -> str | None:
+        rows = await self.fetch("SELECT name FROM accounts WHERE id = ?", (account_id,))
+        return str(rows[0][0]) if rows else None
 
     async def set_account_limits(self, account_id: int, plan: str | None,
                                  per_minute: int | None, per_contact_day: int | None) -> None:
