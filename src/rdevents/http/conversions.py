@@ -15,7 +15,8 @@ from ..ingest import InvalidEvents, ingest_event
 from ..validation import option_error
 from .auth import authenticate_api_key
 from .body import bad_shape, read_json
-from .errors import JSON
+from .events import accepted
+from .idempotency import request_key
 
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
@@ -53,12 +54,14 @@ async def post_conversion(request: Request) -> Response:
     body = await read_json(request)
     if not isinstance(body, dict):
         raise bad_shape("object with event_type, event_family and payload")
+    key = request_key(request, body)
     event_type = body.get("event_type")
     if isinstance(event_type, str) and event_type != "CONVERSION":
         raise InvalidEvents([option_error(("CONVERSION",), "$.body.event_type")])
     event_uuid = await ingest_event(request.app.state.store, account_id, body,
-                                    rate_limited=request.app.state.settings.rate_limits)
-    return JSON({"event_uuid": event_uuid})
+                                    rate_limited=request.app.state.settings.rate_limits,
+                                    key=key)
+    return accepted((event_uuid,), None)
 
 
 PATH = "/platform/conversions"

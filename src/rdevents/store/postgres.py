@@ -22,8 +22,9 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from ..process import Accepted, ContactKey, EventsJob, FieldKey, Job, Outcome
+from ..process import Accepted, ContactKey, EventsJob, FieldKey, Job, KeyRef, Outcome
 from . import StoreUnavailable, WriteConflict
+from .feed import FeedPosition
 from .queries import Statement
 from .relays import Tx, relays_read
 from .schema import ensure_current
@@ -49,6 +50,8 @@ RATE_LOCK = "\x00rate counters"
 FIELD_LOCK = "\x00field "
 # Which relays an account has: writers hold it shared, who creates or deletes a relay alone.
 RELAY_LOCK = "\x00relays"
+# An idempotency key's, beside it: held by the transaction that keeps it (never waited for).
+KEY_LOCK = "\x00idempotency key "
 
 
 @functools.lru_cache(maxsize=256)
@@ -189,6 +192,24 @@ class PostgresStore(SqlStore):
         sql, params = _advisory_locks({(account_id, RELAY_LOCK) for account_id in account_ids})
         return [(sql.replace("pg_advisory_xact_lock", "pg_advisory_xact_lock_shared"), params),
                 relays_read(account_ids)]
+
+    def try_lock_keys_statements(self, keys: list[KeyRef]) -> list[Statement]:
+        return [("SELECT pg_try_advisory_xact_lock(k) FROM unnest(%s::bigint[]) "
+                 "WITH ORDINALITY AS wanted(k, n) ORDER BY n",
+                 ([lock_key((account_id, KEY_LOCK + key)) for account_id, key in keys],))]
+
+    # The feed (see feed.py): processes commit in any order, so ids are not commit order. Each
+    # event carries its transaction's id (the column's default); every transaction below the
+    # oldest one still running has ended, so the events of those are final, and are read in
+    # (transaction, id) order. A transaction that runs long holds the feed back, never makes it
+    # skip an event.
+    FEED_HORIZON = ("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint - 1, "
+                    "9223372036854775807")
+    FEED_POSITION = FEED_ORDER = "e.xid, e.id"
+
+    def feed_range(self, after: FeedPosition, horizon: FeedPosition
+                   ) -> tuple[str, tuple[Any, ...]]:
+        return "(e.xid, e.id) > (?, ?) AND e.xid <= ?", (after.xid, after.id, horizon.xid)
 
     def relay_membership_lock(self, account_id: int) -> list[Statement]:
         return [("SELECT pg_advisory_xact_lock(?)", (lock_key((account_id, RELAY_LOCK)),))]
