@@ -325,6 +325,49 @@ def scenario_postgres(workdir: Path, seconds: int) -> list[Result]:
     return results
 
 
+def scenario_feed(workdir: Path, seconds: int) -> list[Result]:
+    """The feed's read rate, on each backend: batches written for `seconds`, then the feed read
+    from the start by one reader, 1,000 events a page (latencies are a page's)."""
+    results = []
+    for backend in ("SQLite", "PostgreSQL"):
+        url = fresh_postgres_database() if backend == "PostgreSQL" else None
+        try:
+            server, token = start_rdevents(workdir / f"feed-{backend}", url)
+            try:
+                wrk(server.url, batch_body(), token, path="/platform/events/batch",
+                    connections=16, seconds=seconds)
+                results.append(read_feed(backend, server, token))
+            finally:
+                server.stop()
+        finally:
+            if url is not None:
+                drop_postgres_database(url)
+    return results
+
+
+def read_feed(backend: str, server: Server, token: str) -> Result:
+    pages: list[float] = []
+    events = 0
+    params: dict = {"limit": 1000}
+    started = time.monotonic()
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"},
+                      timeout=60) as client:
+        while True:
+            asked = time.monotonic()
+            answer = client.get("/rdevents/v1/events", params=params).json()
+            pages.append((time.monotonic() - asked) * 1000)
+            if not answer["events"]:
+                break
+            events += len(answer["events"])
+            params["after"] = answer["next_cursor"]
+    elapsed = time.monotonic() - started
+    pages.sort()
+    return Result(f"feed on {backend}: {events:,} events read from the start, 1,000 a page",
+                  events / elapsed, len(pages) / elapsed, pages[len(pages) // 2],
+                  pages[int(len(pages) * 0.95)], pages[int(len(pages) * 0.99)], 0,
+                  rss_mb(server.process.pid)[0])
+
+
 def conversions_body() -> str:
     return json.dumps([with_email("CONVERSION", f"hook-__ID__-{k}@bench.example")
                        for k in range(100)])
@@ -512,6 +555,7 @@ SCENARIOS = {
     "batch": scenario_batch,
     "memory": scenario_memory,
     "postgres": scenario_postgres,
+    "feed": scenario_feed,
     "conversions": scenario_conversions,
     "webhooks": scenario_webhooks,
     "relay": scenario_relay,
