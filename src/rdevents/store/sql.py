@@ -556,6 +556,12 @@ class SqlStore(FieldQueries, WebhookQueries, RelayQueries, OperatorQueries, Admi
         """The condition (and its parameters) of the events after `after`, up to `horizon`."""
         return "e.id > ? AND e.id <= ?", (after.id, horizon.id)
 
+    async def fetch_in_index_order(self, sql: str,
+                                   params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        """A read whose ORDER BY an index gives, taken from that index whatever the table's
+        statistics (see postgres.py)."""
+        return await self.fetch(sql, params)
+
     async def read_feed(self, account_id: int, after: FeedPosition, limit: int,
                         event_types: list[str], since: str | None) -> FeedPage:
         # The horizon first: every event at or before it has committed, so the read after it
@@ -569,7 +575,7 @@ class SqlStore(FieldQueries, WebhookQueries, RelayQueries, OperatorQueries, Admi
         if since is not None:
             where += " AND e.received_at >= ?"
             params.append(since)
-        rows = await self.fetch(
+        rows = await self.fetch_in_index_order(
             f"SELECT {EVENT_COLUMNS}, {self.FEED_POSITION} FROM {EVENTS_WITH_CONTACT} "
             f"WHERE e.account_id = ? AND {where} ORDER BY {self.FEED_ORDER} LIMIT ?",
             (*params, limit))
