@@ -171,11 +171,12 @@ def start_rdevents(workdir: Path, database_url: str | None = None) -> tuple[Serv
 
 # --- load generators ------------------------------------------------------------------------------
 
-def wrk(url: str, body: str, token: str, *, path: str, connections: int, seconds: int) -> dict:
+def wrk(url: str, body: str, token: str, *, path: str, connections: int, seconds: int,
+        keyed: bool = False) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as file:
         file.write(body)
     env = {**os.environ, "BENCH_BODY_FILE": file.name, "BENCH_PATH": path,
-           "BENCH_TOKEN": token}
+           "BENCH_TOKEN": token, **({"BENCH_KEYED": "1"} if keyed else {})}
     threads = min(2, connections)
     output = subprocess.run(
         ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s",
@@ -250,6 +251,15 @@ def scenario_single(workdir: Path, seconds: int) -> list[Result]:
         workdir, "single events, 64 connections, new contact each", 1,
         lambda url, token: wrk(url, single_body(), token, path="/platform/events",
                                connections=64, seconds=seconds))
+
+
+def scenario_keyed(workdir: Path, seconds: int) -> list[Result]:
+    """The single scenario with an Idempotency-Key of its own on every request: what keys
+    cost on the single-event path (to compare with `single` of the same run)."""
+    return _on_rdevents(
+        workdir, "single events with an Idempotency-Key each, 64 connections", 1,
+        lambda url, token: wrk(url, single_body(), token, path="/platform/events",
+                               connections=64, seconds=seconds, keyed=True))
 
 
 def scenario_steady(workdir: Path, seconds: int) -> list[Result]:
@@ -551,6 +561,7 @@ def scenario_relay_budget(workdir: Path, seconds: int) -> list[Result]:
 SCENARIOS = {
     "ceiling": scenario_ceiling,
     "single": scenario_single,
+    "keyed": scenario_keyed,
     "steady": scenario_steady,
     "batch": scenario_batch,
     "memory": scenario_memory,
