@@ -82,13 +82,16 @@ def test_a_repeated_conversion_with_an_api_key_is_answered_with_cors(server: Ser
     assert answers[1].headers["access-control-allow-origin"] == "*"
 
 
-@pytest.mark.parametrize("second", ["other body", "other route"])
+@pytest.mark.parametrize("second", ["other body", "other invalid body", "other route"])
 def test_the_same_key_with_another_request_is_refused(api, second):
     email, key = f"{uuid.uuid4().hex[:8]}@keys.example", str(uuid.uuid4())
     assert api.post("/platform/events", json=conversion(email),
                     headers=keyed(key)).status_code == 200
     if second == "other body":
         refused = api.post("/platform/events", json=conversion(email, name="Other"),
+                           headers=keyed(key))
+    elif second == "other invalid body":
+        refused = api.post("/platform/events", json=conversion("not an e-mail"),
                            headers=keyed(key))
     else:
         refused = api.post("/platform/events/batch", json=[conversion(email)],

@@ -3,6 +3,8 @@ what a request with an idempotency key its account keeps is answered."""
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from ..limits import Limited
 from ..process import (
     Accepted,
@@ -52,13 +54,17 @@ class KeyInFlight(Exception):
     """Another request with the same idempotency key is being committed; nothing was stored."""
 
 
-async def answer_if_kept(store: Store, account_id: int, key: RequestKey) -> None:
-    """Raise what the request is answered if its account keeps its idempotency key already,
-    before it is validated: a repeat is answered what the first request was even if it would
-    not be valid now. (The writer decides, under the key's lock, for keys not yet kept.)"""
-    kept = await store.find_kept_request(account_id, key.key)
-    if kept is not None:
-        raise_for(kept.answer(key), "")
+async def refuse(store: Store, account_id: int, key: RequestKey | None,
+                 errors: list[Error]) -> NoReturn:
+    """Raise InvalidEvents for a request's errors, unless its account keeps its idempotency
+    key: then what the key answers (the first request's events again, even if that request
+    would not be valid now, or the key's refusal). A valid request's key is checked by the
+    writer, under the key's lock: this read costs only the invalid ones."""
+    if key is not None:
+        kept = await store.find_kept_request(account_id, key.key)
+        if kept is not None:
+            raise_for(kept.answer(key), "")
+    raise InvalidEvents(errors)
 
 
 def raise_for(outcome: Outcome, body_path: str) -> None:

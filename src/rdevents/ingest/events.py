@@ -28,7 +28,7 @@ from ..validation import (
     validate_batch,
     validate_event,
 )
-from .answers import InvalidEvents, answer_if_kept, raise_for
+from .answers import InvalidEvents, raise_for, refuse
 
 
 async def ingest_event(store: Store, account_id: int, body: Any,
@@ -36,13 +36,11 @@ async def ingest_event(store: Store, account_id: int, body: Any,
                        key: RequestKey | None = None) -> str:
     """Store one event; return its uuid. With an idempotency key, raises Replay for a
     repeated request (see answers.py)."""
-    if key is not None:
-        await answer_if_kept(store, account_id, key)
     event, errors = validate_event(body)
     if query_event_type is not None:
         errors += check_query_event_type(query_event_type, body)
     if errors or event is None:
-        raise InvalidEvents(errors)
+        await refuse(store, account_id, key, errors)
     return (await _store(store, account_id, [event], None, rate_limited, key))[0]
 
 
@@ -51,14 +49,12 @@ async def ingest_batch(store: Store, account_id: int, body: list[Any], max_event
                        key: RequestKey | None = None) -> tuple[str, list[str]]:
     """Store every event of a batch or none; return the batch uuid and the event uuids in order.
     With an idempotency key, raises Replay for a repeated request (see answers.py)."""
-    if key is not None:
-        await answer_if_kept(store, account_id, key)
     events, errors = validate_batch(body, max_events)
     if errors:
         if 0 < len(body) <= max_events:
             errors += await _unknown_contacts(store, account_id, body)
             errors.sort(key=element_index)
-        raise InvalidEvents(errors)
+        await refuse(store, account_id, key, errors)
     batch_uuid = new_uuid()
     return batch_uuid, await _store(store, account_id, events, batch_uuid, rate_limited, key)
 
