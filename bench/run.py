@@ -171,11 +171,12 @@ def start_rdevents(workdir: Path, database_url: str | None = None) -> tuple[Serv
 
 # --- load generators ------------------------------------------------------------------------------
 
-def wrk(url: str, body: str, token: str, *, path: str, connections: int, seconds: int) -> dict:
+def wrk(url: str, body: str, token: str, *, path: str, connections: int, seconds: int,
+        keyed: bool = False) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as file:
         file.write(body)
     env = {**os.environ, "BENCH_BODY_FILE": file.name, "BENCH_PATH": path,
-           "BENCH_TOKEN": token}
+           "BENCH_TOKEN": token, **({"BENCH_KEYED": "1"} if keyed else {})}
     threads = min(2, connections)
     output = subprocess.run(
         ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s",
@@ -252,6 +253,15 @@ def scenario_single(workdir: Path, seconds: int) -> list[Result]:
                                connections=64, seconds=seconds))
 
 
+def scenario_keyed(workdir: Path, seconds: int) -> list[Result]:
+    """The single scenario with an Idempotency-Key of its own on every request: what keys
+    cost on the single-event path (to compare with `single` of the same run)."""
+    return _on_rdevents(
+        workdir, "single events with an Idempotency-Key each, 64 connections", 1,
+        lambda url, token: wrk(url, single_body(), token, path="/platform/events",
+                               connections=64, seconds=seconds, keyed=True))
+
+
 def scenario_steady(workdir: Path, seconds: int) -> list[Result]:
     return _on_rdevents(
         workdir, "single events at 1,000 requests/s offered", 1,
@@ -323,6 +333,49 @@ def scenario_postgres(workdir: Path, seconds: int) -> list[Result]:
         finally:
             drop_postgres_database(url)
     return results
+
+
+def scenario_feed(workdir: Path, seconds: int) -> list[Result]:
+    """The feed's read rate, on each backend: batches written for `seconds`, then the feed read
+    from the start by one reader, 1,000 events a page (latencies are a page's)."""
+    results = []
+    for backend in ("SQLite", "PostgreSQL"):
+        url = fresh_postgres_database() if backend == "PostgreSQL" else None
+        try:
+            server, token = start_rdevents(workdir / f"feed-{backend}", url)
+            try:
+                wrk(server.url, batch_body(), token, path="/platform/events/batch",
+                    connections=16, seconds=seconds)
+                results.append(read_feed(backend, server, token))
+            finally:
+                server.stop()
+        finally:
+            if url is not None:
+                drop_postgres_database(url)
+    return results
+
+
+def read_feed(backend: str, server: Server, token: str) -> Result:
+    pages: list[float] = []
+    events = 0
+    params: dict = {"limit": 1000}
+    started = time.monotonic()
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"},
+                      timeout=60) as client:
+        while True:
+            asked = time.monotonic()
+            answer = client.get("/rdevents/v1/events", params=params).json()
+            pages.append((time.monotonic() - asked) * 1000)
+            if not answer["events"]:
+                break
+            events += len(answer["events"])
+            params["after"] = answer["next_cursor"]
+    elapsed = time.monotonic() - started
+    pages.sort()
+    return Result(f"feed on {backend}: {events:,} events read from the start, 1,000 a page",
+                  events / elapsed, len(pages) / elapsed, pages[len(pages) // 2],
+                  pages[int(len(pages) * 0.95)], pages[int(len(pages) * 0.99)], 0,
+                  rss_mb(server.process.pid)[0])
 
 
 def conversions_body() -> str:
@@ -508,10 +561,12 @@ def scenario_relay_budget(workdir: Path, seconds: int) -> list[Result]:
 SCENARIOS = {
     "ceiling": scenario_ceiling,
     "single": scenario_single,
+    "keyed": scenario_keyed,
     "steady": scenario_steady,
     "batch": scenario_batch,
     "memory": scenario_memory,
     "postgres": scenario_postgres,
+    "feed": scenario_feed,
     "conversions": scenario_conversions,
     "webhooks": scenario_webhooks,
     "relay": scenario_relay,

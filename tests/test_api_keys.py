@@ -14,7 +14,8 @@ from rdevents.tokens import MAX_API_KEYS, hash_secret, issue_api_key
 INVALID_KEY = {"errors": {"error_type": "UNAUTHORIZED", "error_message": "Invalid API key."}}
 CORS = {"access-control-allow-origin": "*",
         "access-control-allow-methods": "POST, OPTIONS",
-        "access-control-allow-headers": "Content-Type"}
+        "access-control-allow-headers": "Content-Type, Idempotency-Key",
+        "access-control-expose-headers": "Idempotent-Replayed"}
 
 
 def new_email() -> str:

@@ -356,6 +356,8 @@ def fill(sandbox: Server, api: Api, account_id: int, receiver, stub) -> None:
     assert api.send_event(event("OPPORTUNITY", email=emails[0],
                                 funnel_name="default")).status_code == 200
     assert api.send_event({"event_type": "CONVERSION"}).status_code == 400  # request log
+    assert api.post("/platform/events", json=conversion(new_email()),
+                    headers={"Idempotency-Key": new_email()}).status_code == 200
     add_fault(api, "latency", latency_ms=1)
     wait_until(lambda: all(account_rows(sandbox, account_id).values()))
 

@@ -3,6 +3,7 @@
 --   BENCH_BODY_FILE  the template
 --   BENCH_PATH       the route (default /platform/events)
 --   BENCH_TOKEN      the Bearer token
+--   BENCH_KEYED      if set, each request has an Idempotency-Key of its own (the same value)
 -- At the end it prints one JSON line: requests, non-2xx, socket errors, latency percentiles (us).
 
 local threads = {}
@@ -22,6 +23,7 @@ function init(args)
     ["Content-Type"] = "application/json",
     ["Authorization"] = "Bearer " .. os.getenv("BENCH_TOKEN"),
   }
+  keyed = os.getenv("BENCH_KEYED") ~= nil
   failures = 0
   run = tostring(os.time())
 end
@@ -29,7 +31,12 @@ end
 function request()
   counter = counter + 1
   local unique = run .. "-" .. id .. "-" .. counter
-  return wrk.format("POST", path, headers, template:gsub("__ID__", unique))
+  local sent = headers
+  if keyed then
+    sent = {["Idempotency-Key"] = unique}
+    for name, value in pairs(headers) do sent[name] = value end
+  end
+  return wrk.format("POST", path, sent, template:gsub("__ID__", unique))
 end
 
 function response(status, headers, body)

@@ -77,6 +77,12 @@ class Settings:
         unit="bytes", minimum=1))
     max_batch_events: int = setting(1_000, Option(
         "The most events a batch may hold; more are answered 400 TOO_LONG.", minimum=1))
+    # Idempotency keys (http/idempotency.py): how long one is kept.
+    idempotency_retention_hours: float = setting(24.0, Option(
+        "Hours an Idempotency-Key is kept: a request sent again with it meanwhile is answered "
+        "as the first was, and stores nothing again.",
+        more="Forgotten within 10 minutes after (see [api.md](api.md#idempotency-keys)).",
+        unit="hours", minimum=0))
     # What one account may hold, so that no tenant grows what other tenants' requests read and
     # wait for (DataCaps).
     max_custom_fields: int = setting(500, Option(

@@ -9,6 +9,7 @@ from .catalogue import EVENT_FAMILY, EVENT_TYPES, EventType, Field, FieldType
 from .catalogue.fields import LEGAL_BASES
 from .contacts import LIFECYCLE_STAGES, RD_ATTRIBUTES
 from .custom_fields import DATA_TYPES, INT64_MAX, INT64_MIN, PRESENTATION_TYPES
+from .http import feed, idempotency
 from .http.paging import MAX_PAGE, MAX_PAGE_SIZE
 from .sandbox import EVERY_ROUTE, MAX_COUNT, MAX_LATENCY_MS
 from .sandbox import KINDS as FAULT_KINDS
@@ -235,27 +236,42 @@ def _links(parameter: str, *operation_ids: str, value: str = "$response.body#/uu
             for operation_id in operation_ids}
 
 
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key", "in": "header",
+    "description": "Sent again with the same body within the keys' retention (24 hours by "
+                   "default), the request is answered as the first was (with "
+                   "Idempotent-Replayed: true) and stores nothing again.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": idempotency.MAX_LENGTH,
+               "pattern": "^[ -~]+$"}}
+
+
 def _event_paths() -> Spec:
     def writes(operation_id: str, summary: str, body: Spec, success: Spec, *,
                security: bool = True, parameters: list[Spec] | None = None,
                links: Spec | None = None, refused: str | None = None) -> Spec:
         ok = _json(success, "Stored durably")
+        ok["headers"] = {"Idempotent-Replayed": {
+            "description": "true: the answer of the first request with this Idempotency-Key",
+            "schema": {"const": "true"}}}
         if links:
             ok["links"] = links
         operation: Spec = {
             "operationId": operation_id, "summary": summary,
+            "parameters": [*(parameters or ()), _IDEMPOTENCY_KEY],
             "requestBody": {"required": True,
                             "content": {"application/json": {"schema": body}}},
             "responses": {"200": ok,
                           "400": _json(_either("ValidationErrors", "RequestError"),
                                        "Invalid events (nothing stored) or unparseable JSON"),
+                          "409": _json(_ref("RequestError"), "IDEMPOTENCY_KEY_IN_USE: a "
+                                       "request with this key is being stored"),
+                          "422": _json(_ref("RequestError"), "IDEMPOTENCY_KEY_REUSED: the "
+                                       "key was used with another request"),
                           "429": _json(_RATE_LIMITED, "A rate limit (with --rate-limits rd)")}}
         if security:
             operation["security"] = _BEARER
         if refused:
             operation["responses"]["401"] = _json(_ref("RequestError"), refused)
-        if parameters:
-            operation["parameters"] = parameters
         return operation
 
     one_event = {"type": "object", "required": ["event_uuid"],
@@ -443,6 +459,34 @@ def _relay_paths() -> dict[str, Any]:
     }
 
 
+_FEED_EVENT = _object({
+    "event_uuid": _UUID, "event_type": {"enum": list(EVENT_TYPES)},
+    "event_family": {"const": EVENT_FAMILY}, "payload": {"type": "object"},
+    "contact_uuid": {**_UUID, "type": ["string", "null"],
+                     "description": "null once the contact is erased"},
+    "received_at": {"type": "string", "format": "date-time"}})
+
+
+def _feed_paths() -> Spec:
+    return {"/rdevents/v1/events": {"get": _operation(
+        "readFeed", "The account's events in the order they became final, each once to a "
+        "reader that follows next_cursor from the start (beyond RD)",
+        ("200", "{events: [...], next_cursor}"),
+        ok_schema=_object({"events": {"type": "array", "items": _FEED_EVENT},
+                           "next_cursor": _STRING}),
+        parameters=[
+            _query("after", _STRING, "A next_cursor this route answered; none: the start"),
+            _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
+                   f"Events at most (default {feed.DEFAULT_LIMIT}; more than "
+                   f"{feed.MAX_LIMIT} are answered {feed.MAX_LIMIT})"),
+            _query("wait", {"type": "number", "minimum": 0, "maximum": feed.MAX_WAIT},
+                   "Seconds to wait for events when there are none yet (long polling)"),
+            _query("event_type", _STRING, "Only these types, separated by commas"),
+            _query("since", {"type": "string", "format": "date-time"},
+                   "Only events received at or after this time")],
+        errors=("ValidationErrors",))}}
+
+
 def _oauth_paths() -> Spec:
     def form(operation_id: str, summary: str, schema: Spec, ok: Spec,
              refused: str | None = None) -> Spec:
@@ -627,7 +671,7 @@ def build_openapi(sandbox: bool = False) -> Spec:
                    MissingFields=_MISSING_FIELDS)
     paths = {
         **_event_paths(), **_contact_paths(), **_field_paths(), **_webhook_paths(),
-        **_relay_paths(), **_oauth_paths(), **_request_log_paths(),
+        **_relay_paths(), **_feed_paths(), **_oauth_paths(), **_request_log_paths(),
         **(_sandbox_paths() if sandbox else {}), "/metrics": _METRICS,
         "/marketing/account_info": {"get": _operation(
             "accountInfo", "The name of the token's account (RD clients ask for it on setup)",

@@ -36,9 +36,9 @@ from urllib.parse import parse_qsl, unquote_plus, urlencode
 import orjson
 
 from . import metrics
-from .clock import utc_now
 from .config import Settings
 from .ids import new_uuid
+from .pruning import PRUNE_INTERVAL, prune_past
 from .store import Store, StoreUnavailable
 from .store.request_records import LoggedRequest
 
@@ -63,8 +63,6 @@ BATCH = 500
 GATHER_SECONDS = 0.2
 MAX_QUEUED = 10_000
 MAX_QUEUED_BYTES = 32 * 2**20
-PRUNE_INTERVAL = 600.0
-PRUNE_BATCH = 1_000
 
 
 def is_rd_route(path: str) -> bool:
@@ -320,10 +318,8 @@ class RequestLogWriter:
         await self.prune()
 
     async def prune(self) -> None:
-        cutoff = utc_now(-self._retention_days * 86_400)
         try:
-            while (await self._store.prune_requests(cutoff, PRUNE_BATCH) == PRUNE_BATCH
-                   and not self._stopping):
-                await asyncio.sleep(0)
+            await prune_past(self._store.prune_requests, self._retention_days * 86_400,
+                             lambda: self._stopping)
         except Exception:
             log.exception("pruning the request log failed")

@@ -29,7 +29,12 @@ from rdevents.process import (
     GroupRows,
     Invalid,
     Job,
+    KeptRequest,
+    KeyRef,
+    KeyTaken,
     Outcome,
+    Repeated,
+    RequestKey,
     process_group,
 )
 from rdevents.validation import validate_event
@@ -50,8 +55,14 @@ class MemoryBackend:
         self.erased: list[tuple[ContactKey, int]] = []
         self.relays: dict[int, tuple[int, ...]] = {}
         self.written: list[GroupRows] = []
+        self.kept: dict[KeyRef, KeptRequest] = {}
+        self.busy: set[KeyRef] = set()  # keys another transaction is committing
         self.calls: list[str] = []
         self._ids = count(1)
+
+    def load_keys(self, keys: set[KeyRef]) -> tuple[dict[KeyRef, KeptRequest], set[KeyRef]]:
+        self.calls.append("load_keys")
+        return {key: self.kept[key] for key in keys if key in self.kept}, keys & self.busy
 
     def lock_rate_counters(self, account_ids: set[int]) -> None:
         self.calls.append("lock_rate_counters")
@@ -93,6 +104,10 @@ class MemoryBackend:
             self.contacts[key] = copy.deepcopy(contact)
         self.counters.update(rows.counters)
         self.field_types.update(rows.new_fields)
+        for job in rows.keyed:
+            assert job.key is not None
+            self.kept[(job.account_id, job.key.key)] = KeptRequest(
+                job.key.fingerprint, tuple(job.event_uuids), job.batch_uuid)
         self.written.append(rows)
 
 
@@ -104,9 +119,10 @@ def event(event_type: str, email: str, **payload: Any) -> Any:
     return valid
 
 
-def events_job(*events: Any, account_id: int = 1, rate_limited: bool = False) -> EventsJob:
+def events_job(*events: Any, account_id: int = 1, rate_limited: bool = False,
+               key: RequestKey | None = None) -> EventsJob:
     return EventsJob(account_id, NOW, list(events), [f"uuid-{id(e)}" for e in events],
-                     ['{"stored": true}'] * len(events), None, rate_limited)
+                     ['{"stored": true}'] * len(events), None, rate_limited, key)
 
 
 def test_a_conversion_creates_its_contact_and_defines_its_custom_field() -> None:
@@ -354,3 +370,53 @@ def test_a_group_queues_for_relays_what_its_jobs_would_one_at_a_time(jobs: list[
     for job in jobs:
         process_group(alone, [replace(job)])
     assert relayed(together) == relayed(alone)
+
+
+# --- idempotency keys -----------------------------------------------------------------------------
+
+
+def test_a_keyed_job_keeps_its_key_and_a_repeat_is_answered_its_events() -> None:
+    backend = MemoryBackend()
+    key = RequestKey("k1", "fingerprint")
+    first = events_job(event("CONVERSION", "a@example.com"), key=key)
+    assert process_group(backend, [first]) == [ACCEPTED]
+    assert backend.written[-1].keyed == [first]
+    repeat = events_job(event("CONVERSION", "a@example.com"), key=key)
+    assert process_group(backend, [repeat]) == [Repeated(tuple(first.event_uuids), None)]
+    assert len(backend.written) == 1  # nothing written for the repeat
+
+
+def test_a_kept_key_with_another_request_is_taken() -> None:
+    backend = MemoryBackend()
+    backend.kept[(1, "k1")] = KeptRequest("another", ("uuid-1",), None)
+    job = events_job(event("CONVERSION", "a@example.com"), key=RequestKey("k1", "mine"))
+    assert process_group(backend, [job]) == [KeyTaken(in_flight=False)]
+    assert backend.written == []
+
+
+def test_a_key_being_committed_elsewhere_or_earlier_in_the_group_is_in_flight() -> None:
+    backend = MemoryBackend()
+    backend.busy = {(1, "elsewhere")}
+    jobs: list[Job] = [
+        events_job(event("CONVERSION", "a@example.com"), key=RequestKey("elsewhere", "f")),
+        events_job(event("CONVERSION", "b@example.com"), key=RequestKey("here", "f")),
+        events_job(event("CONVERSION", "b@example.com"), key=RequestKey("here", "f")),
+        events_job(event("CONVERSION", "c@example.com"), account_id=2,
+                   key=RequestKey("here", "f"))]
+    assert process_group(backend, jobs) == [KeyTaken(in_flight=True), ACCEPTED,
+                                            KeyTaken(in_flight=True), ACCEPTED]
+    assert backend.written[-1].keyed == [jobs[1], jobs[3]]
+
+
+def test_a_refused_keyed_job_keeps_no_key() -> None:
+    backend = MemoryBackend()
+    key = RequestKey("k1", "f")
+    refused = events_job(event("OPPORTUNITY", "nobody@example.com"), key=key)
+    assert isinstance(process_group(backend, [refused])[0], Invalid)
+    assert backend.kept == {}
+
+
+def test_groups_without_keys_read_no_key() -> None:
+    backend = MemoryBackend()
+    process_group(backend, [events_job(event("CONVERSION", "a@example.com"))])
+    assert "load_keys" not in backend.calls

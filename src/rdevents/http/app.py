@@ -15,8 +15,10 @@ from starlette.routing import Route
 
 from .. import metrics, ui
 from ..config import Settings
+from ..ingest import Replay
 from ..outbound.relay import RelaySender
 from ..outbound.sender import WebhookSender
+from ..pruning import Pruner
 from ..request_log import RequestLogWriter
 from ..sign_in import Limits, SignIn
 from ..store import Store, open_store
@@ -27,6 +29,7 @@ from . import (
     conversions,
     docs,
     events,
+    feed,
     fields,
     home,
     oauth,
@@ -81,6 +84,8 @@ def create_app(settings: Settings, store: Store | None = None,
     relay_sender = RelaySender(store, settings)
     token_lookup = TokenLookup(store)
     request_writer = RequestLogWriter(store, settings)
+    key_pruner = Pruner("idempotency keys", store.prune_idempotency_keys,
+                        settings.idempotency_retention_hours * 3600)
     store.group_observer = metrics.group_observer(lambda: store.pending_writes)
 
     @asynccontextmanager
@@ -88,6 +93,7 @@ def create_app(settings: Settings, store: Store | None = None,
         await store.open()
         await sender.start()
         await request_writer.start()
+        key_pruner.start()
         flusher = asyncio.create_task(metrics.flush_every_second())
         await relay_sender.start()
         try:
@@ -98,6 +104,7 @@ def create_app(settings: Settings, store: Store | None = None,
                 await sender.stop()  # before the store: attempts under way record their outcome
                 await token_lookup.close()
                 await request_writer.stop()  # what it holds is stored before the store closes
+                await key_pruner.stop()
             finally:
                 await store.close()
                 flusher.cancel()
@@ -107,13 +114,14 @@ def create_app(settings: Settings, store: Store | None = None,
         request_writer, settings.access_log,
         # fields before contacts: /platform/contacts/fields is not a contact.
         routes=[*events.routes, *conversions.routes, *fields.routes, *contacts.routes,
-                *webhooks.routes, *relays.routes, *consent.routes, *oauth.routes,
+                *webhooks.routes, *relays.routes, *feed.routes, *consent.routes, *oauth.routes,
                 *account.routes, *request_log.routes, *metrics_route.routes,
                 *(sandbox.routes if settings.sandbox else ()),
                 *docs.routes(settings.sandbox), *home.routes, ui.mount(),
                 Route("/healthz", healthz, methods=["GET"]),
                 Route("/readyz", readyz, methods=["GET"])],
-        exception_handlers=EXCEPTION_HANDLERS,
+        # A repeated request's answer is its events' (events.py), not an error's.
+        exception_handlers={**EXCEPTION_HANDLERS, Replay: events.replayed},
         # CORS outermost: its headers go on the conversions route's every answer.
         middleware=[Middleware(conversions.CorsOnConversions), Middleware(RefuseNul)],
         lifespan=lifespan,
@@ -121,6 +129,7 @@ def create_app(settings: Settings, store: Store | None = None,
     app.state.settings = settings
     app.state.store = store
     app.state.request_log = request_writer
+    app.state.key_pruner = key_pruner
     app.state.webhook_sender = sender
     app.state.relay_sender = relay_sender
     app.state.tokens = CredentialCache(token_lookup.find, ttl=settings.token_cache_seconds,

@@ -9,7 +9,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..catalogue import EVENT_TYPE_NAMES, EVENT_TYPES
 from ..catalogue.fields import LEGAL_BASES
 from ..contacts import (
     LIFECYCLE_STAGES,
@@ -43,7 +42,7 @@ from .errors import (
     not_found,
     refuse_unknown,
 )
-from .paging import one_of, page_of
+from .paging import event_types_of, one_of, page_of
 from .routing import by_method
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -297,10 +296,8 @@ async def list_contacts(request: Request) -> JSON:
 async def get_contact_events(request: Request) -> JSON:
     account_id, contact = await _find_contact(request)
     query = request.query_params
-    errors = []
-    types = [t.strip().upper() for t in re.split(r"[|,]", query.get("event_type", "")) if t.strip()]
-    if any(t not in EVENT_TYPES for t in types):
-        errors.append(option_error(EVENT_TYPE_NAMES, "$.query.event_type"))
+    errors: list[Error] = []
+    types = event_types_of(query, errors)
     order = query.get("order", "created_at:desc")
     if order not in ("created_at:desc", "created_at:asc"):
         errors.append(option_error(("created_at:desc", "created_at:asc"), "$.query.order"))

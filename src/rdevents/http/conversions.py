@@ -15,12 +15,14 @@ from ..ingest import InvalidEvents, ingest_event
 from ..validation import option_error
 from .auth import authenticate_api_key
 from .body import bad_shape, read_json
-from .errors import JSON
+from .events import accepted
+from .idempotency import request_key
 
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "POST, OPTIONS",
-    "Access-Control-Allow-Headers": "Content-Type",
+    "Access-Control-Allow-Headers": "Content-Type, Idempotency-Key",
+    "Access-Control-Expose-Headers": "Idempotent-Replayed",
     "Access-Control-Max-Age": "86400",
 }
 _RAW_CORS_HEADERS = [(k.lower().encode(), v.encode()) for k, v in CORS_HEADERS.items()]
@@ -53,12 +55,14 @@ async def post_conversion(request: Request) -> Response:
     body = await read_json(request)
     if not isinstance(body, dict):
         raise bad_shape("object with event_type, event_family and payload")
+    key = request_key(request, body)
     event_type = body.get("event_type")
     if isinstance(event_type, str) and event_type != "CONVERSION":
         raise InvalidEvents([option_error(("CONVERSION",), "$.body.event_type")])
     event_uuid = await ingest_event(request.app.state.store, account_id, body,
-                                    rate_limited=request.app.state.settings.rate_limits)
-    return JSON({"event_uuid": event_uuid})
+                                    rate_limited=request.app.state.settings.rate_limits,
+                                    key=key)
+    return accepted((event_uuid,), None)
 
 
 PATH = "/platform/conversions"

@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from ..ingest import InvalidEvents, RateLimited
+from ..ingest import InvalidEvents, KeyInFlight, KeyReused, RateLimited
 from ..limits import Limited
 from ..store import Overloaded, StoreUnavailable
 
@@ -168,6 +168,18 @@ async def _answered(request: Request, exc: Answered) -> Response:
     return exc.response
 
 
+async def _key_reused(request: Request, exc: KeyReused) -> JSON:
+    return request_error(422, "IDEMPOTENCY_KEY_REUSED",
+                         "This Idempotency-Key was used with another request (another route or "
+                         "body): use a new key for a new request.")
+
+
+async def _key_in_flight(request: Request, exc: KeyInFlight) -> JSON:
+    return request_error(409, "IDEMPOTENCY_KEY_IN_USE",
+                         "A request with this Idempotency-Key is being stored: retry once it "
+                         "has been answered.", {"Retry-After": "1"})
+
+
 async def _store_unavailable(request: Request, exc: StoreUnavailable) -> JSON:
     log.warning("store unavailable: %s", exc)
     return request_error(503, "SERVICE_UNAVAILABLE", "Service temporarily unavailable",
@@ -197,6 +209,8 @@ EXCEPTION_HANDLERS: dict[type[Exception], Callable[..., Awaitable[Response]]] = 
     Answered: _answered,
     InvalidEvents: _invalid_events,
     RateLimited: _rate_limited,
+    KeyReused: _key_reused,
+    KeyInFlight: _key_in_flight,
     HTTPException: _http_exception,
     ClientDisconnect: _client_gone,
     StoreUnavailable: _store_unavailable,

@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.requests import Request
 from starlette.routing import Route
 
-from ..ingest import ingest_batch, ingest_event
+from ..ingest import Replay, ingest_batch, ingest_event
 from ..store import StoredEvent
 from .auth import authenticate
 from .body import bad_shape, read_json
 from .errors import JSON, not_found
+from .idempotency import request_key
+
+REPLAYED = {"Idempotent-Replayed": "true"}
+
+
+def accepted(event_uuids: Sequence[str], batch_uuid: str | None,
+             headers: dict[str, str] | None = None) -> JSON:
+    """The answer to stored events: one event's uuid, or a batch's uuid and its events'."""
+    if batch_uuid is None:
+        return JSON({"event_uuid": event_uuids[0]}, headers=headers)
+    return JSON({"event_batch_uuid": batch_uuid,
+                 "events": [{"event_uuid": event_uuid} for event_uuid in event_uuids]},
+                headers=headers)
+
+
+async def replayed(request: Request, exc: Replay) -> JSON:
+    """A request repeated with its idempotency key: the first one's answer, byte for byte."""
+    return accepted(exc.event_uuids, exc.batch_uuid, REPLAYED)
 
 
 async def post_event(request: Request) -> JSON:
@@ -19,12 +38,13 @@ async def post_event(request: Request) -> JSON:
     body = await read_json(request)
     if not isinstance(body, dict):
         raise bad_shape("object with event_type, event_family and payload")
+    key = request_key(request, body)
     # Most requests have no query string: parsing one costs more than looking.
     query_event_type = (request.query_params.get("event_type") if request.scope["query_string"]
                         else None)
     event_uuid = await ingest_event(request.app.state.store, account_id, body, query_event_type,
-                                    request.app.state.settings.rate_limits)
-    return JSON({"event_uuid": event_uuid})
+                                    request.app.state.settings.rate_limits, key)
+    return accepted((event_uuid,), None)
 
 
 async def post_batch(request: Request) -> JSON:
@@ -34,9 +54,9 @@ async def post_batch(request: Request) -> JSON:
         raise bad_shape("array of events")
     settings = request.app.state.settings
     batch_uuid, uuids = await ingest_batch(request.app.state.store, account_id, body,
-                                           settings.max_batch_events, settings.rate_limits)
-    return JSON({"event_batch_uuid": batch_uuid,
-                 "events": [{"event_uuid": event_uuid} for event_uuid in uuids]})
+                                           settings.max_batch_events, settings.rate_limits,
+                                           request_key(request, body))
+    return accepted(uuids, batch_uuid)
 
 
 def event_document(event: StoredEvent) -> dict[str, Any]:

@@ -1,12 +1,14 @@
-"""The query parameters the list routes share: `?page=&page_size=`, and filters that take one
-of a set of values."""
+"""The query parameters the list routes share: `?page=&page_size=`, filters that take one of a
+set of values, and `?event_type=`."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from starlette.datastructures import QueryParams
 
+from ..catalogue import EVENT_TYPE_NAMES, EVENT_TYPES
 from ..validation import Error, format_error, option_error, type_error
 
 MAX_PAGE = 1_000_000  # a page number (or size) past any real listing, within every integer
@@ -49,3 +51,13 @@ def one_of(query: QueryParams, name: str, options: tuple[str, ...],
     if value is not None and value not in options:
         errors.append(option_error(options, f"$.query.{name}"))
     return value
+
+
+def event_types_of(query: QueryParams, errors: list[Error]) -> list[str]:
+    """The event types `?event_type=` names, separated by `,` or `|`, in any case (none: every
+    type)."""
+    types = [t.strip().upper() for t in re.split(r"[|,]", query.get("event_type", ""))
+             if t.strip()]
+    if any(t not in EVENT_TYPES for t in types):
+        errors.append(option_error(EVENT_TYPE_NAMES, "$.query.event_type"))
+    return types

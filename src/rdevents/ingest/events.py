@@ -10,7 +10,7 @@ from .. import metrics
 from ..catalogue import EVENT_TYPES
 from ..clock import utc_now
 from ..ids import new_uuid
-from ..process import EventsJob
+from ..process import EventsJob, RequestKey
 from ..store import Store
 from ..validation import (
     INVALID_FORMAT,
@@ -28,31 +28,35 @@ from ..validation import (
     validate_batch,
     validate_event,
 )
-from .answers import InvalidEvents, raise_for
+from .answers import InvalidEvents, raise_for, refuse
 
 
 async def ingest_event(store: Store, account_id: int, body: Any,
-                       query_event_type: str | None = None, rate_limited: bool = False) -> str:
-    """Store one event; return its uuid."""
+                       query_event_type: str | None = None, rate_limited: bool = False,
+                       key: RequestKey | None = None) -> str:
+    """Store one event; return its uuid. With an idempotency key, raises Replay for a
+    repeated request (see answers.py)."""
     event, errors = validate_event(body)
     if query_event_type is not None:
         errors += check_query_event_type(query_event_type, body)
     if errors or event is None:
-        raise InvalidEvents(errors)
-    return (await _store(store, account_id, [event], None, rate_limited))[0]
+        await refuse(store, account_id, key, errors)
+    return (await _store(store, account_id, [event], None, rate_limited, key))[0]
 
 
 async def ingest_batch(store: Store, account_id: int, body: list[Any], max_events: int,
-                       rate_limited: bool = False) -> tuple[str, list[str]]:
-    """Store every event of a batch or none; return the batch uuid and the event uuids in order."""
+                       rate_limited: bool = False,
+                       key: RequestKey | None = None) -> tuple[str, list[str]]:
+    """Store every event of a batch or none; return the batch uuid and the event uuids in order.
+    With an idempotency key, raises Replay for a repeated request (see answers.py)."""
     events, errors = validate_batch(body, max_events)
     if errors:
         if 0 < len(body) <= max_events:
             errors += await _unknown_contacts(store, account_id, body)
             errors.sort(key=element_index)
-        raise InvalidEvents(errors)
+        await refuse(store, account_id, key, errors)
     batch_uuid = new_uuid()
-    return batch_uuid, await _store(store, account_id, events, batch_uuid, rate_limited)
+    return batch_uuid, await _store(store, account_id, events, batch_uuid, rate_limited, key)
 
 
 async def _unknown_contacts(store: Store, account_id: int, body: list[Any]) -> list[Error]:
@@ -109,11 +113,13 @@ def stored_payloads(events: list[ValidEvent]) -> list[str]:
 
 
 async def _store(store: Store, account_id: int, events: list[ValidEvent],
-                 batch_uuid: str | None, rate_limited: bool) -> list[str]:
+                 batch_uuid: str | None, rate_limited: bool,
+                 key: RequestKey | None) -> list[str]:
     """Write the events as one job; their uuids."""
     uuids = [new_uuid() for _ in events]
     outcome = await store.write(EventsJob(account_id, utc_now(), events, uuids,
-                                          stored_payloads(events), batch_uuid, rate_limited))
+                                          stored_payloads(events), batch_uuid, rate_limited,
+                                          key))
     raise_for(outcome, "$.body" if batch_uuid else "$.body.payload")
     metrics.count_events(event.type.name for event in events)
     return uuids

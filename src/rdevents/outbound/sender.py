@@ -25,6 +25,7 @@ import orjson
 from .. import metrics
 from ..clock import utc_now
 from ..config import Settings
+from ..pruning import PRUNE_INTERVAL, prune_past
 from ..store import Store, StoreUnavailable
 from ..store.webhook_records import Attempt, DueDelivery
 from ..store.webhooks import AttemptOutcome
@@ -40,8 +41,6 @@ _LEASE_MARGIN = 10.0
 # How long a sender lets attempts end together before it records them and takes deliveries for
 # their places: a write transaction for each attempt would cost more than the attempts.
 _GATHER_SECONDS = 0.002
-_PRUNE_INTERVAL = 600.0  # seconds between looks for deliveries past the retention
-_PRUNE_BATCH = 1_000
 
 
 class WebhookSender:
@@ -220,12 +219,10 @@ class WebhookSender:
         """Forget deliveries over for longer than the retention, a bounded number at a time."""
         if time.monotonic() < self._next_prune:
             return
-        self._next_prune = time.monotonic() + _PRUNE_INTERVAL
-        cutoff = utc_now(-self._retention_days * 86_400)
+        self._next_prune = time.monotonic() + PRUNE_INTERVAL
         try:
-            while (await self._store.prune_deliveries(cutoff, _PRUNE_BATCH) == _PRUNE_BATCH
-                   and not self._stopping):
-                await asyncio.sleep(0)
+            await prune_past(self._store.prune_deliveries, self._retention_days * 86_400,
+                             lambda: self._stopping)
         except Exception:
             log.exception("pruning old webhook deliveries failed")
 

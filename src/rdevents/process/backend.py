@@ -8,7 +8,7 @@ from typing import Protocol
 from ..contacts import Contact
 from ..limits import CounterKey, Quota
 from ..webhook_rules import Subscription
-from .rows import ContactKey, FieldKey, GroupRows
+from .rows import ContactKey, FieldKey, GroupRows, KeptRequest, KeyRef
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,11 @@ class GroupContext:
 class ProcessBackend(Protocol):
     """Reads and writes of one transaction. Locks are taken in one order by every writer:
     rate counters, then contacts, then custom fields."""
+
+    def load_keys(self, keys: set[KeyRef]) -> tuple[dict[KeyRef, KeptRequest], set[KeyRef]]:
+        """What these idempotency keys keep (absent keys are left out), and those another
+        transaction is committing now, which it holds until it ends (never waited for)."""
+        ...
 
     def lock_rate_counters(self, account_ids: set[int]) -> None:
         """Keep other writers off these accounts' rate counters until the transaction ends."""
@@ -61,6 +66,6 @@ class ProcessBackend(Protocol):
 
     def write(self, rows: GroupRows) -> None:
         """Insert the new contacts (giving them ids), update the others, insert events,
-        transitions, custom fields, deliveries and relay rows, save the rate counters and the
-        tag index."""
+        transitions, custom fields, deliveries, relay rows and idempotency keys, save the rate
+        counters and the tag index."""
         ...

@@ -9,6 +9,15 @@ from ..validation import ValidEvent
 
 
 @dataclass(frozen=True)
+class RequestKey:
+    """A request's idempotency key (its `Idempotency-Key` header) and the fingerprint of what
+    it asks (its route and body): the same key with another fingerprint is refused."""
+
+    key: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
 class EventsJob:
     """The events of one request (one event, or a batch), stored together or not at all."""
 
@@ -19,6 +28,7 @@ class EventsJob:
     payloads: list[str]  # each event's payload as stored: JSON text, made off the writer
     batch_uuid: str | None = None
     rate_limited: bool = False  # whether the account's rate limits apply (see limits.py)
+    key: RequestKey | None = None  # kept with the events, if they are accepted
 
 
 @dataclass(frozen=True)

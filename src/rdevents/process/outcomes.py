@@ -24,6 +24,23 @@ class Invalid:
 
 
 @dataclass(frozen=True)
+class Repeated:
+    """The job's idempotency key was committed with the same request already: what that
+    request's events were; nothing is written."""
+
+    event_uuids: tuple[str, ...]
+    batch_uuid: str | None
+
+
+@dataclass(frozen=True)
+class KeyTaken:
+    """The job's idempotency key was committed with another request (`in_flight` False), or
+    another job holding it is being committed now (True); nothing is written."""
+
+    in_flight: bool
+
+
+@dataclass(frozen=True)
 class Unavailable:
     """The database could not commit (unreachable, locked, read-only, conflicting writers);
     nothing was written, and the same job may succeed later."""
@@ -40,10 +57,10 @@ class Failed:
 
 
 # Limited (limits.py): refused for a rate limit, nothing written or counted.
-Outcome = Accepted | Invalid | Limited | Unavailable | Failed
+Outcome = Accepted | Invalid | Limited | Repeated | KeyTaken | Unavailable | Failed
 
 ACCEPTED = Accepted()
 ACCEPTED_WITH_DELIVERIES = Accepted(makes_deliveries=True)
 
-__all__ = ["ACCEPTED", "ACCEPTED_WITH_DELIVERIES", "Accepted", "Failed", "Invalid", "Limited",
-           "Outcome", "Unavailable"]
+__all__ = ["ACCEPTED", "ACCEPTED_WITH_DELIVERIES", "Accepted", "Failed", "Invalid", "KeyTaken",
+           "Limited", "Outcome", "Repeated", "Unavailable"]

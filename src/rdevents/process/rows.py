@@ -7,10 +7,28 @@ from dataclasses import dataclass, field
 from ..contacts import Contact, FunnelTransition
 from ..limits import CounterKey
 from ..validation import ValidEvent
-from .jobs import EventsJob
+from .jobs import EventsJob, RequestKey
+from .outcomes import KeyTaken, Repeated
 
 ContactKey = tuple[int, str]  # (account_id, e-mail)
 FieldKey = tuple[int, str]  # (account_id, cf_* api_identifier)
+KeyRef = tuple[int, str]  # (account_id, idempotency key)
+
+
+@dataclass(frozen=True)
+class KeptRequest:
+    """What an idempotency key keeps of the request that committed with it."""
+
+    fingerprint: str
+    event_uuids: tuple[str, ...]
+    batch_uuid: str | None
+
+    def answer(self, key: RequestKey) -> Repeated | KeyTaken:
+        """What a request with the same key is answered: the same events again when it asks
+        the same, else a refusal."""
+        if key.fingerprint != self.fingerprint:
+            return KeyTaken(in_flight=False)
+        return Repeated(self.event_uuids, self.batch_uuid)
 
 
 @dataclass(frozen=True)
@@ -50,7 +68,8 @@ class GroupRows:
     """What a group's accepted jobs write: the final state of each contact they touched (id
     None for a new one), their events (with funnel transitions) in order, the rate counters
     they moved, funnel changes made through the API, the custom fields they define, the
-    webhook deliveries they queue and the events they queue for relays."""
+    webhook deliveries they queue, the events they queue for relays and the jobs whose
+    idempotency keys they keep."""
 
     contacts: dict[ContactKey, Contact] = field(default_factory=dict)
     events: list[EventRow] = field(default_factory=list)
@@ -62,5 +81,6 @@ class GroupRows:
     new_fields: dict[FieldKey, str] = field(default_factory=dict)
     deliveries: list[Delivery] = field(default_factory=list)
     relay_rows: list[RelayRow] = field(default_factory=list)
+    keyed: list[EventsJob] = field(default_factory=list)
     # The tags each stored contact had before the group, for the tag index.
     tags_before: dict[ContactKey, list[str]] = field(default_factory=dict)

@@ -44,8 +44,25 @@ from ..validation import (
 from ..webhook_rules import MARKED_OPPORTUNITY, TRIGGERS, Subscription, webhook_body
 from .backend import ProcessBackend
 from .jobs import ContactChangeJob, EraseJob, EventsJob, Job
-from .outcomes import ACCEPTED, ACCEPTED_WITH_DELIVERIES, Failed, Invalid, Outcome
-from .rows import ContactKey, Delivery, EventRow, FieldKey, GroupRows, RelayRow
+from .outcomes import (
+    ACCEPTED,
+    ACCEPTED_WITH_DELIVERIES,
+    Failed,
+    Invalid,
+    KeyTaken,
+    Outcome,
+    Repeated,
+)
+from .rows import (
+    ContactKey,
+    Delivery,
+    EventRow,
+    FieldKey,
+    GroupRows,
+    KeptRequest,
+    KeyRef,
+    RelayRow,
+)
 
 # The custom fields each part of a job writes: (the payload's path, or None for a contacts-API
 # body, whose errors are keyed by attribute; the values).
@@ -56,7 +73,8 @@ def process_group(backend: ProcessBackend, jobs: list[Job],
                   caps: DataCaps = DataCaps()) -> list[Outcome]:
     """Decide `jobs` and have the backend write what the accepted ones do; one outcome a job,
     in order."""
-    limits = _RateLimits(backend, jobs)  # first: counters are locked before contacts
+    keys = _IdempotencyKeys(backend, jobs)  # its locks are tried, never waited for
+    limits = _RateLimits(backend, jobs)  # first to wait: counters are locked before contacts
     field_values = [_custom_values(job) for job in jobs]
     fields = _CustomFields(caps.custom_fields)
     wanted = {(job.account_id, name) for job, values in zip(jobs, field_values, strict=True)
@@ -80,6 +98,10 @@ def process_group(backend: ProcessBackend, jobs: list[Job],
             outcomes.append(_erase(backend, job, rows, stored))
             if outcomes[-1] is ACCEPTED:
                 rows = GroupRows()  # what came before is written; start afresh
+            continue
+        answered = keys.outcome(job)
+        if answered is not None:
+            outcomes.append(answered)
             continue
         refused = limits.refusal(job, adds)
         if refused is not None:
@@ -105,6 +127,7 @@ def process_group(backend: ProcessBackend, jobs: list[Job],
         if applied.transition is not None:
             rows.api_transitions.append(applied.transition)
         rows.new_fields.update(new_fields)
+        keys.keep(job, rows)
         fields.accept(new_fields)
         limits.count(adds, rows.counters)
         outcomes.append(ACCEPTED_WITH_DELIVERIES if applied.deliveries else ACCEPTED)
@@ -299,6 +322,43 @@ class _Webhooks:
                     webhook_body(subscription, identifier, contact, at)).decode())
                 for subscription in self.subscriptions.get(key[0], ())
                 if subscription.wants(webhook_type, identifier)]
+
+
+class _IdempotencyKeys:
+    """The idempotency keys of a group's jobs: what each keeps of the request committed with it
+    before, read once; those another transaction is committing; and those the group's accepted
+    jobs keep."""
+
+    def __init__(self, backend: ProcessBackend, jobs: list[Job]) -> None:
+        wanted = {_key_ref(job) for job in jobs if isinstance(job, EventsJob) and job.key}
+        self.kept: dict[KeyRef, KeptRequest] = {}
+        self.busy: set[KeyRef] = set()
+        if wanted:  # most groups have no keyed job: then no statement at all
+            self.kept, self.busy = backend.load_keys(wanted)
+        self.kept_now: set[KeyRef] = set()
+
+    def outcome(self, job: Job) -> Repeated | KeyTaken | None:
+        """What the job is answered instead of being applied, if its key says so."""
+        if not isinstance(job, EventsJob) or job.key is None:
+            return None
+        ref = _key_ref(job)
+        kept = self.kept.get(ref)
+        if kept is not None:
+            return kept.answer(job.key)
+        if ref in self.busy or ref in self.kept_now:  # not committed yet
+            return KeyTaken(in_flight=True)
+        return None
+
+    def keep(self, job: Job, rows: GroupRows) -> None:
+        """The accepted job's key is written with its events."""
+        if isinstance(job, EventsJob) and job.key is not None:
+            self.kept_now.add(_key_ref(job))
+            rows.keyed.append(job)
+
+
+def _key_ref(job: EventsJob) -> KeyRef:
+    assert job.key is not None
+    return job.account_id, job.key.key
 
 
 class _RateLimits:

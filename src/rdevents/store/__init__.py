@@ -15,7 +15,7 @@ from typing import Any
 
 from ..contacts import Contact
 from ..custom_fields import FieldDefinition
-from ..process import Job, Outcome
+from ..process import Job, KeptRequest, Outcome
 from ..relay_rules import RetryPolicy
 from ..sandbox import Fault, FaultRequest
 from .dashboard import (
@@ -26,6 +26,7 @@ from .dashboard import (
     StageCount,
     TransitionRecord,
 )
+from .feed import Commits, FeedPage, FeedPosition
 from .operator import AccountSummary, ApiKeySummary, AppSummary, TokenSummary
 from .relay_records import (
     DeadLetter,
@@ -133,6 +134,8 @@ class Store(abc.ABC):
 
     # Set when a write of this process has queued webhook deliveries (see outbound/sender.py).
     deliveries_queued: asyncio.Event
+    # Told when a write of this process has committed events (for the feed's readers).
+    commits: Commits
     # Told of each write group once committed: its jobs and seconds (set before open(); for
     # the metrics).
     group_observer: Callable[[int, float], None] | None = None
@@ -177,6 +180,20 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def get_event(self, account_id: int, event_uuid: str) -> StoredEvent | None: ...
+
+    @abc.abstractmethod
+    async def read_feed(self, account_id: int, after: FeedPosition, limit: int,
+                        event_types: list[str], since: str | None) -> FeedPage:
+        """Up to `limit` of the account's events after `after` in feed order (see feed.py),
+        of these types (any, if none) received at or after `since` (if given)."""
+
+    @abc.abstractmethod
+    async def find_kept_request(self, account_id: int, key: str) -> KeptRequest | None:
+        """What the account's idempotency key keeps, if it is known."""
+
+    @abc.abstractmethod
+    async def prune_idempotency_keys(self, created_before: str, limit: int) -> int:
+        """Forget up to `limit` idempotency keys kept before `created_before`; how many."""
 
     @abc.abstractmethod
     async def create_account(self, name: str) -> Account: ...

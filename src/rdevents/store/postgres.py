@@ -22,8 +22,9 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from ..process import Accepted, ContactKey, EventsJob, FieldKey, Job, Outcome
+from ..process import Accepted, ContactKey, EventsJob, FieldKey, Job, KeyRef, Outcome
 from . import StoreUnavailable, WriteConflict
+from .feed import FeedPosition
 from .queries import Statement
 from .relays import Tx, relays_read
 from .schema import ensure_current
@@ -49,6 +50,8 @@ RATE_LOCK = "\x00rate counters"
 FIELD_LOCK = "\x00field "
 # Which relays an account has: writers hold it shared, who creates or deletes a relay alone.
 RELAY_LOCK = "\x00relays"
+# An idempotency key's, beside it: held by the transaction that keeps it (never waited for).
+KEY_LOCK = "\x00idempotency key "
 
 
 @functools.lru_cache(maxsize=256)
@@ -190,6 +193,24 @@ class PostgresStore(SqlStore):
         return [(sql.replace("pg_advisory_xact_lock", "pg_advisory_xact_lock_shared"), params),
                 relays_read(account_ids)]
 
+    def try_lock_keys_statements(self, keys: list[KeyRef]) -> list[Statement]:
+        return [("SELECT pg_try_advisory_xact_lock(k) FROM unnest(%s::bigint[]) "
+                 "WITH ORDINALITY AS wanted(k, n) ORDER BY n",
+                 ([lock_key((account_id, KEY_LOCK + key)) for account_id, key in keys],))]
+
+    # The feed (see feed.py): processes commit in any order, so ids are not commit order. Each
+    # event carries its transaction's id (the column's default); every transaction below the
+    # oldest one still running has ended, so the events of those are final, and are read in
+    # (transaction, id) order. A transaction that runs long holds the feed back, never makes it
+    # skip an event.
+    FEED_HORIZON = ("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint - 1, "
+                    "9223372036854775807")
+    FEED_POSITION = FEED_ORDER = "e.xid, e.id"
+
+    def feed_range(self, after: FeedPosition, horizon: FeedPosition
+                   ) -> tuple[str, tuple[Any, ...]]:
+        return "(e.xid, e.id) > (?, ?) AND e.xid <= ?", (after.xid, after.id, horizon.xid)
+
     def relay_membership_lock(self, account_id: int) -> list[Statement]:
         return [("SELECT pg_advisory_xact_lock(?)", (lock_key((account_id, RELAY_LOCK)),))]
 
@@ -293,10 +314,28 @@ class PostgresStore(SqlStore):
     # --- reads and administration -----------------------------------------------------------------
 
     async def fetch(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        return await self._read(sql, params)
+
+    async def fetch_in_index_order(self, sql: str,
+                                   params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        # Before a table's first statistics (a database just filled), the planner takes it for
+        # a few rows and sorts the whole range of the condition, rather than walk the index in
+        # order up to the LIMIT: a page of the feed would read every event after it.
+        return await self._read(sql, params, "SET LOCAL enable_seqscan = off; "
+                                "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off")
+
+    async def _read(self, sql: str, params: Iterable[Any],
+                    planner: str | None = None) -> list[tuple[Any, ...]]:
+        """Run a read on a connection of the pool; `planner`: settings of the planner for it."""
         try:
             async with self._pool.connection() as conn:
-                cursor = await conn.execute(to_pyformat(sql), tuple(params))
-                return await cursor.fetchall()
+                if planner is None:
+                    cursor = await conn.execute(to_pyformat(sql), tuple(params))
+                    return await cursor.fetchall()
+                async with conn.transaction():
+                    await conn.execute(planner)
+                    cursor = await conn.execute(to_pyformat(sql), tuple(params))
+                    return await cursor.fetchall()
         except PoolTimeout as exc:
             raise StoreUnavailable(str(exc)) from exc
         except psycopg.Error as exc:

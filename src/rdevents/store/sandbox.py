@@ -38,6 +38,7 @@ ACCOUNT_DATA: tuple[tuple[str, str], ...] = (
     ("custom_fields", "account_id = ?"),
     ("rate_counters", "account_id = ?"),
     ("request_log", "account_id = ?"),
+    ("idempotency_keys", "account_id = ?"),
     ("sandbox_faults", "account_id = ?"),
 )
 

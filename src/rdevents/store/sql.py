@@ -24,10 +24,13 @@ from ..limits import ACCOUNT, DAY, CounterKey, Quota, quota, window
 from ..process import (
     Accepted,
     ContactKey,
+    EventsJob,
     FieldKey,
     GroupContext,
     GroupRows,
     Job,
+    KeptRequest,
+    KeyRef,
     Outcome,
     process_group,
 )
@@ -44,11 +47,12 @@ from . import (
 )
 from .admins import AdminQueries
 from .dashboard import DashboardQueries
+from .feed import Commits, FeedPage, FeedPosition
 from .fields import FIELD_COLUMNS, FieldQueries, field_row
 from .group_commit import GroupCommitter
 from .operator import OperatorQueries
 from .outbox import OutboxQueries
-from .queries import Statement, from_json, placeholders
+from .queries import Statement, from_json, placeholders, to_json
 from .relays import RelayQueries, relays_by_account, relays_read, save_relay_rows
 from .request_log import RequestLogQueries
 from .sandbox import SandboxQueries
@@ -63,6 +67,8 @@ CONTACT_COLUMNS = ("id, uuid, email, profile, tags, legal_bases, lifecycle_stage
 EVENT_COLUMNS = ("e.uuid, e.event_type, e.event_family, e.event_identifier, e.payload, "
                  "e.received_at, c.uuid, e.batch_uuid")
 EVENTS_WITH_CONTACT = "events e LEFT JOIN contacts c ON c.id = e.contact_id"
+KEPT_COLUMNS = "account_id, key, fingerprint, event_uuids, batch_uuid"
+KEY_COLUMNS = ("account_id", "key", "fingerprint", "event_uuids", "batch_uuid", "created_at")
 # Well below every backend's limit of parameters a statement.
 CHUNK = 500
 
@@ -80,6 +86,17 @@ def event_from_row(row: tuple[Any, ...]) -> StoredEvent:
     return StoredEvent(uuid=row[0], event_type=row[1], event_family=row[2],
                        event_identifier=row[3], payload=orjson.loads(row[4]),
                        received_at=row[5], contact_uuid=row[6], batch_uuid=row[7])
+
+
+def kept_from_row(row: tuple[Any, ...]) -> KeptRequest:
+    return KeptRequest(row[2], tuple(from_json(row[3])), row[4])
+
+
+def key_row(job: EventsJob) -> tuple[Any, ...]:
+    """The row keeping a job's idempotency key."""
+    assert job.key is not None
+    return (job.account_id, job.key.key, job.key.fingerprint, to_json(job.event_uuids),
+            job.batch_uuid, job.received_at)
 
 
 def contact_state(c: Contact) -> tuple[Any, ...]:
@@ -121,6 +138,22 @@ class WriteSession:
         self.store = store
         self.conn = conn
         self._fresh_minutes: set[CounterKey] = set()
+
+    def load_keys(self, keys: set[KeyRef]) -> tuple[dict[KeyRef, KeptRequest], set[KeyRef]]:
+        ordered = sorted(keys)
+        statements = self.store.try_lock_keys_statements(ordered)
+        locks = len(statements)
+        for account_id, names in _by_account(keys).items():
+            for start in range(0, len(names), CHUNK):
+                chunk = names[start:start + CHUNK]
+                statements.append((f"SELECT {KEPT_COLUMNS} FROM idempotency_keys WHERE "
+                                   f"account_id = ? AND key IN ({placeholders(len(chunk))})",
+                                   (account_id, *chunk)))
+        results = self.store.read_together(self.conn, statements)
+        busy = {ref for ref, (taken,) in zip(ordered, results[0], strict=True)
+                if not taken} if locks else set()
+        return {(row[0], row[1]): kept_from_row(row)
+                for rows in results[locks:] for row in rows}, busy
 
     def lock_rate_counters(self, account_ids: set[int]) -> None:
         self.store.lock_counters(self.conn, sorted(account_ids))
@@ -264,6 +297,8 @@ class WriteSession:
             [(new_uuid(), d.webhook_id, rows.contacts[d.contact].id, d.event_uuid, d.body,
               "pending", 0, 0, created, created) for d in rows.deliveries])
         save_relay_rows(store, conn, rows, event_ids)
+        store.insert_rows(conn, "idempotency_keys", KEY_COLUMNS,
+                          [key_row(job) for job in rows.keyed])
 
     def _save_tag_index(self, rows: GroupRows) -> None:
         added, removed = [], []
@@ -318,6 +353,7 @@ class SqlStore(FieldQueries, WebhookQueries, RelayQueries, OperatorQueries, Admi
         # Set when a write of this process queued webhook deliveries: senders need not wait
         # for their next look at the outbox.
         self.deliveries_queued = asyncio.Event()
+        self.commits = Commits()
         self._max_group = max_group
         self._max_pending = max_pending
         self._executor: ThreadPoolExecutor | None = None
@@ -367,6 +403,12 @@ class SqlStore(FieldQueries, WebhookQueries, RelayQueries, OperatorQueries, Admi
     def lock_counters(self, conn: Any, account_ids: list[int]) -> None:
         """Keep other writers off these accounts' rate counters until the transaction ends."""
 
+    def try_lock_keys_statements(self, keys: list[KeyRef]) -> list[Statement]:
+        """None, or one statement answering for each idempotency key, in order, whether its
+        lock was taken (until the transaction ends) rather than held by another transaction:
+        never waiting for it."""
+        return []
+
     def relay_statements(self, account_ids: set[int]) -> list[Statement]:
         """The statements that read the accounts' relays (the last of them), keeping relays
         from being created or deleted for them until the transaction ends."""
@@ -403,8 +445,10 @@ class SqlStore(FieldQueries, WebhookQueries, RelayQueries, OperatorQueries, Admi
         if self._committer is None:
             raise StoreUnavailable("the store is closed")
         outcome = await self._committer.submit(job)
-        if isinstance(outcome, Accepted) and outcome.makes_deliveries:
-            self.deliveries_queued.set()
+        if isinstance(outcome, Accepted):
+            if outcome.makes_deliveries:
+                self.deliveries_queued.set()
+            self.commits.committed(job.account_id)
         return outcome
 
     async def in_writer_thread(self, function: Callable[..., T], *args: Any) -> T:
@@ -501,6 +545,57 @@ class SqlStore(FieldQueries, WebhookQueries, RelayQueries, OperatorQueries, Admi
         rows = await self.fetch(f"SELECT {EVENT_COLUMNS} FROM {EVENTS_WITH_CONTACT} "
                                 "WHERE e.uuid = ? AND e.account_id = ?", (event_uuid, account_id))
         return event_from_row(rows[0]) if rows else None
+
+    # The feed (see feed.py). On SQLite, one writer at a time gives events their ids in commit
+    # order: the feed is id order, and everything up to the highest id committed is final.
+    FEED_HORIZON = "SELECT 0, coalesce(max(id), 0) FROM events"
+    FEED_POSITION = "0, e.id"
+    FEED_ORDER = "e.id"
+
+    def feed_range(self, after: FeedPosition, horizon: FeedPosition
+                   ) -> tuple[str, tuple[Any, ...]]:
+        """The condition (and its parameters) of the events after `after`, up to `horizon`."""
+        return "e.id > ? AND e.id <= ?", (after.id, horizon.id)
+
+    async def fetch_in_index_order(self, sql: str,
+                                   params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        """A read whose ORDER BY an index gives, taken from that index whatever the table's
+        statistics (see postgres.py)."""
+        return await self.fetch(sql, params)
+
+    async def read_feed(self, account_id: int, after: FeedPosition, limit: int,
+                        event_types: list[str], since: str | None) -> FeedPage:
+        # The horizon first: every event at or before it has committed, so the read after it
+        # sees them all.
+        horizon = FeedPosition(*(await self.fetch(self.FEED_HORIZON))[0])
+        where, range_params = self.feed_range(after, horizon)
+        params: list[Any] = [account_id, *range_params]
+        if event_types:
+            where += f" AND e.event_type IN ({placeholders(len(event_types))})"
+            params += event_types
+        if since is not None:
+            where += " AND e.received_at >= ?"
+            params.append(since)
+        rows = await self.fetch_in_index_order(
+            f"SELECT {EVENT_COLUMNS}, {self.FEED_POSITION} FROM {EVENTS_WITH_CONTACT} "
+            f"WHERE e.account_id = ? AND {where} ORDER BY {self.FEED_ORDER} LIMIT ?",
+            (*params, limit))
+        # A page that is not full has read every event up to the horizon.
+        following = FeedPosition(*rows[-1][-2:]) if len(rows) == limit else max(after, horizon)
+        return FeedPage([event_from_row(row) for row in rows], following)
+
+    # --- idempotency keys -------------------------------------------------------------------------
+
+    async def find_kept_request(self, account_id: int, key: str) -> KeptRequest | None:
+        rows = await self.fetch(f"SELECT {KEPT_COLUMNS} FROM idempotency_keys "
+                                "WHERE account_id = ? AND key = ?", (account_id, key))
+        return kept_from_row(rows[0]) if rows else None
+
+    async def prune_idempotency_keys(self, created_before: str, limit: int) -> int:
+        (dropped, _), = await self.change_all([(
+            "DELETE FROM idempotency_keys WHERE id IN (SELECT id FROM idempotency_keys "
+            "WHERE created_at < ? ORDER BY created_at LIMIT ?)", (created_before, limit))])
+        return dropped
 
     # --- administration ---------------------------------------------------------------------------
 
