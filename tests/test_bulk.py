@@ -113,6 +113,29 @@ def test_import_validates_and_stores_each_line_as_the_api_would(server, tmp_path
     assert len(events_of(server, account)) == 6
 
 
+def test_lines_refused_by_the_database_leave_the_others_in_their_order(server, tmp_path):
+    """A line the database refuses (a custom field's type) is rejected, and so is a line that
+    needed it (the contact it would have created); the lines around them are stored in order."""
+    account, token = new_account(server)
+    ana, bia = (f"{name}-{uuid.uuid4().hex[:8]}@example.com" for name in ("ana", "bia"))
+    lines = [conversion(ana, cf_seats=3, name="First"),
+             conversion(bia, cf_seats="three"),
+             event("OPPORTUNITY", email=bia, funnel_name="default"),
+             conversion(ana, name="Last")]
+    path = write_lines(tmp_path / "refused.jsonl", lines)
+    assert run(server, "import", "events", "--account", account,
+               str(path)).stdout == "imported 2, rejected 2\n"
+    records = [json.loads(line) for line in
+               (tmp_path / "refused.jsonl.rejected.jsonl").read_text().splitlines()]
+    assert [(r["line"], [e["error_type"] for e in r["errors"]]) for r in records] == [
+        (2, ["INVALID_DATA_TYPE"]), (3, ["RESOURCE_NOT_FOUND"])]
+    assert [e["path"] for r in records for e in r["errors"]] == [
+        "$.body.payload.cf_seats", "$.body.payload.email"]
+    with server.client(token) as api:
+        assert api.contact(ana).json()["name"] == "Last"
+        assert api.contact(bia).status_code == 404
+
+
 def test_a_dry_run_validates_and_stores_nothing(server, tmp_path):
     account, token = new_account(server)
     email = f"dry-{uuid.uuid4().hex[:8]}@example.com"

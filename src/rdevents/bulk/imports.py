@@ -1,11 +1,11 @@
 """Importing events from a JSONL file, one RD event body a line (what POST /platform/events
 takes), through the API's own path: each line is decoded and validated as that route does it,
-then written as the job that route makes, through the store's group commit. So an imported event
-changes its contact, funnel and custom fields, queues webhooks and relays, or is refused, exactly
-as if it had been sent; rate limits do not apply.
+and the valid lines are written as the batch route writes a batch, through the store's group
+commit. So an imported event changes its contact, funnel and custom fields, queues webhooks and
+relays, or is refused, exactly as if it had been sent; rate limits do not apply.
 
-Lines are read a chunk at a time, and a chunk is written while the next one is read: memory
-holds two chunks, whatever the file's size.
+Lines are read and written a chunk at a time, each chunk as one job (as a batch is), a chunk read
+while the one before is written: memory holds two chunks, whatever the file's size.
 
 A line's event has a uuid made of the account, the line's number and the line's text (a version
 5 UUID): the same line in the same place is the same event. Lines whose event is stored already
@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -32,11 +32,12 @@ from ..http.body import NOT_JSON, bad_shape, decode_json
 from ..http.errors import ApiError
 from ..ingest import InvalidEvents, stored_payloads
 from ..ingest.answers import raise_for
-from ..process import EventsJob, Outcome
+from ..process import EventsJob
 from ..store import Store
-from ..validation import validate_event
+from ..validation import Error, ValidEvent, element_index, validate_event
 
-CHUNK = 1_000  # lines decoded, validated and then written together
+CHUNK = 1_000  # lines decoded, validated and then written together (the API's largest batch)
+TURN = 50  # lines read before the writing of the chunk before has a turn on the event loop
 _NAMESPACE = uuid.UUID("5a0f3d4e-8c1b-4e52-9a57-3f1d2b6c7e90")  # of imported events' uuids
 
 
@@ -65,12 +66,23 @@ class Summary:
 
 
 @dataclass
+class _Line:
+    """A valid line, and its event as the store takes it."""
+
+    number: int
+    text: bytes
+    event: ValidEvent
+    payload: str  # as stored (see ingest.stored_payloads)
+    event_uuid: str
+
+
+@dataclass
 class _Chunk:
-    """A chunk's lines: their bytes read, those rejected, and the jobs of the others."""
+    """A chunk's lines: their bytes read, those rejected, and the valid ones."""
 
     size: int = 0
     rejected: list[Rejected] = field(default_factory=list)
-    jobs: list[tuple[int, bytes, EventsJob]] = field(default_factory=list)
+    lines: list[_Line] = field(default_factory=list)
 
 
 class Importer:
@@ -88,40 +100,71 @@ class Importer:
         self.summary = Summary()
 
     async def run(self, lines: Iterable[bytes]) -> Summary:
-        """Import `lines` (each with its line break, as a binary file gives them)."""
-        writing: tuple[_Chunk, Awaitable[list[Outcome]]] | None = None
-        for chunk in self._chunks(lines):
-            if self.dry_run:
-                self.summary.valid += len(chunk.jobs)
-                chunk.jobs = []
-                self._settle(chunk, [])
-                continue
-            stored = await self.store.stored_event_uuids(
-                [job.event_uuids[0] for _, _, job in chunk.jobs])
-            self.summary.skipped += len(stored)
-            chunk.jobs = [item for item in chunk.jobs if item[2].event_uuids[0] not in stored]
-            # Queued in the order of the file, behind the chunk before: the group committer
-            # takes jobs in order, so an event sees the contacts of the lines above it.
-            submitted = asyncio.gather(*(self.store.write(job) for _, _, job in chunk.jobs))
-            if writing is not None:
-                self._settle(writing[0], await writing[1])
-            writing = chunk, submitted
-        if writing is not None:
-            self._settle(writing[0], await writing[1])
+        """Import `lines` (each with its line break, as a binary file gives them). A chunk is
+        read while the one before is written, and written once that one is: so each line sees
+        what the lines above it did."""
+        writing: asyncio.Future[None] | None = None
+        read: _Chunk | None = None
+        async for chunk in self._chunks(lines):
+            await self._finish(read, writing)
+            read, writing = chunk, (None if self.dry_run else
+                                    asyncio.ensure_future(self._write(chunk)))
+        await self._finish(read, writing)
         return self.summary
 
-    def _chunks(self, lines: Iterable[bytes]) -> Iterator[_Chunk]:
+    async def _finish(self, chunk: _Chunk | None, writing: asyncio.Future[None] | None) -> None:
+        """Wait for the chunk's lines to be written, then report its rejected lines in order."""
+        if chunk is None:
+            return
+        if writing is None:
+            self.summary.valid += len(chunk.lines)
+        else:
+            await writing
+        for rejection in sorted(chunk.rejected, key=lambda r: r.line):
+            self.reject(rejection)
+        self.summary.rejected += len(chunk.rejected)
+        self.progress(chunk.size, self.summary)
+
+    async def _write(self, chunk: _Chunk) -> None:
+        """Store the chunk's lines not stored yet, as one job, the way POST
+        /platform/events/batch stores a batch. The database may refuse some (an unknown
+        contact, a custom field's type): those are rejected, and the others are written again
+        without them, until the job is accepted."""
+        stored = await self.store.stored_event_uuids([line.event_uuid for line in chunk.lines])
+        self.summary.skipped += len(stored)
+        lines = [line for line in chunk.lines if line.event_uuid not in stored]
+        while lines:
+            for index, line in enumerate(lines):
+                line.event.path = f"$.body[{index}]"
+            outcome = await self.store.write(EventsJob(
+                self.account_id, utc_now(), [line.event for line in lines],
+                [line.event_uuid for line in lines], [line.payload for line in lines]))
+            try:
+                raise_for(outcome, "$.body")  # StoreUnavailable ends the import
+            except InvalidEvents as exc:
+                refused = _by_element(exc.errors)
+                chunk.rejected += [Rejected(lines[index].number, errors,
+                                            _text(lines[index].text))
+                                   for index, errors in refused.items()]
+                lines = [line for index, line in enumerate(lines) if index not in refused]
+                continue
+            self.summary.imported += len(lines)
+            return
+
+    async def _chunks(self, lines: Iterable[bytes]) -> AsyncIterator[_Chunk]:
         numbered = enumerate(lines, start=1)
         while batch := list(islice(numbered, CHUNK)):
             chunk = _Chunk()
             for number, raw in batch:
                 chunk.size += len(raw)
                 self._read(chunk, number, raw)
+                if number % TURN == 0:
+                    await asyncio.sleep(0)  # the writing of the chunk before goes on meanwhile
             yield chunk
 
     def _read(self, chunk: _Chunk, number: int, raw: bytes) -> None:
-        """Decode and validate a line as POST /platform/events does its body; a job, or the
-        line's rejection, in `chunk`."""
+        """Decode and validate a line as POST /platform/events does its body; the line, or its
+        rejection, in `chunk`."""
         line = raw.strip()
         try:
             if not line:
@@ -136,7 +179,7 @@ class Importer:
             event, errors = validate_event(body)
             if errors or event is None:
                 raise InvalidEvents(errors)
-            payloads = stored_payloads([event])
+            [payload] = stored_payloads([event])
         except ApiError as exc:
             chunk.rejected.append(Rejected(number, {"error_type": exc.error_type,
                                                     "error_message": exc.message}, _text(line)))
@@ -144,24 +187,21 @@ class Importer:
         except InvalidEvents as exc:
             chunk.rejected.append(Rejected(number, exc.errors, _text(line)))
             return
-        chunk.jobs.append((number, line, EventsJob(
-            self.account_id, utc_now(), [event],
-            [line_event_uuid(self.account_id, number, line)], payloads)))
+        chunk.lines.append(_Line(number, line, event, payload,
+                                 line_event_uuid(self.account_id, number, line)))
 
-    def _settle(self, chunk: _Chunk, outcomes: list[Outcome]) -> None:
-        """Count a chunk's outcomes, and report its rejected lines in order."""
-        rejected = chunk.rejected
-        for (number, line, _), outcome in zip(chunk.jobs, outcomes, strict=True):
-            try:
-                raise_for(outcome, "$.body.payload")  # StoreUnavailable ends the import
-            except InvalidEvents as exc:
-                rejected.append(Rejected(number, exc.errors, _text(line)))
-                continue
-            self.summary.imported += 1
-        for rejection in sorted(rejected, key=lambda r: r.line):
-            self.reject(rejection)
-        self.summary.rejected += len(rejected)
-        self.progress(chunk.size, self.summary)
+
+def _by_element(errors: list[Error]) -> dict[int, list[Error]]:
+    """A refused job's errors by the element they are about, each with the path it has when the
+    element is sent alone ($.body[3].payload.email: $.body.payload.email)."""
+    found: dict[int, list[Error]] = {}
+    for error in errors:
+        index = element_index(error)
+        if index < 0:
+            raise RuntimeError(f"the store refused an import for no one line: {error}")
+        found.setdefault(index, []).append(
+            {**error, "path": "$.body" + error["path"][len(f"$.body[{index}]"):]})
+    return found
 
 
 def _text(line: bytes) -> str:
