@@ -20,9 +20,10 @@ import orjson
 
 from ..contacts import RD_ATTRIBUTES, Contact
 from ..http.contacts import EXTRA_ATTRIBUTES, contact_document
-from ..http.events import event_document
 from ..store import Store
 
+# The keys of GET /platform/events/{event_uuid}'s document (http.events.event_document), in
+# its order: that of the values of the store's event rows.
 EVENT_COLUMNS = ("event_uuid", "event_type", "event_family", "event_identifier", "payload",
                  "received_at", "contact_uuid", "event_batch_uuid")
 FUNNEL = ("lifecycle_stage", "opportunity", "contact_owner_email")
@@ -47,9 +48,19 @@ def contact_columns(custom_fields: list[str]) -> tuple[str, ...]:
 
 async def export_events(store: Store, account_id: int, since: str | None, until: str | None,
                         file_format: str, out: IO[bytes], progress: Progress) -> int:
-    """Write the account's events received from `since` to `until` to `out`; how many."""
-    return await _export(store.event_pages(account_id, since, until), event_document,
-                         EVENT_COLUMNS, file_format, out, progress)
+    """Write the account's events received from `since` to `until` to `out`; how many.
+
+    The documents are made from the store's rows as they are: the payload is the stored JSON
+    text, put in a line as it is (half the cost of decoding it and writing it again)."""
+    payload = orjson.Fragment if file_format == "jsonl" else str
+
+    def document(row: tuple[Any, ...]) -> Document:
+        made = dict(zip(EVENT_COLUMNS, row, strict=False))
+        made["payload"] = payload(made["payload"])
+        return made
+
+    return await _export(store.event_rows(account_id, since, until), document, EVENT_COLUMNS,
+                         file_format, out, progress)
 
 
 async def export_contacts(store: Store, account_id: int, since: str | None, until: str | None,

@@ -431,10 +431,12 @@ class Store(abc.ABC):
     # --- the bulk commands' reads (see store/bulk.py, bulk/) -------------------------------------
 
     @abc.abstractmethod
-    def event_pages(self, account_id: int, since: str | None,
-                    until: str | None) -> AsyncIterator[list[StoredEvent]]:
+    def event_rows(self, account_id: int, since: str | None,
+                   until: str | None) -> AsyncIterator[list[tuple[Any, ...]]]:
         """The account's events received from `since` (included) to `until` (not), in order of
-        reception, a page at a time."""
+        reception, a page at a time: each as its uuid, type, family, identifier, payload (the
+        stored JSON text), reception time, its contact's uuid and its batch's uuid (the values
+        of GET /platform/events/{event_uuid}, in their order), then more."""
 
     @abc.abstractmethod
     def contact_pages(self, account_id: int, since: str | None,

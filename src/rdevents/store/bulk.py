@@ -8,12 +8,12 @@ Times are the stored text ("2026-12-02T14:03:05.123456Z"); `since` is included, 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from ..contacts import Contact
-from . import StoredEvent
-from .queries import Queries, placeholders
+from .queries import Queries, Row, Statement, placeholders
 
 PAGE = 2_000
 CHUNK = 500  # uuids a statement looks up: well below every backend's limit of parameters
@@ -31,27 +31,24 @@ def _window(column: str, since: str | None, until: str | None) -> tuple[list[str
 
 
 class BulkQueries(Queries):
-    async def event_pages(self, account_id: int, since: str | None, until: str | None,
-                          size: int = PAGE) -> AsyncIterator[list[StoredEvent]]:
-        from .sql import EVENT_COLUMNS, EVENTS_WITH_CONTACT, event_from_row  # sql.py imports us
+    async def event_rows(self, account_id: int, since: str | None, until: str | None,
+                         size: int = PAGE) -> AsyncIterator[list[Row]]:
+        from .sql import EVENT_COLUMNS, EVENTS_WITH_CONTACT  # sql.py imports this module
 
         where, params = _window("e.received_at", since, until)
         where.insert(0, "e.account_id = ?")
         params.insert(0, account_id)
-        after: list[Any] = []
-        while True:
+
+        def page(after: Row | None) -> Statement:
             # In the order of the account's time index: (received_at, id).
-            rows = await self.fetch(
-                f"SELECT {EVENT_COLUMNS}, e.id FROM {EVENTS_WITH_CONTACT} "
-                f"WHERE {' AND '.join(where)} "
-                + ("AND e.received_at >= ? AND (e.received_at > ? OR e.id > ?) " if after
-                   else "") + "ORDER BY e.received_at, e.id LIMIT ?",
-                (*params, *after, size))
-            if not rows:
-                return
-            yield [event_from_row(row) for row in rows]
-            last = rows[-1]
-            after = [last[5], last[5], last[-1]]
+            return (f"SELECT {EVENT_COLUMNS}, e.id FROM {EVENTS_WITH_CONTACT} "
+                    f"WHERE {' AND '.join(where)} "
+                    + ("AND e.received_at >= ? AND (e.received_at > ? OR e.id > ?) "
+                       if after else "") + "ORDER BY e.received_at, e.id LIMIT ?",
+                    (*params, *((after[5], after[5], after[-1]) if after else ()), size))
+
+        async for rows in self._pages(page, size):
+            yield rows
 
     async def contact_pages(self, account_id: int, since: str | None, until: str | None,
                             size: int = PAGE) -> AsyncIterator[list[Contact]]:
@@ -60,16 +57,28 @@ class BulkQueries(Queries):
         from .sql import CONTACT_COLUMNS, contact_from_row  # sql.py imports this module
 
         where, params = _window("updated_at", since, until)
-        last_id = 0
-        while True:
-            rows = await self.fetch(
-                f"SELECT {CONTACT_COLUMNS} FROM contacts WHERE "
-                + " AND ".join(["account_id = ?", "id > ?", *where]) + " ORDER BY id LIMIT ?",
-                (account_id, last_id, *params, size))
-            if not rows:
-                return
+
+        def page(after: Row | None) -> Statement:
+            return (f"SELECT {CONTACT_COLUMNS} FROM contacts WHERE "
+                    + " AND ".join(["account_id = ?", "id > ?", *where]) + " ORDER BY id LIMIT ?",
+                    (account_id, after[0] if after else 0, *params, size))
+
+        async for rows in self._pages(page, size):
             yield [contact_from_row(row) for row in rows]
-            last_id = rows[-1][0]
+
+    async def _pages(self, page: Callable[[Row | None], Statement],
+                     size: int) -> AsyncIterator[list[Row]]:
+        """The rows of `page(None)`, then of `page(last row so far)`, until a page is not full;
+        the next page is read while the caller handles one."""
+        reading = asyncio.ensure_future(self.fetch(*page(None)))
+        while True:
+            rows = await reading
+            if len(rows) == size:
+                reading = asyncio.ensure_future(self.fetch(*page(rows[-1])))
+            if rows:
+                yield rows
+            if len(rows) < size:
+                return
 
     async def count_events_between(self, account_id: int, since: str | None,
                                    until: str | None) -> int:
