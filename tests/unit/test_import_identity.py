@@ -14,3 +14,10 @@ def test_a_lines_event_uuid_is_the_uuid5_of_account_number_and_text():
     others = {line_event_uuid(8, 12, line.encode()), line_event_uuid(7, 13, line.encode()),
               line_event_uuid(7, 12, line.encode() + b" ")}
     assert made not in others and len(others) == 3
+
+
+def test_it_is_what_the_standard_library_makes_for_any_line():
+    for n in range(2000):
+        line = f'{{"n": {n}}}'
+        assert line_event_uuid(n % 7, n, line.encode()) == str(
+            uuid.uuid5(_NAMESPACE, f"{n % 7}:{n}:{line}"))

@@ -42,9 +42,14 @@ _NAMESPACE = uuid.UUID("5a0f3d4e-8c1b-4e52-9a57-3f1d2b6c7e90")  # of imported ev
 
 
 def line_event_uuid(account_id: int, number: int, line: bytes) -> str:
-    """The uuid of the event of a file's line: uuid5 of `{account_id}:{number}:{line}`."""
-    digest = hashlib.sha1(_NAMESPACE.bytes + f"{account_id}:{number}:".encode() + line).digest()
-    return str(uuid.UUID(bytes=digest[:16], version=5))
+    """The uuid of the event of a file's line: uuid5 of `{account_id}:{number}:{line}`, as
+    `str(uuid.uuid5(...))` gives it, written from the digest's text (a third of the cost)."""
+    h = hashlib.sha1(_NAMESPACE.bytes + f"{account_id}:{number}:".encode() + line).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
+
+
+# The digit that begins a UUID's fourth group, from the digest's: RFC 4122's variant (10xx).
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
 @dataclass(frozen=True)
