@@ -515,8 +515,10 @@ def events_file(path: Path, events: int) -> None:
 
 
 def timed_command(name: str, args: list[str], cwd: Path, env: dict, events: int) -> Result:
-    """Run `rdevents ARGS` to its end: events/s, peak RSS, and RSS sampled at each quarter of
-    its run (flat when memory does not grow with what it has done)."""
+    """Run `rdevents ARGS` to its end: events/s, its CPU time an event (on a machine shared with
+    other work, the throughput follows what the others leave, the CPU an event much less), peak
+    RSS, and RSS sampled at each quarter of its run (flat when memory does not grow with what it
+    has done)."""
     out, err = cwd / "command.out", cwd / "command.err"
     started = time.monotonic()
     with out.open("w") as stdout, err.open("w") as stderr:
@@ -538,8 +540,10 @@ def timed_command(name: str, args: list[str], cwd: Path, env: dict, events: int)
     last = samples[-1][1] if samples else 0
     quarters = [next((mb for at, mb in samples if at >= elapsed * q / 4), last)
                 for q in (1, 2, 3)]
+    cpu = usage.ru_utime + usage.ru_stime
     return Result(name, events / elapsed, 0, 0, 0, 0, 0, usage.ru_maxrss / 1024,
-                  f"{events:,} events in {elapsed:.1f} s; RSS at 1/4, 1/2, 3/4 of the run: "
+                  f"{events:,} events in {elapsed:.1f} s, CPU {cpu / events * 1e6:.0f} us an "
+                  "event (the process's, start included); RSS at 1/4, 1/2, 3/4 of the run: "
                   + ", ".join(f"{mb:.0f}" for mb in quarters) + f" MB, peak (the RSS column); "
                   f"{out.read_text().strip()}")
 

@@ -1,7 +1,7 @@
 """The reads of the bulk commands (`rdevents export`, `rdevents import`): an account's events and
 contacts page by page, each page starting after the last row of the one before (keyset
-pagination: no page reads what earlier ones did, and memory holds one page), and which events
-an import stored already.
+pagination: no page reads what earlier ones did, and memory holds two pages: one handled, the
+next being read), and which events an import stored already.
 
 Times are the stored text ("2026-12-02T14:03:05.123456Z"); `since` is included, `until` is not.
 """
@@ -16,7 +16,6 @@ from ..contacts import Contact
 from .queries import Queries, Row, Statement, placeholders
 
 PAGE = 2_000
-CHUNK = 500  # uuids a statement looks up: well below every backend's limit of parameters
 
 
 def _window(column: str, since: str | None, until: str | None) -> tuple[list[str], list[Any]]:
@@ -95,6 +94,8 @@ class BulkQueries(Queries):
         return int(rows[0][0])
 
     async def stored_event_uuids(self, uuids: list[str]) -> set[str]:
+        from .sql import CHUNK  # sql.py imports this module
+
         found: set[str] = set()
         for start in range(0, len(uuids), CHUNK):
             chunk = uuids[start:start + CHUNK]
