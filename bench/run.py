@@ -558,6 +558,77 @@ def scenario_relay_budget(workdir: Path, seconds: int) -> list[Result]:
         upstream.stop()
 
 
+def events_file(path: Path, events: int) -> None:
+    """`events` lines for `rdevents import`: the batch scenario's bodies, one event a line, each
+    block of 100 with contacts of its own."""
+    block = "\n".join(json.dumps(event) for event in json.loads(batch_body())) + "\n"
+    with path.open("w") as file:
+        for n in range(events // 100):
+            file.write(block.replace("__ID__", f"import-{n}"))
+
+
+def timed_command(name: str, args: list[str], cwd: Path, env: dict, events: int) -> Result:
+    """Run `rdevents ARGS` to its end: events/s, its CPU time an event (on a machine shared with
+    other work, the throughput follows what the others leave, the CPU an event much less), peak
+    RSS, and RSS sampled at each quarter of its run (flat when memory does not grow with what it
+    has done)."""
+    out, err = cwd / "command.out", cwd / "command.err"
+    started = time.monotonic()
+    with out.open("w") as stdout, err.open("w") as stderr:
+        process = subprocess.Popen([sys.executable, "-m", "rdevents", *args], cwd=cwd,
+                                   env={**os.environ, **env}, stdout=stdout, stderr=stderr)
+    samples: list[tuple[float, float]] = []
+    while True:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            break
+        try:
+            samples.append((time.monotonic() - started, rss_mb(process.pid)[0]))
+        except AttributeError:  # ended, not yet reaped: it has no memory to read
+            pass
+        time.sleep(0.1)
+    elapsed = time.monotonic() - started
+    if os.waitstatus_to_exitcode(status):
+        raise RuntimeError(f"{args[:2]} failed: {err.read_text()}")
+    last = samples[-1][1] if samples else 0
+    quarters = [next((mb for at, mb in samples if at >= elapsed * q / 4), last)
+                for q in (1, 2, 3)]
+    cpu = usage.ru_utime + usage.ru_stime
+    return Result(name, events / elapsed, 0, 0, 0, 0, 0, usage.ru_maxrss / 1024,
+                  f"{events:,} events in {elapsed:.1f} s, CPU {cpu / events * 1e6:.0f} us an "
+                  "event (the process's, start included); RSS at 1/4, 1/2, 3/4 of the run: "
+                  + ", ".join(f"{mb:.0f}" for mb in quarters) + f" MB, peak (the RSS column); "
+                  f"{out.read_text().strip()}")
+
+
+def scenario_bulk(workdir: Path, events: int, database_url: str | None = None,
+                  label: str = "") -> list[Result]:
+    """`rdevents import events` of a file of `events` lines into a fresh database (no server
+    running), then `rdevents export events` of them all, as JSONL and as CSV, to /dev/null."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = {"RDEVENTS_DATABASE_URL": database_url} if database_url else {}
+    rdevents("accounts", "create", "bench", cwd=workdir, env=env)
+    path = workdir / "events.jsonl"
+    events_file(path, events)
+    results = [timed_command(f"{label}import: {events:,} events of a JSONL file",
+                             ["import", "events", "--account", "bench", str(path)], workdir,
+                             env, events)]
+    for file_format in ("jsonl", "csv"):
+        results.append(timed_command(
+            f"{label}export: {events:,} events as {file_format}",
+            ["export", "events", "--account", "bench", "--format", file_format,
+             "--output", os.devnull], workdir, env, events))
+    return results
+
+
+def scenario_bulk_postgres(workdir: Path, events: int) -> list[Result]:
+    url = fresh_postgres_database()
+    try:
+        return scenario_bulk(workdir / "bulk-pg", events, url, "PostgreSQL: ")
+    finally:
+        drop_postgres_database(url)
+
+
 SCENARIOS = {
     "ceiling": scenario_ceiling,
     "single": scenario_single,
@@ -571,6 +642,8 @@ SCENARIOS = {
     "webhooks": scenario_webhooks,
     "relay": scenario_relay,
     "relay-budget": scenario_relay_budget,
+    "bulk": lambda workdir, events: scenario_bulk(workdir / "bulk", events),
+    "bulk-postgres": scenario_bulk_postgres,
 }
 
 
@@ -589,6 +662,8 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", choices=list(SCENARIOS), default=list(SCENARIOS))
     parser.add_argument("--seconds", type=int, default=20, help="duration of each scenario")
     parser.add_argument("--memory-events", type=int, default=1_000_000)
+    parser.add_argument("--bulk-events", type=int, default=1_000_000,
+                        help="events imported, then exported, by the bulk scenarios")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     for tool in ("wrk", "hey"):
@@ -601,7 +676,8 @@ def main() -> None:
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="rdevents-bench-") as tmp:
         for name in args.only:
-            amount = args.memory_events if name == "memory" else args.seconds
+            amount = {"memory": args.memory_events, "bulk": args.bulk_events,
+                      "bulk-postgres": args.bulk_events}.get(name, args.seconds)
             for result in SCENARIOS[name](Path(tmp), amount):
                 results.append(result)
                 print(f"{result.scenario}: {result.events_per_s:,.0f} events/s "

@@ -7,18 +7,23 @@ import dataclasses
 import errno
 import functools
 import json
+import os
 import socket
+import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any, TypeVar
 
 import click
 
+from .clock import to_stored
 from .config import ServeOption, Settings, serve_options
 from .limits import PLANS
 from .listing import echo_records, echo_table
 from .passwords import MIN_LENGTH, hash_password, problem_with
-from .store import Account, AccountExists, Store, open_store
+from .store import Account, AccountExists, Store, StoreUnavailable, open_store
 from .store.operator import AccountSummary, ApiKeySummary, AppSummary, TokenSummary
 from .store.problems import DatabaseProblem, explained
 from .store.relay_records import RelayCredentials
@@ -489,15 +494,22 @@ def db() -> None:
 def db_copy(source: str, target: str) -> None:
     """Copy every account, token, contact, event and funnel change to an empty database,
     keeping their ids and uuids (stop the servers on the source first)."""
+    from .bulk.progress import progress_bars
     from .store.copy import TargetNotEmpty, copy_database
 
-    try:
-        copy_database(source, target,
-                      lambda table, rows: click.echo(f"{table}: {rows} rows", err=True))
-    except (TargetNotEmpty, SchemaBehind) as exc:
-        raise click.ClickException(str(exc)) from None
-    except DatabaseProblem as exc:
-        raise OperatorError(str(exc)) from None
+    with progress_bars() as bars:
+        def copying(table: str, rows: int) -> Callable[[int], None]:
+            if bars.disable:
+                click.echo(f"{table}: {rows} rows", err=True)
+            task = bars.add_task(f"{table}: {rows:,} rows", total=rows)
+            return lambda copied: bars.update(task, advance=copied)
+
+        try:
+            copy_database(source, target, copying)
+        except (TargetNotEmpty, SchemaBehind) as exc:
+            raise click.ClickException(str(exc)) from None
+        except DatabaseProblem as exc:
+            raise OperatorError(str(exc)) from None
 
 
 @db.command("upgrade")
@@ -729,3 +741,131 @@ async def relays_replay(store: Store, uuid: str, event_uuids: tuple[str, ...],
         raise click.ClickException(f"No relay {uuid}.")
     click.echo(await store.replay_dead_letters(
         uuid, None if every else [u.strip().lower() for u in event_uuids]))
+
+
+@main.group()
+def export() -> None:
+    """Export an account's events or contacts, as JSONL or CSV, to stdout or a file."""
+
+
+def _stored_time(_context: click.Context, _parameter: click.Parameter,
+                 value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return to_stored(datetime.fromisoformat(value))
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r}: give an ISO 8601 date or time, e.g. 2026-12-01 or "
+            "2026-12-01T09:30:00Z (UTC unless it says otherwise).") from None
+
+
+@contextmanager
+def _output(path: str | None) -> Iterator[IO[bytes]]:
+    """The file at `path`, or stdout; an error writing it ends the command with its reason."""
+    if path is None:
+        stdout = sys.stdout.buffer
+        try:
+            yield stdout
+            stdout.flush()
+        except BrokenPipeError:  # the reader went away (e.g. `| head`): stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), stdout.fileno())
+            raise click.exceptions.Exit(1) from None
+        return
+    try:
+        with open(path, "wb") as out:
+            yield out
+    except OSError as exc:
+        raise click.FileError(path, exc.strerror) from None
+
+
+def _export_command(kind: str) -> Callable[..., Any]:
+    from .bulk import FORMATS
+
+    @account_option
+    @click.option("--format", "file_format", type=click.Choice(FORMATS), default="jsonl",
+                  show_default=True, help="One JSON document a line, or CSV with a header.")
+    @click.option("--output", type=click.Path(dir_okay=False),
+                  help="The file to write (default: stdout).")
+    @click.option("--since", callback=_stored_time,
+                  help="Only those of this time or later (ISO 8601; events: received, contacts: "
+                       "last changed).")
+    @click.option("--until", callback=_stored_time, help="Only those before this time.")
+    @database_option
+    @with_store
+    async def command(store: Store, account_name: str, file_format: str, output: str | None,
+                      since: str | None, until: str | None) -> None:
+        from .bulk.exports import export_contacts, export_events
+        from .bulk.progress import progress_bars
+
+        account = await _account(store, account_name)
+        events = kind == "events"
+        with _output(output) as out, progress_bars() as bars:
+            count = store.count_events_between if events else store.count_contacts_between
+            task = bars.add_task(kind, total=None if bars.disable else
+                                 await count(account.id, since, until))
+            written = await (export_events if events else export_contacts)(
+                store, account.id, since, until, file_format, out,
+                lambda rows: bars.update(task, advance=rows))
+        click.echo(f"Exported {written} {kind}.", err=True)
+
+    return command
+
+
+export.command("events", help="Export an account's events, in the order they were received: "
+                              "each as GET /platform/events/{event_uuid} shows it.")(
+    _export_command("events"))
+export.command("contacts", help="Export an account's contacts, oldest first: each as "
+                                "GET /platform/contacts/{uuid} shows it, with its funnel.")(
+    _export_command("contacts"))
+
+
+@main.group("import")
+def import_() -> None:
+    """Import events into an account through the API's validation and write path."""
+
+
+@import_.command("events")
+@account_option
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Validate the lines, and store nothing.")
+@database_option
+@with_store
+async def import_events(store: Store, account_name: str, file: Path, dry_run: bool) -> None:
+    """Import FILE's events: JSONL, one RD event body a line (as POST /platform/events takes
+    it). Each line is validated and stored as if it had been sent; rejected lines go to
+    FILE.rejected.jsonl with their line number and errors. Running it again imports nothing
+    twice. Prints `imported N, rejected M`."""
+    from .bulk.imports import Importer, RejectedLines, Summary
+    from .bulk.progress import progress_bars
+
+    account = await _account(store, account_name)
+    rejected = RejectedLines(file.with_name(file.name + ".rejected.jsonl"))
+    with progress_bars() as bars, file.open("rb") as lines:
+        task = bars.add_task(file.name, total=file.stat().st_size)
+
+        def progress(size: int, summary: Summary) -> None:
+            bars.update(task, advance=size, description=f"{file.name}: {summary.imported:,} "
+                                                        f"imported, {summary.rejected:,} rejected")
+
+        importer = Importer(store, account.id, dry_run=dry_run, reject=rejected,
+                            progress=progress)
+        try:
+            summary = await importer.run(lines)
+        except StoreUnavailable as exc:
+            raise OperatorError(
+                f"The database stopped taking writes ({exc}) after {importer.summary.imported} "
+                "imported lines. Run the command again: it imports the others, and nothing "
+                "twice.") from None
+        except OSError as exc:  # writing the rejected lines
+            raise click.FileError(exc.filename or str(rejected.path), exc.strerror) from None
+        finally:
+            rejected.close()
+    if summary.skipped:
+        click.echo(f"{summary.skipped} lines were imported before: skipped.", err=True)
+    if summary.rejected:
+        click.echo(f"Rejected lines, with their errors: {rejected.path}", err=True)
+    if dry_run:
+        click.echo(f"would import {summary.valid}, rejected {summary.rejected}")
+    else:
+        click.echo(f"imported {summary.imported}, rejected {summary.rejected}")

@@ -2,6 +2,9 @@
 
 import functools
 import time
+from datetime import UTC, datetime
+
+STORED = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 def utc_now(offset_seconds: float = 0) -> str:
@@ -15,3 +18,10 @@ def utc_now(offset_seconds: float = 0) -> str:
 def _whole_second(seconds: int) -> str:
     """The date and time of a second: formatted once for every call within that second."""
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+
+
+def to_stored(moment: datetime) -> str:
+    """A moment as stored (a naive one is taken as UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime(STORED)

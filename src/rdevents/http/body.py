@@ -55,13 +55,23 @@ async def read_json(request: Request) -> Any:
                        "application/json.")
     body = await read_body(request)
     try:
-        if _LONG_NUMBER in body.translate(_DIGITS_AS_ZERO):
-            return _parse_exactly(body)
-        return orjson.loads(body)
-    except (ValueError, TypeError, RecursionError):  # orjson's errors subclass these
+        return decode_json(body)
+    except NOT_JSON:
         raise ApiError(400, "BAD_REQUEST",
                        "Could not parse the body of the request according to the provided "
                        "Content-Type.") from None
+
+
+# What decode_json raises for text that is not JSON (orjson's errors subclass these).
+NOT_JSON = (ValueError, TypeError, RecursionError)
+
+
+def decode_json(body: bytes) -> Any:
+    """JSON text decoded as every route reads it: one of NOT_JSON when it is not JSON, ApiError
+    for a number it would have to change."""
+    if _LONG_NUMBER in body.translate(_DIGITS_AS_ZERO):
+        return _parse_exactly(body)
+    return orjson.loads(body)
 
 
 # orjson turns integers beyond 64 bits into floats, silently changing them. A body with a long

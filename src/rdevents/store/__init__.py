@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -444,6 +444,34 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def delivery_counts(self, account_id: int) -> dict[str, DeliveryCounts]: ...
+
+    # --- the bulk commands' reads (see store/bulk.py, bulk/) -------------------------------------
+
+    @abc.abstractmethod
+    def event_rows(self, account_id: int, since: str | None,
+                   until: str | None) -> AsyncIterator[list[tuple[Any, ...]]]:
+        """The account's events received from `since` (included) to `until` (not), in order of
+        reception, a page at a time: each as its uuid, type, family, identifier, payload (the
+        stored JSON text), reception time, its contact's uuid and its batch's uuid (the values
+        of GET /platform/events/{event_uuid}, in their order), then more."""
+
+    @abc.abstractmethod
+    def contact_pages(self, account_id: int, since: str | None,
+                      until: str | None) -> AsyncIterator[list[Contact]]:
+        """The account's contacts last changed from `since` to `until`, oldest first, a page
+        at a time."""
+
+    @abc.abstractmethod
+    async def count_events_between(self, account_id: int, since: str | None,
+                                   until: str | None) -> int: ...
+
+    @abc.abstractmethod
+    async def count_contacts_between(self, account_id: int, since: str | None,
+                                     until: str | None) -> int: ...
+
+    @abc.abstractmethod
+    async def stored_event_uuids(self, uuids: list[str]) -> set[str]:
+        """Those of `uuids` that stored events have."""
 
     # --- the request log (see request_log.py) and the outboxes' backlog -------------------------
 

@@ -43,8 +43,13 @@ def _adapt(row: dict[str, Any], table: Table) -> dict[str, Any]:
     return adapted
 
 
+# Told of each table as its copy begins (its name and rows); returns what is told of the rows
+# copied, a chunk at a time.
+Progress = Callable[[str, int], Callable[[int], None]]
+
+
 def copy_database(source_url: str, target_url: str,
-                  progress: Callable[[str, int], None] = lambda table, rows: None) -> None:
+                  progress: Progress = lambda table, rows: lambda copied: None) -> None:
     """DatabaseProblem when either database cannot be used (a SQLite source must exist)."""
     with explained(source_url):
         if source_url.startswith("sqlite:") and not Path(database_path(source_url)).is_file():
@@ -65,7 +70,9 @@ def copy_database(source_url: str, target_url: str,
                 raise TargetNotEmpty("The target database already holds accounts.")
             for name in TABLES:
                 table = metadata.tables[name]
-                copied, last_id = 0, None
+                copied = progress(name, reader.execute(select(func.count()).select_from(table))
+                                  .scalar_one())
+                last_id = None
                 while True:
                     query = select(table).order_by(table.c.id).limit(CHUNK)
                     if last_id is not None:
@@ -76,9 +83,8 @@ def copy_database(source_url: str, target_url: str,
                     target_table = target_metadata.tables[name]
                     writer.execute(target_table.insert(), [_adapt(row, target_table)
                                                            for row in rows])
-                    copied += len(rows)
+                    copied(len(rows))
                     last_id = rows[-1]["id"]
-                progress(name, copied)
                 if target.dialect.name == "postgresql":
                     # Ids were copied as they were: move the sequence past them.
                     highest = writer.execute(select(func.max(table.c.id))).scalar()

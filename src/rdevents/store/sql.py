@@ -46,6 +46,7 @@ from . import (
     Token,
 )
 from .admins import AdminQueries
+from .bulk import BulkQueries
 from .dashboard import DashboardQueries
 from .feed import Commits, FeedPage, FeedPosition
 from .fields import FIELD_COLUMNS, FieldQueries, field_row
@@ -341,7 +342,8 @@ class WriteSession:
 
 
 class SqlStore(FieldQueries, WebhookQueries, RelayQueries, OperatorQueries, AdminQueries,
-               DashboardQueries, RequestLogQueries, OutboxQueries, SandboxQueries, Store):
+               DashboardQueries, RequestLogQueries, OutboxQueries, SandboxQueries,
+               BulkQueries, Store):
     """A store over a SQL database: writes through the group committer, one group at a time,
     with a writer thread of their own for what blocks (see each backend's `commit_group`); reads
     and administration through the backend's own means."""

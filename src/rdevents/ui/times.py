@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-STORED = "%Y-%m-%dT%H:%M:%S.%fZ"
+from ..clock import STORED, to_stored
 
 
 @dataclass(frozen=True)
@@ -27,10 +27,6 @@ class Period:
 
 def parse(stored: str) -> datetime:
     return datetime.strptime(stored, STORED).replace(tzinfo=UTC)
-
-
-def to_stored(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime(STORED)
 
 
 def minutes(now: datetime, count: int, size: int) -> Period:

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ...catalogue import EVENT_TYPE_NAMES
-from ...clock import utc_now
+from ...clock import to_stored, utc_now
 from ...contacts import Contact
 from ...http.events import event_document
 from ...store import Store
@@ -98,7 +98,7 @@ async def events_live(request: Request, visitor: Visitor) -> Response:
     since = request.query_params.get("since", "")
     if not _STORED_TIME.fullmatch(since):
         since = utc_now()
-    look_from = times.to_stored(times.parse(since) - LIVE_OVERLAP)
+    look_from = to_stored(times.parse(since) - LIVE_OVERLAP)
     events = await _events(pages.store_of(request), visitor, Filters.of(request), look_from,
                            0, LIVE_LIMIT)
     newest = max([since, *(event.received_at for event in events)])

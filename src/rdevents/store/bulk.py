@@ -1,0 +1,104 @@
+"""The reads of the bulk commands (`rdevents export`, `rdevents import`): an account's events and
+contacts page by page, each page starting after the last row of the one before (keyset
+pagination: no page reads what earlier ones did, and memory holds two pages: one handled, the
+next being read), and which events an import stored already.
+
+Times are the stored text ("2026-12-02T14:03:05.123456Z"); `since` is included, `until` is not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from ..contacts import Contact
+from .queries import Queries, Row, Statement, placeholders
+
+PAGE = 2_000
+
+
+def _window(column: str, since: str | None, until: str | None) -> tuple[list[str], list[Any]]:
+    where, params = [], []
+    if since is not None:
+        where.append(f"{column} >= ?")
+        params.append(since)
+    if until is not None:
+        where.append(f"{column} < ?")
+        params.append(until)
+    return where, params
+
+
+class BulkQueries(Queries):
+    async def event_rows(self, account_id: int, since: str | None, until: str | None,
+                         size: int = PAGE) -> AsyncIterator[list[Row]]:
+        from .sql import EVENT_COLUMNS, EVENTS_WITH_CONTACT  # sql.py imports this module
+
+        where, params = _window("e.received_at", since, until)
+        where.insert(0, "e.account_id = ?")
+        params.insert(0, account_id)
+
+        def page(after: Row | None) -> Statement:
+            # In the order of the account's time index: (received_at, id).
+            return (f"SELECT {EVENT_COLUMNS}, e.id FROM {EVENTS_WITH_CONTACT} "
+                    f"WHERE {' AND '.join(where)} "
+                    + ("AND e.received_at >= ? AND (e.received_at > ? OR e.id > ?) "
+                       if after else "") + "ORDER BY e.received_at, e.id LIMIT ?",
+                    (*params, *((after[5], after[5], after[-1]) if after else ()), size))
+
+        async for rows in self._pages(page, size):
+            yield rows
+
+    async def contact_pages(self, account_id: int, since: str | None, until: str | None,
+                            size: int = PAGE) -> AsyncIterator[list[Contact]]:
+        """Contacts in the order they were created; `since` and `until` bound their last
+        change (updated_at)."""
+        from .sql import CONTACT_COLUMNS, contact_from_row  # sql.py imports this module
+
+        where, params = _window("updated_at", since, until)
+
+        def page(after: Row | None) -> Statement:
+            return (f"SELECT {CONTACT_COLUMNS} FROM contacts WHERE "
+                    + " AND ".join(["account_id = ?", "id > ?", *where]) + " ORDER BY id LIMIT ?",
+                    (account_id, after[0] if after else 0, *params, size))
+
+        async for rows in self._pages(page, size):
+            yield [contact_from_row(row) for row in rows]
+
+    async def _pages(self, page: Callable[[Row | None], Statement],
+                     size: int) -> AsyncIterator[list[Row]]:
+        """The rows of `page(None)`, then of `page(last row so far)`, until a page is not full;
+        the next page is read while the caller handles one."""
+        reading = asyncio.ensure_future(self.fetch(*page(None)))
+        while True:
+            rows = await reading
+            if len(rows) == size:
+                reading = asyncio.ensure_future(self.fetch(*page(rows[-1])))
+            if rows:
+                yield rows
+            if len(rows) < size:
+                return
+
+    async def count_events_between(self, account_id: int, since: str | None,
+                                   until: str | None) -> int:
+        where, params = _window("received_at", since, until)
+        rows = await self.fetch("SELECT count(*) FROM events WHERE "
+                                + " AND ".join(["account_id = ?", *where]), (account_id, *params))
+        return int(rows[0][0])
+
+    async def count_contacts_between(self, account_id: int, since: str | None,
+                                     until: str | None) -> int:
+        where, params = _window("updated_at", since, until)
+        rows = await self.fetch("SELECT count(*) FROM contacts WHERE "
+                                + " AND ".join(["account_id = ?", *where]), (account_id, *params))
+        return int(rows[0][0])
+
+    async def stored_event_uuids(self, uuids: list[str]) -> set[str]:
+        from .sql import CHUNK  # sql.py imports this module
+
+        found: set[str] = set()
+        for start in range(0, len(uuids), CHUNK):
+            chunk = uuids[start:start + CHUNK]
+            found.update(row[0] for row in await self.fetch(
+                f"SELECT uuid FROM events WHERE uuid IN ({placeholders(len(chunk))})", chunk))
+        return found
