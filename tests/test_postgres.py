@@ -189,6 +189,11 @@ def test_outage_answers_503_quickly_and_recovers_without_restart(tmp_path, clust
         server.stop()
 
 
+def batch_to_copy(email: str) -> list[dict]:
+    return [conversion(email, tags=["moved"], name="Ana", cf_seats=3),
+            event("OPPORTUNITY", email=email, funnel_name="default")]
+
+
 def fill_for_copy(source: ServerProcess, receiver: Receiver, email: str) -> tuple:
     """Events, a contact, a custom field, an API key, a webhook and a delivery to copy; and what
     the source shows of them."""
@@ -196,9 +201,8 @@ def fill_for_copy(source: ServerProcess, receiver: Receiver, email: str) -> tupl
     with source.client() as client:
         webhook = client.post("/integrations/webhooks", json={
             "event_type": "WEBHOOK.MARKED_OPPORTUNITY", "url": receiver.url}).json()
-        sent = client.post("/platform/events/batch", json=[
-            conversion(email, tags=["moved"], name="Ana", cf_seats=3),
-            event("OPPORTUNITY", email=email, funnel_name="default")])
+        sent = client.post("/platform/events/batch", json=batch_to_copy(email),
+                           headers={"Idempotency-Key": f"copy-{email}"})
         assert sent.status_code == 200
         receiver.wait_for(1)
         deliveries = f"/integrations/webhooks/{webhook['uuid']}/deliveries"
@@ -250,6 +254,15 @@ def test_db_copy_from_sqlite_keeps_tokens_contacts_and_events(tmp_path, postgres
                 for stored in sent.json()["events"]:
                     assert client.get(f"/platform/events/{stored['event_uuid']}"
                                       ).status_code == 200
+                # A retry of the copied request is answered as it was, not stored again.
+                retried = client.post("/platform/events/batch", json=batch_to_copy(email),
+                                      headers={"Idempotency-Key": f"copy-{email}"})
+                assert retried.headers.get("idempotent-replayed") == "true"
+                assert retried.content == sent.content
+                # The copied events are in the feed.
+                fed = client.get("/rdevents/v1/events").json()["events"]
+                assert {e["event_uuid"] for e in sent.json()["events"]} <= {
+                    e["event_uuid"] for e in fed}
                 # New rows get fresh ids after the copied ones.
                 assert client.post("/platform/events", json=conversion(
                     f"new-{uuid.uuid4().hex[:8]}@example.com")).status_code == 200

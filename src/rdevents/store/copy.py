@@ -21,9 +21,10 @@ from .sqlite import database_path, make_directory
 # Parents before children, as the foreign keys require. Rate counters are left behind: they
 # only count the current minute and day, sign-in failures their window, relays' spends their
 # budget's, a sandbox's faults the tests under way; the tag index is made anew from the contacts.
+# Idempotency keys go along, so that a client's retry across the move is still answered.
 TABLES = ("accounts", "apps", "admins", "auth_codes", "refresh_tokens", "tokens", "api_keys",
           "contacts", "events", "funnel_transitions", "custom_fields", "webhooks",
-          "webhook_deliveries", "webhook_attempts", "relays", "relay_outbox")
+          "webhook_deliveries", "webhook_attempts", "relays", "relay_outbox", "idempotency_keys")
 CHUNK = 5_000
 
 
@@ -32,8 +33,13 @@ class TargetNotEmpty(Exception):
 
 
 def _adapt(row: dict[str, Any], table: Table) -> dict[str, Any]:
-    """JSON is text on SQLite and JSONB on PostgreSQL: convert between the two."""
+    """JSON is text on SQLite and JSONB on PostgreSQL: convert between the two. An event's
+    place in the feed names a transaction of the source's server, which means nothing to the
+    target's (a later one there would hide it from the feed): copied events come first, in id
+    order."""
     adapted = dict(row)
+    if table.name == "events":
+        adapted["xid"] = 0
     for name, value in row.items():
         is_json = isinstance(table.c[name].type, JSON)
         if is_json and isinstance(value, str):
