@@ -18,9 +18,9 @@ from typing import Any
 
 from starlette.requests import Request
 
+from ..clock import to_stored
 from ..store import StoredEvent
 from ..store.feed import START, FeedPage, FeedPosition
-from ..ui.times import to_stored
 from ..validation import Error, format_error, is_rfc3339
 from .auth import authenticate
 from .errors import JSON
