@@ -80,11 +80,13 @@ NEW_CONTACT = FunnelTransition(None, LEAD, None, False)
 
 
 def apply_event(contact: Contact | None, event: ValidEvent, new_uuid: str | None,
-                now: str) -> tuple[Contact, FunnelTransition | None]:
+                now: str, custom_values: dict[str, Any] | None = None
+                ) -> tuple[Contact, FunnelTransition | None]:
     """The contact after `event`, and the funnel transition it caused (if any).
 
     `contact` is None for an unknown e-mail; only event types that create contacts may get one,
-    and it gets `new_uuid`.
+    and it gets `new_uuid`. `custom_values` are the event's `custom_field_values`, when the
+    caller has them already.
     """
     if contact is None:
         if new_uuid is None:
@@ -95,19 +97,21 @@ def apply_event(contact: Contact | None, event: ValidEvent, new_uuid: str | None
         transition: FunnelTransition | None = NEW_CONTACT
     else:
         transition = None
-    _merge_attributes(contact, event)
+    _merge_attributes(contact, event,
+                      custom_field_values(event) if custom_values is None else custom_values)
     transition = _apply_funnel(contact, event) or transition
     contact.updated_at = now
     return contact, transition
 
 
-def _merge_attributes(contact: Contact, event: ValidEvent) -> None:
+def _merge_attributes(contact: Contact, event: ValidEvent,
+                      custom_values: dict[str, Any]) -> None:
     payload, event_type, profile = event.payload, event.type, contact.profile
     for name in _PROFILE_FIELDS[event_type.name]:
         value = payload.get(name)
         if value is not None:
             profile[name] = value
-    profile.update(custom_field_values(event))
+    profile.update(custom_values)
     known = event_type.fields_by_name
     if "tags" in known and payload.get("tags"):
         contact.tags = merge_tags(contact.tags, payload["tags"])

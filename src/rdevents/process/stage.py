@@ -75,7 +75,10 @@ def process_group(backend: ProcessBackend, jobs: list[Job],
     in order."""
     keys = _IdempotencyKeys(backend, jobs)  # its locks are tried, never waited for
     limits = _RateLimits(backend, jobs)  # first to wait: counters are locked before contacts
-    field_values = [_custom_values(job) for job in jobs]
+    event_values = [[custom_field_values(event) for event in job.events]
+                    if isinstance(job, EventsJob) else [] for job in jobs]
+    field_values = [_custom_values(job, values)
+                    for job, values in zip(jobs, event_values, strict=True)]
     fields = _CustomFields(caps.custom_fields)
     wanted = {(job.account_id, name) for job, values in zip(jobs, field_values, strict=True)
               for _, named in values for name in named}
@@ -93,7 +96,8 @@ def process_group(backend: ProcessBackend, jobs: list[Job],
     webhooks = _Webhooks(context.subscriptions)
     rows = GroupRows()
     outcomes: list[Outcome] = []
-    for job, values, adds in zip(jobs, field_values, limits.adds, strict=True):
+    for job, values, each_event, adds in zip(jobs, field_values, event_values, limits.adds,
+                                             strict=True):
         if isinstance(job, EraseJob):
             outcomes.append(_erase(backend, job, rows, stored))
             if outcomes[-1] is ACCEPTED:
@@ -112,7 +116,8 @@ def process_group(backend: ProcessBackend, jobs: list[Job],
             if isinstance(job, ContactChangeJob):
                 applied = _apply_contact_change(job, rows, stored, webhooks, caps)
             else:
-                applied = _apply_events(job, rows.contacts, stored, webhooks, caps)
+                applied = _apply_events(job, each_event, rows.contacts, stored, webhooks,
+                                        caps)
         except Exception as exc:  # a bug: fail this job alone
             outcomes.append(Failed(exc))
             continue
@@ -204,11 +209,11 @@ def _apply_contact_change(job: ContactChangeJob, rows: GroupRows,
     return applied
 
 
-def _apply_events(job: EventsJob, group: dict[ContactKey, Contact],
-                  stored: dict[ContactKey, Contact], webhooks: _Webhooks,
-                  caps: DataCaps) -> _Applied:
-    """Apply one job's events to private copies of their contacts, so that a refused job
-    changes nothing.
+def _apply_events(job: EventsJob, custom_values: list[dict[str, Any]],
+                  group: dict[ContactKey, Contact], stored: dict[ContactKey, Contact],
+                  webhooks: _Webhooks, caps: DataCaps) -> _Applied:
+    """Apply one job's events (with each one's custom field values) to private copies of their
+    contacts, so that a refused job changes nothing.
 
     Events are applied even after an error, so that later events see the contacts earlier ones
     would create and every error of the job is reported.
@@ -216,7 +221,8 @@ def _apply_events(job: EventsJob, group: dict[ContactKey, Contact],
     applied = _Applied()
     touched = applied.contacts
     subscribed = webhooks.any_for(job.account_id)
-    for event, event_uuid, payload in zip(job.events, job.event_uuids, job.payloads, strict=True):
+    for event, event_uuid, payload, values in zip(job.events, job.event_uuids, job.payloads,
+                                                  custom_values, strict=True):
         key = (job.account_id, event.email)
         contact = touched.get(key)
         if contact is None:
@@ -227,7 +233,7 @@ def _apply_events(job: EventsJob, group: dict[ContactKey, Contact],
                 event.type.name, event.email, child(child(event.path, "payload"), "email")))
             continue
         contact, transition = apply_event(contact, event, new_uuid() if contact is None else None,
-                                          job.received_at)
+                                          job.received_at, values)
         if len(contact.tags) > caps.tags_per_contact:
             applied.errors.append(
                 _too_many_tags(caps, child(child(event.path, "payload"), "tags")))
@@ -256,10 +262,11 @@ def _too_many_tags(caps: DataCaps, path: str) -> Error:
                  {"max_items": caps.tags_per_contact})
 
 
-def _custom_values(job: Job) -> FieldValues:
+def _custom_values(job: Job, event_values: list[dict[str, Any]]) -> FieldValues:
+    """The custom fields `job` writes; `event_values`, those of each of its events."""
     if isinstance(job, EventsJob):
-        return [(child(event.path, "payload"), values) for event in job.events
-                if (values := custom_field_values(event))]
+        return [(child(event.path, "payload"), values)
+                for event, values in zip(job.events, event_values, strict=True) if values]
     if isinstance(job, ContactChangeJob):
         values = {name: value for name, value in job.change.attributes.items()
                   if name.startswith("cf_") and value is not None}
