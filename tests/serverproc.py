@@ -60,7 +60,8 @@ class ServerProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "rdevents", "serve", "--port", str(port), "--log-level",
              "warning", *self.serve_args], cwd=self.workdir, env={**os.environ, **self.env},
-            stdout=subprocess.DEVNULL, stderr=log)
+            stdout=subprocess.DEVNULL, stderr=log,
+            start_new_session=True)  # a group of its own: its workers die with it (kill9, stop)
         if self.stderr:
             log.close()
         deadline = time.monotonic() + 30
@@ -82,13 +83,14 @@ class ServerProcess:
                    >= count, timeout, interval=0.02)
 
     def kill9(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
+        """Kill every process of the server at once (with --workers N, the workers too, which
+        a SIGKILL of the supervisor alone would leave serving)."""
+        os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(30)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(30)
+            self.kill9()
 
     def terminate(self) -> None:
         """Stop it as an operator does (SIGTERM), and wait until it has exited."""
