@@ -72,12 +72,28 @@ def free_port() -> int:
         return port
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def quiet_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """An HTTP server on a free port of the loopback, in a thread; its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
 @contextmanager
 def receiver() -> Iterator[str]:
     """A webhook receiver that refuses nearly half the deliveries it gets (retries then
     deliver most of them; a few fail)."""
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
             failing = "x-rdevents-validation" not in {k.lower() for k in self.headers} \
@@ -86,16 +102,8 @@ def receiver() -> Iterator[str]:
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hooks/crm"
-    finally:
-        server.shutdown()
+    with quiet_server(Handler) as url:
+        yield f"{url}/hooks/crm"
 
 
 @contextmanager
@@ -104,7 +112,7 @@ def upstream() -> Iterator[str]:
     it refuses the events with another plan (naming them, as RD's batch errors do), and takes
     the others."""
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
             body = orjson.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
             batch = isinstance(body, list)
@@ -123,16 +131,8 @@ def upstream() -> Iterator[str]:
             self.end_headers()
             self.wfile.write(reply)
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
+    with quiet_server(Handler) as url:
+        yield url
 
 
 @contextmanager
