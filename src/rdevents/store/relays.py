@@ -61,6 +61,9 @@ SCAN_ROWS = 5_000
 _CREDENTIAL_COLUMNS = ("token, client_id, client_secret, refresh_token, access_token, "
                        "access_expires_at")
 _OUTBOX_COLUMNS = ("relay_id", "event_id", "contact_id", "status", "attempts", "next_attempt_at")
+# How many of a relay's (r) outbox rows have a status.
+_OUTBOX_COUNT = ("(SELECT count(*) FROM relay_outbox o WHERE o.relay_id = r.id "
+                 "AND o.status = '{status}')")
 
 
 class Tx(Protocol):
@@ -233,25 +236,19 @@ class RelayQueries(Queries):
         if uuid is not None:
             where.append("r.uuid = ?")
             params.append(uuid)
+        # One statement, so that the counters and the outbox's counts are of one moment (a
+        # send recorded between two reads would show its events neither waiting nor sent).
         rows = await self.fetch(
             "SELECT r.id, r.uuid, a.name, r.url, r.state, r.hold_until, r.sent, r.retried, "
             "r.last_error, r.last_error_at, r.last_success_at, r.paused_reason, "
-            f"r.events_per_minute, r.client_id, r.created_at, {self.NOW_MICROS} "
+            f"r.events_per_minute, r.client_id, r.created_at, {self.NOW_MICROS}, "
+            f"{_OUTBOX_COUNT.format(status='pending')}, {_OUTBOX_COUNT.format(status='dead')} "
             "FROM relays r JOIN accounts a ON a.id = r.account_id "
             f"{'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY r.id", params)
-        if not rows:
-            return []
-        ids = [row[0] for row in rows]
-        counts: dict[tuple[int, str], int] = {}
-        for relay_id, status, count in await self.fetch(
-                "SELECT relay_id, status, count(*) FROM relay_outbox "
-                f"WHERE relay_id IN ({placeholders(len(ids))}) GROUP BY relay_id, status", ids):
-            counts[(relay_id, status)] = count
         summaries = []
         for (relay_id, relay_uuid, account, url, state, hold_until, sent, retried, last_error,
              last_error_at, last_success_at, paused_reason, per_minute, client_id, created_at,
-             now) in rows:
-            backlog = counts.get((relay_id, "pending"), 0)
+             now, backlog, dead) in rows:
             lag = None
             if backlog:
                 oldest = await self.fetch(
@@ -262,7 +259,7 @@ class RelayQueries(Queries):
             held = state == "active" and hold_until > now
             summaries.append(RelaySummary(
                 relay_uuid, account, url, "paused" if held else state, backlog, sent,
-                counts.get((relay_id, "dead"), 0), last_error, retried, lag, last_success_at,
+                dead, last_error, retried, lag, last_success_at,
                 last_error_at, paused_reason, _iso(hold_until) if held else None, per_minute,
                 "oauth" if client_id is not None else "token", created_at))
         return summaries
