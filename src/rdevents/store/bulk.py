@@ -81,15 +81,16 @@ class BulkQueries(Queries):
 
     async def count_events_between(self, account_id: int, since: str | None,
                                    until: str | None) -> int:
-        where, params = _window("received_at", since, until)
-        rows = await self.fetch("SELECT count(*) FROM events WHERE "
-                                + " AND ".join(["account_id = ?", *where]), (account_id, *params))
-        return int(rows[0][0])
+        return await self._count_between("events", "received_at", account_id, since, until)
 
     async def count_contacts_between(self, account_id: int, since: str | None,
                                      until: str | None) -> int:
-        where, params = _window("updated_at", since, until)
-        rows = await self.fetch("SELECT count(*) FROM contacts WHERE "
+        return await self._count_between("contacts", "updated_at", account_id, since, until)
+
+    async def _count_between(self, table: str, column: str, account_id: int, since: str | None,
+                             until: str | None) -> int:
+        where, params = _window(column, since, until)
+        rows = await self.fetch(f"SELECT count(*) FROM {table} WHERE "
                                 + " AND ".join(["account_id = ?", *where]), (account_id, *params))
         return int(rows[0][0])
 

@@ -43,3 +43,11 @@ class Queries(abc.ABC):
     async def change(self, sql: str, params: Iterable[Any] = ()) -> tuple[int, list[Row]]:
         """Run one statement in a transaction of its own: (rows changed, rows returned)."""
         return (await self.change_all([(sql, params)]))[0]
+
+    async def prune_oldest(self, table: str, column: str, before: str, limit: int) -> int:
+        """Delete up to `limit` of the table's rows whose `column` (a stored time) is before
+        `before`, oldest first; how many went."""
+        (dropped, _), = await self.change_all([(
+            f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} "
+            f"WHERE {column} < ? ORDER BY {column} LIMIT ?)", (before, limit))])
+        return dropped

@@ -109,7 +109,4 @@ class RequestLogQueries(Queries):
 
     async def prune_requests(self, received_before: str, limit: int) -> int:
         """Drop up to `limit` records received before `received_before`; how many went."""
-        (dropped, _), = await self.change_all([(
-            "DELETE FROM request_log WHERE id IN (SELECT id FROM request_log "
-            "WHERE received_at < ? ORDER BY received_at LIMIT ?)", (received_before, limit))])
-        return dropped
+        return await self.prune_oldest("request_log", "received_at", received_before, limit)

@@ -594,10 +594,7 @@ class SqlStore(FieldQueries, WebhookQueries, RelayQueries, OperatorQueries, Admi
         return kept_from_row(rows[0]) if rows else None
 
     async def prune_idempotency_keys(self, created_before: str, limit: int) -> int:
-        (dropped, _), = await self.change_all([(
-            "DELETE FROM idempotency_keys WHERE id IN (SELECT id FROM idempotency_keys "
-            "WHERE created_at < ? ORDER BY created_at LIMIT ?)", (created_before, limit))])
-        return dropped
+        return await self.prune_oldest("idempotency_keys", "created_at", created_before, limit)
 
     # --- administration ---------------------------------------------------------------------------
 
