@@ -15,6 +15,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import orjson
 from click.testing import CliRunner, Result
 
 from conftest import conversion, event
@@ -192,6 +193,29 @@ def test_export_events_as_jsonl_and_csv_with_time_filters(server):
         assert json.loads(cells["payload"]) == document["payload"]
         assert cells["event_uuid"] == document["event_uuid"]
         assert cells["event_batch_uuid"] == ""  # null
+
+
+def test_exported_lines_are_the_documents_text_whatever_their_characters(server):
+    """The database writes each JSONL line (store.event_lines): byte for byte the compact JSON
+    of GET /platform/events/{uuid}'s document, with its escapes, non-ASCII text and nulls."""
+    account, token = new_account(server)
+    awkward = 'a "quoted" \\ back\nline\t\u0001\u007f é 𝄞 \u2028 </script>'
+    with server.client(token) as api:
+        batch = api.send_batch([
+            {**conversion(f"w{n}-{uuid.uuid4().hex[:8]}@example.com", name=awkward,
+                          cf_score=1.5, tags=["x"]),
+             "payload": {**conversion(f"w{n}-{uuid.uuid4().hex[:8]}@example.com",
+                                      name=awkward)["payload"],
+                         "conversion_identifier": awkward + str(n)}}
+            for n in range(2)]).json()
+        single = api.send_event(conversion(f"s-{uuid.uuid4().hex[:8]}@example.com")).json()
+        shown = [api.get(f"/platform/events/{event_uuid}").json() for event_uuid in
+                 [sent["event_uuid"] for sent in batch["events"]] + [single["event_uuid"]]]
+    assert shown[0]["event_identifier"] == awkward + "0"
+    assert shown[2]["event_batch_uuid"] is None
+    out = run(server, "export", "events", "--account", account).stdout_bytes
+    assert out == b"".join(orjson.dumps(document, option=orjson.OPT_APPEND_NEWLINE)
+                           for document in shown)
 
 
 def test_export_contacts_as_jsonl_and_csv(server, tmp_path):

@@ -456,6 +456,13 @@ class Store(abc.ABC):
         of GET /platform/events/{event_uuid}, in their order), then more."""
 
     @abc.abstractmethod
+    def event_lines(self, account_id: int, since: str | None,
+                    until: str | None) -> AsyncIterator[list[str]]:
+        """The events of `event_rows`, each as its document's JSON text (that of GET
+        /platform/events/{event_uuid}, compact, its keys in that order), made by the
+        database."""
+
+    @abc.abstractmethod
     def contact_pages(self, account_id: int, since: str | None,
                       until: str | None) -> AsyncIterator[list[Contact]]:
         """The account's contacts last changed from `since` to `until`, oldest first, a page

@@ -206,6 +206,7 @@ class PostgresStore(SqlStore):
     FEED_HORIZON = ("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint - 1, "
                     "9223372036854775807")
     FEED_POSITION = FEED_ORDER = "e.xid, e.id"
+    JSON_TEXT = "coalesce(to_json({})::text, 'null')"
 
     def feed_range(self, after: FeedPosition, horizon: FeedPosition
                    ) -> tuple[str, tuple[Any, ...]]:

@@ -36,6 +36,11 @@ class Queries(abc.ABC):
     async def fetch(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
         """Run a read and return its rows; StoreUnavailable when the database is out of reach."""
 
+    async def fetch_in_index_order(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
+        """A read whose ORDER BY an index gives, taken from that index whatever the table's
+        statistics (see postgres.py)."""
+        return await self.fetch(sql, params)
+
     @abc.abstractmethod
     async def change_all(self, statements: list[Statement]) -> list[tuple[int, list[Row]]]:
         """Run statements in one transaction: for each, (rows changed, rows returned)."""

@@ -559,12 +559,6 @@ class SqlStore(FieldQueries, WebhookQueries, RelayQueries, OperatorQueries, Admi
         """The condition (and its parameters) of the events after `after`, up to `horizon`."""
         return "e.id > ? AND e.id <= ?", (after.id, horizon.id)
 
-    async def fetch_in_index_order(self, sql: str,
-                                   params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
-        """A read whose ORDER BY an index gives, taken from that index whatever the table's
-        statistics (see postgres.py)."""
-        return await self.fetch(sql, params)
-
     async def read_feed(self, account_id: int, after: FeedPosition, limit: int,
                         event_types: list[str], since: str | None) -> FeedPage:
         # The horizon first: every event at or before it has committed, so the read after it
