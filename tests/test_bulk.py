@@ -20,6 +20,13 @@ from click.testing import CliRunner, Result
 
 from conftest import conversion, event
 from rdevents.bulk.exports import EVENT_COLUMNS
+from rdevents.bulk.imports import (
+    _NAMESPACE,
+    PROCESS_FROM_BYTES,
+    earlier_line_event_uuid,
+    line_event_uuid,
+    worth_a_process,
+)
 from rdevents.cli import main
 
 SKIP = ("uuid", "created_at", "updated_at")
@@ -112,6 +119,55 @@ def test_import_validates_and_stores_each_line_as_the_api_would(server, tmp_path
     fixed = run(server, "import", "events", "--account", account, str(path))
     assert fixed.stdout == "imported 3, rejected 2\n"
     assert len(events_of(server, account)) == 6
+
+
+def test_a_big_file_is_checked_by_a_process_of_its_own(server, tmp_path):
+    """From PROCESS_FROM_BYTES, lines are decoded and validated by another process, chunks
+    ahead of the writing: what is stored and rejected, and in what order, is the same."""
+    account, _ = new_account(server)
+    tag = uuid.uuid4().hex[:8]
+    bad = {7: "", 1_500: "{not json", 2_400: conversion("not-an-e-mail")}
+    lines = [bad.get(n, conversion(f"big{n}-{tag}@example.com", name="N" * 400))
+             for n in range(1, 2_601)]
+    path = write_lines(tmp_path / "big.jsonl", lines)
+    assert worth_a_process(path.stat().st_size) == ((os.cpu_count() or 1) > 1)
+    assert path.stat().st_size >= PROCESS_FROM_BYTES
+    assert run(server, "import", "events", "--account", account,
+               str(path)).stdout == "imported 2597, rejected 3\n"
+    assert [json.loads(line)["line"] for line in
+            (tmp_path / "big.jsonl.rejected.jsonl").read_text().splitlines()] == [7, 1_500, 2_400]
+    stored = events_of(server, account)
+    assert [e["payload"]["email"] for e in stored] == [
+        line["payload"]["email"] for line in lines if isinstance(line, dict) and line not in
+        bad.values()]
+    again = run(server, "import", "events", "--account", account, str(path))
+    assert again.stdout == "imported 0, rejected 3\n"
+    assert "2597 lines were imported before: skipped." in again.stderr
+
+
+def test_lines_an_earlier_version_imported_are_not_imported_again(server, tmp_path):
+    """Imports before the version 8 uuids gave a line's event the uuid5 of the same text: a
+    file such an import began goes on where it stopped."""
+    account_id, _ = server.new_account()
+    account = server.call(server.store.fetch("SELECT name FROM accounts WHERE id = ?",
+                                             (account_id,)))[0][0]
+    tag = uuid.uuid4().hex[:8]
+    lines = [conversion(f"early{n}-{tag}@example.com") for n in range(3)]
+    path = write_lines(tmp_path / "early.jsonl", lines)
+    assert run(server, "import", "events", "--account", account,
+               str(path)).stdout == "imported 3, rejected 0\n"
+    for number, line in enumerate(lines, start=1):
+        text = json.dumps(line).encode()
+        server.call(server.store.change(
+            "UPDATE events SET uuid = ? WHERE uuid = ?",
+            (earlier_line_event_uuid(account_id, number, text),
+             line_event_uuid(account_id, number, text))))
+    assert {e["event_uuid"] for e in events_of(server, account)} == {
+        str(uuid.uuid5(_NAMESPACE, f"{account_id}:{n}:{json.dumps(line)}"))
+        for n, line in enumerate(lines, start=1)}
+    again = run(server, "import", "events", "--account", account, str(path))
+    assert again.stdout == "imported 0, rejected 0\n"
+    assert len(events_of(server, account)) == 3
 
 
 def test_lines_refused_by_the_database_leave_the_others_in_their_order(server, tmp_path):

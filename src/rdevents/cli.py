@@ -836,7 +836,7 @@ async def import_events(store: Store, account_name: str, file: Path, dry_run: bo
     it). Each line is validated and stored as if it had been sent; rejected lines go to
     FILE.rejected.jsonl with their line number and errors. Running it again imports nothing
     twice. Prints `imported N, rejected M`."""
-    from .bulk.imports import Importer, RejectedLines, Summary
+    from .bulk.imports import Importer, RejectedLines, Summary, worth_a_process
     from .bulk.progress import progress_bars
 
     account = await _account(store, account_name)
@@ -849,7 +849,7 @@ async def import_events(store: Store, account_name: str, file: Path, dry_run: bo
                                                         f"imported, {summary.rejected:,} rejected")
 
         importer = Importer(store, account.id, dry_run=dry_run, reject=rejected,
-                            progress=progress)
+                            progress=progress, process=worth_a_process(file.stat().st_size))
         try:
             summary = await importer.run(lines)
         except StoreUnavailable as exc:

@@ -480,6 +480,9 @@ class Store(abc.ABC):
     async def stored_event_uuids(self, uuids: list[str]) -> set[str]:
         """Those of `uuids` that stored events have."""
 
+    @abc.abstractmethod
+    async def has_events(self, account_id: int) -> bool: ...
+
     # --- the request log (see request_log.py) and the outboxes' backlog -------------------------
 
     @abc.abstractmethod

@@ -129,11 +129,19 @@ class BulkQueries(Queries):
         return int(rows[0][0])
 
     async def stored_event_uuids(self, uuids: list[str]) -> set[str]:
+        found: set[str] = set()
+        for statement in self._stored_event_uuid_statements(uuids):
+            found.update(row[0] for row in await self.fetch(*statement))
+        return found
+
+    async def has_events(self, account_id: int) -> bool:
+        return bool(await self.fetch("SELECT 1 FROM events WHERE account_id = ? LIMIT 1",
+                                     (account_id,)))
+
+    @staticmethod
+    def _stored_event_uuid_statements(uuids: list[str]) -> list[Statement]:
         from .sql import CHUNK  # sql.py imports this module
 
-        found: set[str] = set()
-        for start in range(0, len(uuids), CHUNK):
-            chunk = uuids[start:start + CHUNK]
-            found.update(row[0] for row in await self.fetch(
-                f"SELECT uuid FROM events WHERE uuid IN ({placeholders(len(chunk))})", chunk))
-        return found
+        return [(f"SELECT uuid FROM events WHERE uuid IN ({placeholders(len(chunk))})", chunk)
+                for chunk in (uuids[start:start + CHUNK]
+                              for start in range(0, len(uuids), CHUNK))]

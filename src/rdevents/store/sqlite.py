@@ -197,6 +197,17 @@ class SQLiteStore(SqlStore):
                 raise
             return outcomes
 
+    async def stored_event_uuids(self, uuids: list[str]) -> set[str]:
+        """Read on the writer's connection, between its transactions: its cache holds the
+        index pages that the writes just before touched, where a reader's connection starts
+        afresh after each commit of another (an import looks up each chunk's uuids so)."""
+        async with self._write_turn:
+            conn = self._writer
+            if conn is None:
+                raise StoreUnavailable("the store is closed")
+            return {row[0] for sql, params in self._stored_event_uuid_statements(uuids)
+                    for row in self._sqlite_errors(self.query, conn, sql, params)}
+
     def _execute(self, sql: str) -> None:
         if self._writer is None:
             raise StoreUnavailable("the store is closed")
