@@ -838,8 +838,10 @@ async def import_events(store: Store, account_name: str, file: Path, dry_run: bo
     twice. Prints `imported N, rejected M`."""
     from .bulk.imports import Importer, RejectedLines, Summary, worth_a_process
     from .bulk.progress import progress_bars
+    from .collector import settle_garbage_collector
 
     account = await _account(store, account_name)
+    settle_garbage_collector()
     rejected = RejectedLines(file.with_name(file.name + ".rejected.jsonl"))
     with progress_bars() as bars, file.open("rb") as lines:
         task = bars.add_task(file.name, total=file.stat().st_size)

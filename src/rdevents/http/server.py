@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import gc
 import os
 from typing import Any
 
@@ -14,18 +13,13 @@ import uvicorn
 from starlette.applications import Starlette
 
 from .. import metrics
+from ..collector import settle_garbage_collector
 from ..config import Settings
 from ..logs import log_config
 from .app import create_app
 from .connections import BoundedProtocol, ConnectionLimits, usable_fds
 
 _SETTINGS_VARIABLE = "RDEVENTS_WORKER_SETTINGS"
-# Container objects allocated (net of those freed) before a collection of the youngest generation.
-# Python's default, 700, is less than one batch request holds: the bodies waiting for their commit
-# were scanned again and again, promoted to the old generations, and their full collections (of
-# every object of the process) took a sixth of the server's CPU time under batches.
-YOUNG_GENERATION_THRESHOLD = 50_000
-
 
 class GracefulServer(uvicorn.Server):
     """On SIGTERM/SIGINT: stop accepting, let in-flight requests and queued writes commit, then
@@ -34,13 +28,6 @@ class GracefulServer(uvicorn.Server):
     def handle_exit(self, sig: int, frame: Any) -> None:
         super().handle_exit(sig, frame)
         self._captured_signals.clear()
-
-
-def settle_garbage_collector() -> None:
-    """Once the app is built: what exists now lives as long as the process, so the cyclic
-    garbage collector stops scanning it (gc.freeze), and collects young objects less often."""
-    gc.freeze()
-    gc.set_threshold(YOUNG_GENERATION_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def app_from_environment() -> Starlette:
