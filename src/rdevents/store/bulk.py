@@ -15,7 +15,15 @@ from typing import Any
 from ..contacts import Contact
 from .queries import Queries, Row, Statement, placeholders
 
-PAGE = 2_000
+PAGE = 10_000
+
+# The keys of an event's document, each with its column and what the column holds: JSON text,
+# a text rdevents made (no character of it needs a JSON escape), or any text.
+_EVENT_DOCUMENT = (("event_uuid", "e.uuid", "ours"), ("event_type", "e.event_type", "ours"),
+                   ("event_family", "e.event_family", "ours"),
+                   ("event_identifier", "e.event_identifier", "text"),
+                   ("payload", "e.payload", "json"), ("received_at", "e.received_at", "ours"),
+                   ("contact_uuid", "c.uuid", "ours"), ("event_batch_uuid", "e.batch_uuid", "ours"))
 
 
 def _window(column: str, since: str | None, until: str | None) -> tuple[list[str], list[Any]]:
@@ -50,16 +58,14 @@ class BulkQueries(Queries):
             yield [row[0] for row in rows]
 
     def _event_document(self) -> str:
-        """An expression of the JSON text of an event's document (http.events.event_document)
-        from the columns of EVENT_COLUMNS, in its order; the payload is JSON text already."""
-        from .sql import EVENT_COLUMNS  # sql.py imports this module
-
-        keys = ("event_uuid", "event_type", "event_family", "event_identifier", "payload",
-                "received_at", "contact_uuid", "event_batch_uuid")
-        columns = [column.strip() for column in EVENT_COLUMNS.split(",")]
-        parts = [f"'{',' if n else '{'}\"{key}\":' || "
-                 + (column if key == "payload" else self.JSON_TEXT.format(column))
-                 for n, (key, column) in enumerate(zip(keys, columns, strict=True))]
+        """An expression of the JSON text of an event's document (http.events.event_document),
+        its keys in that order: the payload is JSON text already; the texts rdevents makes (a
+        uuid, a time, a catalogue's name) need no escapes, and are only quoted."""
+        parts = []
+        for n, (key, column, kind) in enumerate(_EVENT_DOCUMENT):
+            value = {"json": column, "ours": f"""coalesce('"' || {column} || '"', 'null')""",
+                     "text": self.JSON_TEXT.format(column)}[kind]
+            parts.append(f"""'{',' if n else '{'}"{key}":' || {value}""")
         return " || ".join(parts) + " || '}'"
 
     async def _event_pages(self, columns: str, account_id: int, since: str | None,
