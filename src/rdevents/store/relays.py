@@ -236,26 +236,23 @@ class RelayQueries(Queries):
         if uuid is not None:
             where.append("r.uuid = ?")
             params.append(uuid)
-        # One statement, so that the counters and the outbox's counts are of one moment (a
-        # send recorded between two reads would show its events neither waiting nor sent).
+        # One statement, so that the counters, the outbox's counts and the oldest waiting
+        # event are of one moment (a send recorded between two reads would show its events
+        # neither waiting nor sent).
         rows = await self.fetch(
-            "SELECT r.id, r.uuid, a.name, r.url, r.state, r.hold_until, r.sent, r.retried, "
+            "SELECT r.uuid, a.name, r.url, r.state, r.hold_until, r.sent, r.retried, "
             "r.last_error, r.last_error_at, r.last_success_at, r.paused_reason, "
             f"r.events_per_minute, r.client_id, r.created_at, {self.NOW_MICROS}, "
-            f"{_OUTBOX_COUNT.format(status='pending')}, {_OUTBOX_COUNT.format(status='dead')} "
+            f"{_OUTBOX_COUNT.format(status='pending')}, {_OUTBOX_COUNT.format(status='dead')}, "
+            "(SELECT e.received_at FROM relay_outbox o JOIN events e ON e.id = o.event_id "
+            "WHERE o.relay_id = r.id AND o.status = 'pending' ORDER BY o.id LIMIT 1) "
             "FROM relays r JOIN accounts a ON a.id = r.account_id "
             f"{'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY r.id", params)
         summaries = []
-        for (relay_id, relay_uuid, account, url, state, hold_until, sent, retried, last_error,
+        for (relay_uuid, account, url, state, hold_until, sent, retried, last_error,
              last_error_at, last_success_at, paused_reason, per_minute, client_id, created_at,
-             now, backlog, dead) in rows:
-            lag = None
-            if backlog:
-                oldest = await self.fetch(
-                    "SELECT e.received_at FROM relay_outbox o JOIN events e ON e.id = o.event_id "
-                    "WHERE o.relay_id = ? AND o.status = 'pending' ORDER BY o.id LIMIT 1",
-                    (relay_id,))
-                lag = _age(oldest[0][0]) if oldest else None
+             now, backlog, dead, oldest) in rows:
+            lag = _age(oldest) if oldest is not None else None
             held = state == "active" and hold_until > now
             summaries.append(RelaySummary(
                 relay_uuid, account, url, "paused" if held else state, backlog, sent,
