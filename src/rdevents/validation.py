@@ -550,13 +550,13 @@ def validate_event(body: Any, path: str = "$.body") -> tuple[ValidEvent | None, 
         payload_errors(event_type, payload, child(path, "payload"), errors)
     if errors or event_type is None or family is None or not isinstance(payload, dict):
         return None, errors
-    return valid_event(event_type.name, family, payload, path), []
+    return ValidEvent(event_type, family, payload, normalise_email(payload["email"]), path), []
 
 
 def valid_event(type_name: str, family: str, payload: dict[str, Any],
                 path: str = "$.body") -> ValidEvent:
-    """The ValidEvent of an event that validate_event passed (here, or in another process
-    that handed over its parts)."""
+    """The ValidEvent of an event that validate_event passed in another process, which handed
+    over its parts."""
     return ValidEvent(EVENT_TYPES[type_name], family, payload, normalise_email(payload["email"]),
                       path)
 
