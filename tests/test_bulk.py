@@ -28,6 +28,7 @@ from rdevents.bulk.imports import (
     worth_a_process,
 )
 from rdevents.cli import main
+from rdevents.store.bulk import BulkQueries
 
 SKIP = ("uuid", "created_at", "updated_at")
 
@@ -168,6 +169,31 @@ def test_lines_an_earlier_version_imported_are_not_imported_again(server, tmp_pa
     again = run(server, "import", "events", "--account", account, str(path))
     assert again.stdout == "imported 0, rejected 0\n"
     assert len(events_of(server, account)) == 3
+
+
+def test_a_run_beside_another_of_the_same_file_stores_nothing_twice(server, tmp_path,
+                                                                    monkeypatch):
+    """Two runs at once both find the account without events, so neither looks its lines up:
+    the one whose write clashes with what the other stored looks them up, and goes on with those
+    not stored."""
+    account, _ = new_account(server)
+    tag = uuid.uuid4().hex[:8]
+    lines = [conversion(f"both{n}-{tag}@example.com") for n in range(5)]
+    path = write_lines(tmp_path / "both.jsonl", lines)
+    first = write_lines(tmp_path / "first.jsonl", lines[:3])  # what the other run stored
+
+    assert run(server, "import", "events", "--account", account,
+               str(first)).stdout == "imported 3, rejected 0\n"
+
+    async def no_events(self, account_id: int) -> bool:  # looked before the other stored
+        return False
+
+    monkeypatch.setattr(BulkQueries, "has_events", no_events)
+    result = run(server, "import", "events", "--account", account, str(path))
+    assert result.stdout == "imported 2, rejected 0\n"
+    assert "3 lines were imported before: skipped." in result.stderr
+    assert sorted(e["payload"]["email"] for e in events_of(server, account)) == sorted(
+        line["payload"]["email"] for line in lines)
 
 
 def test_lines_refused_by_the_database_leave_the_others_in_their_order(server, tmp_path):

@@ -39,7 +39,7 @@ from ..http.body import NOT_JSON, bad_shape, decode_json
 from ..http.errors import ApiError
 from ..ingest import InvalidEvents, stored_payloads
 from ..ingest.answers import raise_for
-from ..process import EventsJob
+from ..process import EventsJob, Failed
 from ..store import Store
 from ..validation import Error, ValidEvent, element_index, valid_event, validate_event
 
@@ -266,19 +266,22 @@ class Importer:
         /platform/events/batch stores a batch. The database may refuse some (an unknown
         contact, a custom field's type): those are rejected, and the others are written again
         without them, until the job is accepted."""
-        lines = chunk.lines
-        if self._earlier_runs:
-            stored = await self.store.stored_event_uuids(
-                [uuid for line in lines for uuid in (line.event_uuid, line.earlier_uuid)])
-            lines = [line for line in lines
-                     if line.event_uuid not in stored and line.earlier_uuid not in stored]
-            self.summary.skipped += len(chunk.lines) - len(lines)
+        lines = await self._not_stored(chunk.lines) if self._earlier_runs else chunk.lines
         while lines:
             for index, line in enumerate(lines):
                 line.event.path = f"$.body[{index}]"
             outcome = await self.store.write(EventsJob(
                 self.account_id, utc_now(), [line.event for line in lines],
                 [line.event_uuid for line in lines], [line.payload for line in lines]))
+            if isinstance(outcome, Failed):
+                # Another run of the same file, at the same time, may have stored some of the
+                # lines since they were looked up (their uuids clash): look again, and at every
+                # chunk from now on.
+                self._earlier_runs = True
+                not_stored = await self._not_stored(lines)
+                if len(not_stored) < len(lines):
+                    lines = not_stored
+                    continue
             try:
                 raise_for(outcome, "$.body")  # StoreUnavailable ends the import
             except InvalidEvents as exc:
@@ -290,6 +293,16 @@ class Importer:
                 continue
             self.summary.imported += len(lines)
             return
+
+    async def _not_stored(self, lines: list[_Line]) -> list[_Line]:
+        """Those of `lines` whose event is not stored, under its uuid or the one an earlier
+        version gave it; the others count as skipped."""
+        stored = await self.store.stored_event_uuids(
+            [uuid for line in lines for uuid in (line.event_uuid, line.earlier_uuid)])
+        not_stored = [line for line in lines
+                      if line.event_uuid not in stored and line.earlier_uuid not in stored]
+        self.summary.skipped += len(lines) - len(not_stored)
+        return not_stored
 
 
 def _by_element(errors: list[Error]) -> dict[int, list[Error]]:
