@@ -10,7 +10,8 @@ so that checking and writing use a core each; a small file's in this one. Memory
 chunks, whatever the file's size.
 
 A line's event has a uuid made of the account, the line's number and the line's text (a version
-5 UUID): the same line in the same place is the same event. Lines whose event is stored already
+8 UUID that begins with the number: see line_event_uuid): the same line in the same place is the
+same event. Lines whose event is stored already
 are skipped, so running the import again stores nothing twice, also after correcting rejected
 lines or adding lines at the end of the file; a line that moved (lines added or removed above
 it) is taken for another event.
@@ -225,18 +226,20 @@ class Importer:
         caller writes one."""
         numbers, read = count(1, CHUNK), iter(lines)
         chunks = iter(lambda: list(islice(read, CHUNK)), [])
-        checking: deque[tuple[list[bytes], asyncio.Future[list[Checked | Rejected]]]] = deque()
+        checking: deque[tuple[int, list[bytes], asyncio.Future[list[Checked | Rejected]]]] = deque()
         while True:
             for raws in islice(chunks, AHEAD - len(checking)):
-                checking.append((raws, asyncio.ensure_future(check(next(numbers), raws))))
+                first = next(numbers)
+                checking.append((first, raws, asyncio.ensure_future(check(first, raws))))
             if not checking:
                 return
-            raws, checked = checking.popleft()
-            yield self._chunk(raws, await checked)
+            first, raws, checked = checking.popleft()
+            yield self._chunk(first, raws, await checked)
 
-    def _chunk(self, raws: list[bytes], checked: list[Checked | Rejected]) -> _Chunk:
+    def _chunk(self, first: int, raws: list[bytes],
+               checked: list[Checked | Rejected]) -> _Chunk:
+        """The chunk of `raws`, the first numbered `first`, from what their checking found."""
         chunk = _Chunk(size=sum(map(len, raws)))
-        first = checked[0].line
         for line in checked:
             if isinstance(line, Rejected):
                 chunk.rejected.append(line)

@@ -481,7 +481,8 @@ class Store(abc.ABC):
         """Those of `uuids` that stored events have."""
 
     @abc.abstractmethod
-    async def has_events(self, account_id: int) -> bool: ...
+    async def has_events(self, account_id: int) -> bool:
+        """Whether the account has stored any event."""
 
     # --- the request log (see request_log.py) and the outboxes' backlog -------------------------
 
