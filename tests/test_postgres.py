@@ -9,20 +9,18 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
 import psycopg
 import pytest
 
 from conftest import conversion, event, free_port
 from receiver import Receiver
 from serverproc import TO_LOOPBACK_RECEIVERS, ServerProcess, rdevents
+from together import fire_together
 from waiting import wait_until
 
 
@@ -37,18 +35,6 @@ def two_servers(tmp_path, postgres_url) -> Iterator[tuple[ServerProcess, ServerP
     finally:
         first.stop()
         second.stop()
-
-
-def fire_together(calls: list) -> list[httpx.Response]:
-    """Send requests at the same moment from as many threads."""
-    barrier = threading.Barrier(len(calls))
-
-    def run(call):
-        barrier.wait()
-        return call()
-
-    with ThreadPoolExecutor(len(calls)) as pool:
-        return list(pool.map(run, calls))
 
 
 def test_one_new_email_from_two_processes_makes_one_contact(two_servers):

@@ -4,7 +4,9 @@ loop, checkpoints in the background."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -52,8 +54,9 @@ def make_directory(url: str) -> None:
     Path(database_path(url)).parent.mkdir(parents=True, exist_ok=True)
 
 
-# How long a write waits for another process to release SQLite's write lock before the
-# request is answered 503: below the 10 s after which RD's clients give up.
+# How long a write waits for another program to release SQLite's write lock before the
+# request is answered 503: below the 10 s after which RD's clients give up. (rdevents's own
+# processes take turns instead: see _WriteTurn.)
 BUSY_TIMEOUT_MS = 5_000
 
 
@@ -98,6 +101,31 @@ class _Checkpointer:
         self._conn.close()
 
 
+class _WriteTurn:
+    """Whose turn it is to write, among the processes writing this database: an exclusive lock
+    on a file beside it (`<database>-lock`), waited for in a thread. SQLite's own wait for its
+    write lock sleeps and retries, ever longer (1, 2, 5 … 100 ms), so that two busy processes
+    kept each other waiting for up to seconds; a process waiting here takes its turn as soon as
+    the other has ended its transaction. The kernel ends the turn of a process that dies. A
+    writer that does not take turns (another program) is still waited for by SQLite's means."""
+
+    def __init__(self, database: str) -> None:
+        # Read-only suffices for the lock; made with the database's permissions, as SQLite
+        # makes its -wal and -shm files.
+        mode = os.stat(database).st_mode & 0o666 if os.path.exists(database) else 0o644
+        self._fd = os.open(database + "-lock", os.O_RDONLY | os.O_CREAT, mode)
+
+    def take(self) -> None:
+        """Wait for the turn (blocking: call it off the event loop)."""
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def end(self) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
 class _Readers:
     """Reads on a small pool of threads, each with a connection of its own, so that a slow
     read (a filter over many contacts) never stalls the event loop and its other requests."""
@@ -137,14 +165,16 @@ class SQLiteStore(SqlStore):
         self._writer: sqlite3.Connection | None = None
         self._checkpointer: _Checkpointer | None = None
         # This process's write transactions (events, the webhook sender's, administration)
-        # take turns here, in order, rather than wait for SQLite's lock by sleeping and polling.
+        # take turns here, in order, then with other processes' at `_turn` (see _WriteTurn).
         self._write_turn = asyncio.Lock()
+        self._turn: _WriteTurn | None = None
         self._relay_conn: sqlite3.Connection | None = None  # the relay senders' transactions
 
     async def open(self) -> None:
         make_directory(self.url)
         ensure_current(self.url)
         self._readers = _Readers(self.path)
+        self._turn = _WriteTurn(self.path)
         self._writer = connect(self.path, cache_mb=64)  # the writer's index pages stay hot
         self._checkpointer = _Checkpointer(self.path)
         self.start_writer()
@@ -163,6 +193,9 @@ class SQLiteStore(SqlStore):
         if self._relay_conn is not None:
             self._relay_conn.close()
             self._relay_conn = None
+        if self._turn is not None:
+            self._turn.close()
+            self._turn = None
 
     # --- the writer thread ------------------------------------------------------------------------
 
@@ -184,10 +217,10 @@ class SQLiteStore(SqlStore):
         write lock and the commit's disk sync run on the writer thread. A writer thread that
         did it all would hand the GIL back and forth with the event loop for every row."""
         async with self._write_turn:
-            conn = self._writer
-            if conn is None:
+            conn, turn = self._writer, self._turn
+            if conn is None or turn is None:
                 raise StoreUnavailable("the store is closed")
-            await self.in_writer_thread(self._execute, "BEGIN IMMEDIATE")
+            await self.in_writer_thread(self._begin, turn)
             try:
                 outcomes: list[Outcome] = self._sqlite_errors(self.process_jobs, conn, jobs)
                 await self.in_writer_thread(self._execute, "COMMIT")
@@ -195,7 +228,17 @@ class SQLiteStore(SqlStore):
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+            finally:
+                turn.end()
             return outcomes
+
+    def _begin(self, turn: _WriteTurn) -> None:
+        turn.take()
+        try:
+            self._execute("BEGIN IMMEDIATE")
+        except BaseException:
+            turn.end()
+            raise
 
     async def stored_event_uuids(self, uuids: list[str]) -> set[str]:
         """Read on the writer's connection, between its transactions: its cache holds the
@@ -248,7 +291,10 @@ class SQLiteStore(SqlStore):
         """Run a write transaction of its own on a thread (waiting for SQLite's write lock must
         not stall the event loop), in this process's turn."""
         async with self._write_turn:
-            work = asyncio.ensure_future(asyncio.to_thread(function, *args))
+            turn = self._turn
+            if turn is None:
+                raise StoreUnavailable("the store is closed")
+            work = asyncio.ensure_future(asyncio.to_thread(_in_turn, turn, function, *args))
             try:
                 return await asyncio.shield(work)
             except asyncio.CancelledError:
@@ -304,6 +350,14 @@ class SQLiteStore(SqlStore):
             finally:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
+
+
+def _in_turn(turn: _WriteTurn, function: Callable[..., T], *args: Any) -> T:
+    turn.take()
+    try:
+        return function(*args)
+    finally:
+        turn.end()
 
 
 class _SQLiteTx:
