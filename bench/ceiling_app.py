@@ -1,6 +1,8 @@
 """The ceiling: the same HTTP stack as rdevents (uvicorn, httptools, uvloop, Starlette, orjson),
 answering a constant body to the same POST, with no validation and no storage."""
 
+from pathlib import Path
+
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -24,5 +26,10 @@ if __name__ == "__main__":
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
-    uvicorn.run(app, host="127.0.0.1", port=parser.parse_args().port, loop="uvloop",
-                http="httptools", log_level="warning", access_log=False)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    # Several workers import the app by name, and log at info level when each has started.
+    uvicorn.run("ceiling_app:app" if args.workers > 1 else app, host="127.0.0.1",
+                port=args.port, workers=args.workers, app_dir=str(Path(__file__).parent),
+                loop="uvloop", http="httptools", access_log=False,
+                log_level="info" if args.workers > 1 else "warning")

@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -93,17 +94,44 @@ def wait_until_up(url: str, process: subprocess.Popen, path: str = "/healthz") -
     raise RuntimeError("server did not start")
 
 
+def _stat(pid: int) -> list[str]:
+    """The fields of /proc/PID/stat after the command's name (field 3 onwards)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def server_processes(pid: int) -> list[int]:
+    """`pid` and, with `serve --workers N`, its worker processes (its children running Python;
+    not the resource tracker, which takes no share of the work)."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and int(_stat(int(entry.name))[1]) == pid and \
+                    b"resource_tracker" not in (entry / "cmdline").read_bytes():
+                children.append(int(entry.name))
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return [pid, *children]
+
+
 def cpu_seconds(pid: int) -> float:
-    """CPU time a process has used (user and system, all its threads), in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU time the server has used (user and system, all its threads and worker processes),
+    in seconds."""
+    return sum(int(fields[11]) + int(fields[12]) for fields in map(_stat, server_processes(pid))
+               ) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> tuple[float, float]:
-    """(current RSS, peak RSS) of a process, in MB."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    values = {k: int(re.search(rf"{k}:\s+(\d+)", status).group(1)) for k in ("VmRSS", "VmHWM")}
-    return values["VmRSS"] / 1024, values["VmHWM"] / 1024
+    """(current RSS, peak RSS) of the server, its worker processes summed, in MB."""
+    current = peak = 0
+    for process in server_processes(pid):
+        status = Path(f"/proc/{process}/status").read_text()
+        current += int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
+        peak += int(re.search(r"VmHWM:\s+(\d+)", status).group(1))
+    return current / 1024, peak / 1024
+
+
+# Worker processes of each server (`serve --workers N`, and the ceiling's): set by --workers.
+WORKERS = 1
 
 
 class Server:
@@ -111,15 +139,31 @@ class Server:
                  ready_path: str = "/healthz") -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        workers = ["--workers", str(WORKERS)] if WORKERS > 1 else []
         self.process = subprocess.Popen(
-            [*command, "--port", str(self.port)],
+            [*command, "--port", str(self.port), *workers],
             cwd=cwd, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE, text=True)
         try:
             wait_until_up(self.url, self.process, ready_path)
+            self._wait_for_workers()
         except Exception:
             self.stop()
             raise
+        # Its log, read on so that the pipe never fills.
+        threading.Thread(target=self.process.stderr.read, daemon=True).start()
+
+    def _wait_for_workers(self) -> None:
+        """The first worker to start answers at once and, left alone, would accept every
+        connection the load opens: wait until each has started (the log at info level)."""
+        if WORKERS == 1:
+            return
+        started, deadline = 0, time.monotonic() + 60
+        while started < WORKERS:
+            line = self.process.stderr.readline()
+            if not line or time.monotonic() > deadline:
+                raise RuntimeError(f"{started} of {WORKERS} workers started")
+            started += "Application startup complete" in line
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -164,7 +208,8 @@ def start_rdevents(workdir: Path, database_url: str | None = None) -> tuple[Serv
     token = rdevents("tokens", "create", "--account", "bench", cwd=workdir, env=env)
     # The webhooks scenario's receiver listens on loopback, which webhooks may not reach
     # unless allowed.
-    server = Server([sys.executable, "-m", "rdevents", "serve", "--log-level", "warning",
+    server = Server([sys.executable, "-m", "rdevents", "serve",
+                     "--log-level", "info" if WORKERS > 1 else "warning",
                      "--webhook-allowed-networks", "127.0.0.0/8"], cwd=workdir, env=env)
     return server, token
 
@@ -313,16 +358,19 @@ def scenario_memory(workdir: Path, total_events: int) -> list[Result]:
 
 
 def scenario_postgres(workdir: Path, seconds: int) -> list[Result]:
-    """The single and batch scenarios on PostgreSQL (a fresh database, dropped after)."""
+    """The single, batch and conversions scenarios on PostgreSQL (a fresh database for each,
+    dropped after)."""
     results = []
     for name, body, path, connections, per_request in (
             ("single events, 64 connections, new contact each", single_body(),
              "/platform/events", 64, 1),
             ("batches of 100 mixed seed events, 16 connections", batch_body(),
-             "/platform/events/batch", 16, 100)):
+             "/platform/events/batch", 16, 100),
+            ("batches of 100 conversions, 16 connections, new contact each",
+             conversions_body(), "/platform/events/batch", 16, 100)):
         url = fresh_postgres_database()
         try:
-            server, token = start_rdevents(workdir / f"pg-{per_request}", url)
+            server, token = start_rdevents(workdir / f"pg-{len(results)}", url)
             try:
                 measured = wrk(server.url, body, token, path=path, connections=connections,
                                seconds=seconds)
@@ -665,14 +713,19 @@ def main() -> None:
     parser.add_argument("--bulk-events", type=int, default=1_000_000,
                         help="events imported, then exported, by the bulk scenarios")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes of each server: `serve --workers N`, and the ceiling's")
     args = parser.parse_args()
+    global WORKERS
+    WORKERS = args.workers
     for tool in ("wrk", "hey"):
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is not installed: `apt-get install wrk hey` (or `make bench`)")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                             capture_output=True, text=True).stdout.strip()
     print(f"rdevents benchmark — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-          f"commit {commit}\n{machine()}\n")
+          f"commit {commit}\n{machine()}"
+          f"{f', {WORKERS} worker processes a server' if WORKERS > 1 else ''}\n")
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="rdevents-bench-") as tmp:
         for name in args.only:
