@@ -3,16 +3,23 @@ process."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import fcntl
+import os
+import stat
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from conftest import conversion
+from rdevents.store import StoreUnavailable
+from rdevents.store.sqlite import SQLiteStore, _WriteTurn, database_path, make_directory
 from serverproc import ServerProcess
 from together import fire_together
 from waiting import wait_until
@@ -54,19 +61,31 @@ def blocked_on(lock_file: Path) -> bool:
                for line in Path("/proc/locks").read_text().splitlines())
 
 
+class Holder:
+    """Another process holding the turn (the lock file's flock) until killed."""
+
+    def __init__(self, lock_file: Path) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", "import fcntl, os, time\n"
+             f"fd = os.open({str(lock_file)!r}, os.O_RDONLY)\n"
+             "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(120)"],
+            stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout.readline() == "held\n"
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
 def test_a_write_waits_for_the_turn_and_a_dead_holder_gives_it_up(tmp_path):
     server = ServerProcess(tmp_path).start()
     lock_file = Path(f"{server.database}-lock")
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import fcntl, os, sys, time\n"
-         f"fd = os.open({str(lock_file)!r}, os.O_RDONLY)\n"
-         "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(120)"],
-        stdout=subprocess.PIPE, text=True)
+    holder = Holder(lock_file)
     try:
-        assert holder.stdout.readline() == "held\n"
         with server.client() as client, ThreadPoolExecutor(1) as pool:
             answer = pool.submit(client.post, "/platform/events",
                                  json=conversion("waits@example.com"))
+            server.wait_for_pending_requests(1)
             wait_until(lambda: blocked_on(lock_file))
             assert not answer.done()  # waiting for its turn, neither failed nor written
             holder.kill()  # the kernel ends the dead process's turn
@@ -74,5 +93,121 @@ def test_a_write_waits_for_the_turn_and_a_dead_holder_gives_it_up(tmp_path):
             assert client.get("/platform/contacts/email:waits@example.com").status_code == 200
     finally:
         holder.kill()
-        holder.wait()
         server.stop()
+
+
+def free(lock_file: Path) -> bool:
+    """Whether nobody holds the turn: it can be taken without waiting (and is given back)."""
+    fd = os.open(lock_file, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)  # gives it back
+
+
+@pytest.fixture
+def database(tmp_path) -> str:
+    """A SQLite database made by a first opening of its store."""
+    url = f"sqlite:///{tmp_path}/data/rdevents.db"
+    make_directory(url)
+
+    async def make() -> None:
+        async with opened(url):
+            pass
+
+    asyncio.run(make())
+    return url
+
+
+@contextlib.asynccontextmanager
+async def opened(url: str) -> AsyncIterator[SQLiteStore]:
+    store = SQLiteStore(url)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def test_a_turn_not_given_in_time_is_unavailable_and_given_back_when_it_comes(database):
+    path = database_path(database)
+    lock_file = Path(f"{path}-lock")
+    holder = Holder(lock_file)
+    turn = _WriteTurn(path)
+
+    async def scenario() -> None:
+        with pytest.raises(StoreUnavailable, match="for over 0.2 s"):
+            await turn.take(0.2)
+        holder.kill()  # the wait given up goes on, gets the turn, and gives it back
+        await asyncio.to_thread(wait_until, lambda: free(lock_file))
+        await turn.take(1)  # a new wait: taken at once
+        assert not free(lock_file)
+        turn.end()
+        assert free(lock_file)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        holder.kill()
+        turn.close()
+
+
+def test_the_next_take_gets_what_a_wait_given_up_gets(database):
+    path = database_path(database)
+    lock_file = Path(f"{path}-lock")
+    holder = Holder(lock_file)
+    turn = _WriteTurn(path)
+
+    async def scenario() -> None:
+        with pytest.raises(StoreUnavailable):
+            await turn.take(0.1)
+        taking = asyncio.ensure_future(turn.take(30))  # awaits the same wait, no second one
+        await asyncio.sleep(0)
+        holder.kill()
+        await taking
+        assert not free(lock_file)
+        turn.end()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        holder.kill()
+        turn.close()
+
+
+def test_a_write_cancelled_while_it_waits_for_the_turn_leaves_nothing_held_or_open(database):
+    lock_file = Path(f"{database_path(database)}-lock")
+    holder = Holder(lock_file)
+
+    async def scenario() -> None:
+        async with opened(database) as store:
+            writing = asyncio.ensure_future(store.commit_group([]))
+            await asyncio.to_thread(wait_until, lambda: blocked_on(lock_file))
+            writing.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await writing
+            holder.kill()
+            await asyncio.to_thread(wait_until, lambda: free(lock_file))
+            assert await store.commit_group([]) == []  # the next write takes its turn
+            assert free(lock_file)
+            assert await store.write_problem() is None  # and nothing was left open
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        holder.kill()
+
+
+def test_the_lock_file_has_the_database_permissions_whatever_the_umask(database):
+    path = database_path(database)
+    os.chmod(path, 0o664)
+    os.unlink(f"{path}-lock")
+    previous = os.umask(0o077)
+    try:
+        _WriteTurn(path).close()
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(os.stat(f"{path}-lock").st_mode) == 0o664

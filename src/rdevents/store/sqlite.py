@@ -9,7 +9,7 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
@@ -107,23 +107,99 @@ class _WriteTurn:
     write lock sleeps and retries, ever longer (1, 2, 5 … 100 ms), so that two busy processes
     kept each other waiting for up to seconds; a process waiting here takes its turn as soon as
     the other has ended its transaction. The kernel ends the turn of a process that dies. A
-    writer that does not take turns (another program) is still waited for by SQLite's means."""
+    writer that does not take turns (another program) is still waited for by SQLite's means.
+
+    A process takes one turn at a time (its writes queue on an asyncio lock first). The lock
+    belongs to the open file, not to a thread: `take` and `end` may run on any thread, but
+    only one thread ever waits for it (a second would be granted it at once)."""
 
     def __init__(self, database: str) -> None:
-        # Read-only suffices for the lock; made with the database's permissions, as SQLite
-        # makes its -wal and -shm files.
-        mode = os.stat(database).st_mode & 0o666 if os.path.exists(database) else 0o644
-        self._fd = os.open(database + "-lock", os.O_RDONLY | os.O_CREAT, mode)
+        self._fd = _open_lock_file(database + "-lock", os.stat(database))
+        self._waiting: asyncio.Future[None] | None = None  # the thread's wait, under way
+        self._wanted = False  # whether a `take` awaits that wait
+        self._held = False
 
-    def take(self) -> None:
-        """Wait for the turn (blocking: call it off the event loop)."""
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
+    async def take(self, timeout: float) -> None:
+        """Take the turn; StoreUnavailable after `timeout` seconds without. A wait given up
+        goes on, and what it gets goes to the next `take`, or is given back at once."""
+        if self._held:
+            raise RuntimeError("this process already has the turn")
+        waiting = self._waiting
+        if waiting is None and self._free():
+            self._held = True
+            return
+        if waiting is None:
+            waiting = self._waiting = asyncio.ensure_future(
+                asyncio.to_thread(fcntl.flock, self._fd, fcntl.LOCK_EX))
+            waiting.add_done_callback(self._arrived)
+        self._wanted = True
+        try:
+            await asyncio.wait_for(asyncio.shield(waiting), timeout)
+        except TimeoutError:
+            pass
+        except BaseException:  # cancelled: what the wait gets is given back
+            self._wanted = False
+            if waiting.done():
+                self._arrived(waiting)
+            raise
+        self._wanted = False
+        if not waiting.done():  # given back when it comes, unless a `take` awaits it then
+            raise StoreUnavailable("another process has been writing the database for over "
+                                   f"{timeout:g} s")
+        self._waiting = None
+        try:
+            waiting.result()
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot lock the database's lock file: {exc}") from exc
+        self._held = True
+
+    def _free(self) -> bool:
+        """Take the turn if nobody has it (no thread needed then). Only while no wait is
+        under way: that wait may have the lock already, unknown to the loop yet."""
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def _arrived(self, waiting: asyncio.Future[None]) -> None:
+        """A wait has ended: if no `take` awaits it any more, give the turn back."""
+        if waiting is self._waiting and not self._wanted:
+            self._waiting = None
+            if not waiting.cancelled() and waiting.exception() is None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def end(self) -> None:
-        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        """End the turn, if this process has it (so that error paths may call it again)."""
+        if self._held:
+            self._held = False
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
         os.close(self._fd)
+
+
+def _open_lock_file(path: str, database: os.stat_result) -> int:
+    """The lock file, made if missing with the database's owner and permissions (as SQLite makes
+    its -wal and -shm files); reading it is enough to lock it."""
+    try:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return os.open(path, os.O_RDONLY)
+        try:
+            os.fchmod(fd, database.st_mode & 0o666)
+            if os.geteuid() == 0:
+                os.fchown(fd, database.st_uid, database.st_gid)
+        except OSError:
+            os.close(fd)
+            raise
+        return fd
+    except OSError as exc:
+        raise StoreUnavailable(
+            f"Cannot open {path} ({exc.strerror}): rdevents keeps this file beside the "
+            "database, to take turns with other processes at writing it. Let the user that "
+            "runs rdevents read it, and create it in that directory.") from exc
 
 
 class _Readers:
@@ -220,10 +296,12 @@ class SQLiteStore(SqlStore):
             conn, turn = self._writer, self._turn
             if conn is None or turn is None:
                 raise StoreUnavailable("the store is closed")
-            await self.in_writer_thread(self._begin, turn)
+            await turn.take(BUSY_TIMEOUT_MS / 1000)
             try:
+                await self._to_the_end(self.in_writer_thread(self._execute, "BEGIN IMMEDIATE"))
                 outcomes: list[Outcome] = self._sqlite_errors(self.process_jobs, conn, jobs)
-                await self.in_writer_thread(self._execute, "COMMIT")
+                # The turn ends on the writer thread too, as soon as the commit has.
+                await self._to_the_end(self.in_writer_thread(self._commit, turn))
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
@@ -232,12 +310,19 @@ class SQLiteStore(SqlStore):
                 turn.end()
             return outcomes
 
-    def _begin(self, turn: _WriteTurn) -> None:
-        turn.take()
+    def _commit(self, turn: _WriteTurn) -> None:
+        self._execute("COMMIT")
+        turn.end()
+
+    @staticmethod
+    async def _to_the_end(work: Awaitable[T]) -> T:
+        """Await `work` (a thread's); if cancelled, still wait for the thread to end, so that
+        what follows (a rollback, the end of the turn) never runs beside it."""
+        future = asyncio.ensure_future(work)
         try:
-            self._execute("BEGIN IMMEDIATE")
-        except BaseException:
-            turn.end()
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            await future
             raise
 
     async def stored_event_uuids(self, uuids: list[str]) -> set[str]:
@@ -294,12 +379,12 @@ class SQLiteStore(SqlStore):
             turn = self._turn
             if turn is None:
                 raise StoreUnavailable("the store is closed")
-            work = asyncio.ensure_future(asyncio.to_thread(_in_turn, turn, function, *args))
+            await turn.take(BUSY_TIMEOUT_MS / 1000)
             try:
-                return await asyncio.shield(work)
-            except asyncio.CancelledError:
-                await work  # keep the turn until the thread's transaction has ended
-                raise
+                # A cancelled caller keeps the turn until the thread's transaction has ended.
+                return await self._to_the_end(asyncio.to_thread(function, *args))
+            finally:
+                turn.end()
 
     def _change_all(self, statements: list[Statement]) -> list[tuple[int, list[tuple[Any, ...]]]]:
         with closing(connect(self.path)) as conn:
@@ -350,14 +435,6 @@ class SQLiteStore(SqlStore):
             finally:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
-
-
-def _in_turn(turn: _WriteTurn, function: Callable[..., T], *args: Any) -> T:
-    turn.take()
-    try:
-        return function(*args)
-    finally:
-        turn.end()
 
 
 class _SQLiteTx:
