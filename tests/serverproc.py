@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -96,3 +98,18 @@ class ServerProcess:
         """Stop it as an operator does (SIGTERM), and wait until it has exited."""
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(30)
+
+
+@contextlib.contextmanager
+def two_servers(workdir: Path, database_url: str | None = None
+                ) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    """Two servers on one database (default: a SQLite file in workdir), for one account."""
+    first = ServerProcess(workdir, database_url)
+    second = first.sibling()
+    first.start()
+    second.start()
+    try:
+        yield first, second
+    finally:
+        first.stop()
+        second.stop()

@@ -19,22 +19,15 @@ import pytest
 
 from conftest import conversion, event, free_port
 from receiver import Receiver
-from serverproc import TO_LOOPBACK_RECEIVERS, ServerProcess, rdevents
+from serverproc import TO_LOOPBACK_RECEIVERS, ServerProcess, rdevents, two_servers
 from together import fire_together
 from waiting import wait_until
 
 
-@pytest.fixture
-def two_servers(tmp_path, postgres_url) -> Iterator[tuple[ServerProcess, ServerProcess]]:
-    first = ServerProcess(tmp_path, postgres_url)
-    second = first.sibling()
-    first.start()
-    second.start()
-    try:
-        yield first, second
-    finally:
-        first.stop()
-        second.stop()
+@pytest.fixture(name="two_servers")
+def two_servers_fixture(tmp_path, postgres_url) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    with two_servers(tmp_path, postgres_url) as servers:
+        yield servers
 
 
 def test_one_new_email_from_two_processes_makes_one_contact(two_servers):

@@ -20,22 +20,15 @@ import pytest
 from conftest import conversion
 from rdevents.store import StoreUnavailable
 from rdevents.store.sqlite import SQLiteStore, _WriteTurn, database_path, make_directory
-from serverproc import ServerProcess
+from serverproc import ServerProcess, two_servers
 from together import fire_together
 from waiting import wait_until
 
 
-@pytest.fixture
-def two_servers(tmp_path) -> Iterator[tuple[ServerProcess, ServerProcess]]:
-    first = ServerProcess(tmp_path)
-    second = first.sibling()
-    first.start()
-    second.start()
-    try:
-        yield first, second
-    finally:
-        first.stop()
-        second.stop()
+@pytest.fixture(name="two_servers")
+def two_servers_fixture(tmp_path) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    with two_servers(tmp_path) as servers:
+        yield servers
 
 
 def test_two_processes_on_one_file_store_every_event_once(two_servers):
@@ -132,11 +125,22 @@ async def opened(url: str) -> AsyncIterator[SQLiteStore]:
         await store.close()
 
 
-def test_a_turn_not_given_in_time_is_unavailable_and_given_back_when_it_comes(database):
+@pytest.fixture
+def contested(database) -> Iterator[tuple[_WriteTurn, Holder, Path]]:
+    """A turn of the database's, the turn held by another process, and the lock file."""
     path = database_path(database)
     lock_file = Path(f"{path}-lock")
     holder = Holder(lock_file)
     turn = _WriteTurn(path)
+    try:
+        yield turn, holder, lock_file
+    finally:
+        holder.kill()
+        turn.close()
+
+
+def test_a_turn_not_given_in_time_is_unavailable_and_given_back_when_it_comes(contested):
+    turn, holder, lock_file = contested
 
     async def scenario() -> None:
         with pytest.raises(StoreUnavailable, match="for over 0.2 s"):
@@ -148,18 +152,11 @@ def test_a_turn_not_given_in_time_is_unavailable_and_given_back_when_it_comes(da
         turn.end()
         assert free(lock_file)
 
-    try:
-        asyncio.run(scenario())
-    finally:
-        holder.kill()
-        turn.close()
+    asyncio.run(scenario())
 
 
-def test_the_next_take_gets_what_a_wait_given_up_gets(database):
-    path = database_path(database)
-    lock_file = Path(f"{path}-lock")
-    holder = Holder(lock_file)
-    turn = _WriteTurn(path)
+def test_the_next_take_gets_what_a_wait_given_up_gets(contested):
+    turn, holder, lock_file = contested
 
     async def scenario() -> None:
         with pytest.raises(StoreUnavailable):
@@ -171,11 +168,7 @@ def test_the_next_take_gets_what_a_wait_given_up_gets(database):
         assert not free(lock_file)
         turn.end()
 
-    try:
-        asyncio.run(scenario())
-    finally:
-        holder.kill()
-        turn.close()
+    asyncio.run(scenario())
 
 
 def test_a_write_cancelled_while_it_waits_for_the_turn_leaves_nothing_held_or_open(database):
