@@ -129,7 +129,6 @@ class BoundedProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
-        self.cycle.transport = _HeadWithBody(self.transport, self.loop)  # type: ignore[assignment]
         self._waiting.pop(self, None)
         self._close_after(self.limits.body_timeout)
 
@@ -150,42 +149,3 @@ class BoundedProtocol(HttpToolsProtocol):
             self._timer = None
         self._waiting.pop(self, None)
         super().connection_lost(exc)
-
-
-class _HeadWithBody:
-    """The connection as a request's cycle sees it: the cycle's first write (an answer's head)
-    is held back and sent with its second (the body, or its first part), in one system call
-    and one TCP segment instead of two; what is held is sent anyway at the end of the event
-    loop's turn. Later writes go straight through, so that a long body's flow control is the
-    transport's own."""
-
-    __slots__ = ("_transport", "_loop", "_held", "_started")
-
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
-        self._transport = transport
-        self._loop = loop
-        self._held: bytes | None = None
-        self._started = False
-
-    def write(self, data: bytes) -> None:
-        if self._held is not None:
-            data, self._held = self._held + data, None
-        elif not self._started:
-            self._started = True
-            self._held = data
-            self._loop.call_soon(self._send_held)
-            return
-        self._transport.write(data)
-
-    def _send_held(self) -> None:
-        if self._held is not None:
-            held, self._held = self._held, None
-            if not self._transport.is_closing():
-                self._transport.write(held)
-
-    def close(self) -> None:
-        self._send_held()
-        self._transport.close()
-
-    def is_closing(self) -> bool:
-        return self._transport.is_closing()
