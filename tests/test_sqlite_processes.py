@@ -171,9 +171,9 @@ def test_the_next_take_gets_what_a_wait_given_up_gets(contested):
     asyncio.run(scenario())
 
 
-def test_a_write_cancelled_while_it_waits_for_the_turn_leaves_nothing_held_or_open(database):
-    lock_file = Path(f"{database_path(database)}-lock")
-    holder = Holder(lock_file)
+def test_a_write_cancelled_while_it_waits_for_the_turn_leaves_nothing_held_or_open(database,
+                                                                                  contested):
+    _, holder, lock_file = contested
 
     async def scenario() -> None:
         async with opened(database) as store:
@@ -188,10 +188,7 @@ def test_a_write_cancelled_while_it_waits_for_the_turn_leaves_nothing_held_or_op
             assert free(lock_file)
             assert await store.write_problem() is None  # and nothing was left open
 
-    try:
-        asyncio.run(scenario())
-    finally:
-        holder.kill()
+    asyncio.run(scenario())
 
 
 def test_the_lock_file_has_the_database_permissions_whatever_the_umask(database):

@@ -9,9 +9,9 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
+from contextlib import asynccontextmanager, closing
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -124,14 +124,14 @@ class _WriteTurn:
         goes on, and what it gets goes to the next `take`, or is given back at once."""
         if self._held:
             raise RuntimeError("this process already has the turn")
-        waiting = self._waiting
-        if waiting is None and self._free():
-            self._held = True
-            return
-        if waiting is None:
-            waiting = self._waiting = asyncio.ensure_future(
+        if self._waiting is None:
+            if self._free():
+                self._held = True
+                return
+            self._waiting = asyncio.ensure_future(
                 asyncio.to_thread(fcntl.flock, self._fd, fcntl.LOCK_EX))
-            waiting.add_done_callback(self._arrived)
+            self._waiting.add_done_callback(self._arrived)
+        waiting = self._waiting
         self._wanted = True
         try:
             await asyncio.wait_for(asyncio.shield(waiting), timeout)
@@ -292,11 +292,10 @@ class SQLiteStore(SqlStore):
         """The group's Python work runs on the event loop's thread; only waiting for SQLite's
         write lock and the commit's disk sync run on the writer thread. A writer thread that
         did it all would hand the GIL back and forth with the event loop for every row."""
-        async with self._write_turn:
-            conn, turn = self._writer, self._turn
-            if conn is None or turn is None:
+        async with self._writing() as turn:
+            conn = self._writer
+            if conn is None:
                 raise StoreUnavailable("the store is closed")
-            await turn.take(BUSY_TIMEOUT_MS / 1000)
             try:
                 await self._to_the_end(self.in_writer_thread(self._execute, "BEGIN IMMEDIATE"))
                 outcomes: list[Outcome] = self._sqlite_errors(self.process_jobs, conn, jobs)
@@ -306,9 +305,20 @@ class SQLiteStore(SqlStore):
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+            return outcomes
+
+    @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[_WriteTurn]:
+        """This process's turn, then the database's: every write transaction runs inside."""
+        async with self._write_turn:
+            turn = self._turn
+            if turn is None:
+                raise StoreUnavailable("the store is closed")
+            await turn.take(BUSY_TIMEOUT_MS / 1000)
+            try:
+                yield turn
             finally:
                 turn.end()
-            return outcomes
 
     def _commit(self, turn: _WriteTurn) -> None:
         self._execute("COMMIT")
@@ -375,16 +385,9 @@ class SQLiteStore(SqlStore):
     async def _write_on_thread(self, function: Callable[..., Any], *args: Any) -> Any:
         """Run a write transaction of its own on a thread (waiting for SQLite's write lock must
         not stall the event loop), in this process's turn."""
-        async with self._write_turn:
-            turn = self._turn
-            if turn is None:
-                raise StoreUnavailable("the store is closed")
-            await turn.take(BUSY_TIMEOUT_MS / 1000)
-            try:
-                # A cancelled caller keeps the turn until the thread's transaction has ended.
-                return await self._to_the_end(asyncio.to_thread(function, *args))
-            finally:
-                turn.end()
+        async with self._writing():
+            # A cancelled caller keeps the turn until the thread's transaction has ended.
+            return await self._to_the_end(asyncio.to_thread(function, *args))
 
     def _change_all(self, statements: list[Statement]) -> list[tuple[int, list[tuple[Any, ...]]]]:
         with closing(connect(self.path)) as conn:
