@@ -81,6 +81,7 @@ class BoundedProtocol(HttpToolsProtocol):
         self._timer: asyncio.TimerHandle | None = None
         self._timer_span = min(limits.head_timeout, limits.body_timeout)
         self._head_bytes = 0
+        self._refused = False  # a 431 was sent: what the client still sends is dropped
 
     def _close_after(self, seconds: float) -> None:
         self._deadline = self.loop.time() + seconds
@@ -120,12 +121,25 @@ class BoundedProtocol(HttpToolsProtocol):
             idlest.transport.close()
 
     def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
         super().data_received(data)
         if self in self._waiting:  # all of it was head, and the head is not complete yet
             self._head_bytes += len(data)
             if self._head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
-                self.transport.write(_HEAD_TOO_LARGE_RESPONSE)
-                self.transport.close()
+                self._refuse_head()
+
+    def _refuse_head(self) -> None:
+        """Answer 431 and end the connection. Closing at once, with the rest of the client's
+        head unread, would make the kernel reset the connection, and a reset can reach the
+        client before it has read the answer. So the answer is followed by the end of what the
+        server sends; what the client still sends is read and dropped until it closes, or for
+        at most the head timeout."""
+        self.transport.write(_HEAD_TOO_LARGE_RESPONSE)
+        self.transport.write_eof()
+        self._refused = True
+        self._waiting.pop(self, None)
+        self._close_after(self.limits.head_timeout)
 
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
