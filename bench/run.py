@@ -53,6 +53,8 @@ class Result:
     rss_mb: float
     notes: str = ""
     extra: dict = field(default_factory=dict)
+    # The server's CPU time an event (all its processes; not PostgreSQL's), where measured.
+    cpu_us_per_event: float | None = None
 
 
 # --- bodies ---------------------------------------------------------------------------------------
@@ -267,26 +269,33 @@ def scenario_ceiling(workdir: Path, seconds: int) -> list[Result]:
     server = Server([sys.executable, str(ROOT / "bench" / "ceiling_app.py")],
                     cwd=ROOT, env={"PYTHONPATH": str(ROOT / "src")}, ready_path="/")
     try:
-        single = wrk(server.url, single_body(), "x", path="/platform/events", connections=64,
-                     seconds=seconds)
-        return [to_result("ceiling: constant body, 64 connections", single, 1,
-                          server.process.pid)]
+        return [with_cpu(server, "ceiling: constant body, 64 connections", 1,
+                         lambda: wrk(server.url, single_body(), "x", path="/platform/events",
+                                     connections=64, seconds=seconds))]
     finally:
         server.stop()
 
 
+def with_cpu(server: Server, name: str, events_per_request: int, measure) -> Result:
+    """The result of `measure()` on `server`, with the server's CPU time a request: on a
+    machine shared with other work, the throughput follows what the others leave, the CPU a
+    request much less."""
+    cpu_before = cpu_seconds(server.process.pid)
+    measured = measure()
+    cpu = cpu_seconds(server.process.pid) - cpu_before
+    per_request = cpu / max(measured["requests"], 1) * 1e6
+    result = to_result(name, measured, events_per_request, server.process.pid,
+                       f"server CPU {per_request:,.0f} us a request")
+    result.cpu_us_per_event = per_request / events_per_request
+    return result
+
+
 def _on_rdevents(workdir: Path, name: str, events_per_request: int, measure) -> list[Result]:
-    """Start rdevents on a fresh SQLite database, run `measure(url, token)`, stop it. Besides
-    throughput, the server's CPU time a request: on a machine shared with other work, the
-    throughput follows what the others leave, the CPU a request much less."""
+    """Start rdevents on a fresh SQLite database, run `measure(url, token)`, stop it."""
     server, token = start_rdevents(workdir / name.split(",")[0].replace(" ", "-"))
     try:
-        cpu_before = cpu_seconds(server.process.pid)
-        measured = measure(server.url, token)
-        cpu = cpu_seconds(server.process.pid) - cpu_before
-        return [to_result(name, measured, events_per_request, server.process.pid,
-                          f"server CPU {cpu / max(measured['requests'], 1) * 1e6:,.0f} us "
-                          "a request")]
+        return [with_cpu(server, name, events_per_request,
+                         lambda: measure(server.url, token))]
     finally:
         server.stop()
 
@@ -695,6 +704,21 @@ SCENARIOS = {
 }
 
 
+def print_shares(results: list[Result]) -> None:
+    """Each SQLite scenario as a share of the ceiling of the same run: by throughput (events/s
+    over the ceiling's requests/s), and by CPU (the ceiling's CPU a request over the server's
+    CPU an event), which moves far less with the machine's speed of the moment."""
+    ceiling = next((r for r in results if r.scenario.startswith("ceiling")), None)
+    if ceiling is None or not ceiling.cpu_us_per_event:
+        return
+    print("\n| scenario | events/s ÷ ceiling req/s | ceiling CPU a request ÷ CPU an event |")
+    print("| --- | --- | --- |")
+    for r in results:
+        if r is not ceiling and r.cpu_us_per_event:
+            print(f"| {r.scenario} | {r.events_per_s / ceiling.requests_per_s:.2f} | "
+                  f"{ceiling.cpu_us_per_event / r.cpu_us_per_event:.2f} |")
+
+
 def machine() -> str:
     cpu = next((line.split(":", 1)[1].strip() for line in
                 Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
@@ -745,6 +769,7 @@ def main() -> None:
                              for ms in (r.p50_ms, r.p95_ms, r.p99_ms))
         print(f"| {r.scenario} | {r.events_per_s:,.0f} | {r.requests_per_s:,.0f} | {latency} | "
               f"{r.non2xx} | {r.rss_mb:.0f} {r.notes} |")
+    print_shares(results)
     if args.json:
         args.json.write_text(json.dumps([r.__dict__ for r in results], indent=2))
 
