@@ -4,14 +4,13 @@ process."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import fcntl
 import os
 import stat
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -19,8 +18,9 @@ import pytest
 
 from conftest import conversion
 from rdevents.store import StoreUnavailable
-from rdevents.store.sqlite import SQLiteStore, _WriteTurn, database_path, make_directory
+from rdevents.store.sqlite import _WriteTurn, database_path
 from serverproc import ServerProcess, two_servers
+from sqlite_store import made_database, opened
 from together import fire_together
 from waiting import wait_until
 
@@ -103,26 +103,7 @@ def free(lock_file: Path) -> bool:
 
 @pytest.fixture
 def database(tmp_path) -> str:
-    """A SQLite database made by a first opening of its store."""
-    url = f"sqlite:///{tmp_path}/data/rdevents.db"
-    make_directory(url)
-
-    async def make() -> None:
-        async with opened(url):
-            pass
-
-    asyncio.run(make())
-    return url
-
-
-@contextlib.asynccontextmanager
-async def opened(url: str) -> AsyncIterator[SQLiteStore]:
-    store = SQLiteStore(url)
-    await store.open()
-    try:
-        yield store
-    finally:
-        await store.close()
+    return made_database(tmp_path)
 
 
 @pytest.fixture

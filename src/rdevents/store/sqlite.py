@@ -78,22 +78,49 @@ def connect(path: str, cache_mb: int = 2,
 
 class _Checkpointer:
     """Copies committed WAL pages into the database file in the background, off the writer's
-    commit path, so that the WAL stays small without stalling writes."""
+    commit path, so that the WAL stays small without stalling writes.
 
-    def __init__(self, path: str, interval: float = 0.25) -> None:
+    Copying is not enough to keep the WAL small: SQLite writes the WAL from its start again
+    only when a write transaction begins with every frame of it copied, and a busy writer is
+    inside a transaction nearly every time a checkpoint here ends. Left alone, the WAL grew by
+    tens of MB a second until a lull, then had its start rewritten and its file truncated, a
+    stall of 100 ms or more. So once it passes REWIND_FRAMES, the writer is asked
+    (`rewind_wanted`) to copy, between two of its transactions, the few frames committed since:
+    the next transaction then starts the WAL over (see `rewind`).
+    """
+
+    INTERVAL = 0.25  # seconds between checkpoints
+    REWIND_FRAMES = 8_192  # 32 MB of 4 KiB pages
+
+    def __init__(self, path: str) -> None:
         self._conn = connect(path)
-        self._interval = interval
+        self.rewind_wanted = False
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sqlite-checkpointer",
                                         daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stopped.wait(self._interval):
+        while not self._stopped.wait(self.INTERVAL):
             try:
-                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                _, frames, _ = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             except sqlite3.Error as exc:
                 log.warning("checkpoint failed: %s", exc)
+                continue
+            if frames >= self.REWIND_FRAMES:
+                self.rewind_wanted = True
+
+    def rewind(self, writer: sqlite3.Connection) -> None:
+        """On the writer's connection, between its transactions: copy what the background
+        checkpoint has not, so that the next transaction starts the WAL over. Tried again after
+        a later transaction if another checkpoint or process was in the way."""
+        try:
+            busy, frames, copied = writer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error as exc:
+            log.warning("checkpoint failed: %s", exc)
+            return
+        if not busy and frames == copied:
+            self.rewind_wanted = False
 
     def stop(self) -> None:
         self._stopped.set()
@@ -322,6 +349,9 @@ class SQLiteStore(SqlStore):
 
     def _commit(self, turn: _WriteTurn) -> None:
         self._execute("COMMIT")
+        checkpointer, writer = self._checkpointer, self._writer
+        if checkpointer is not None and writer is not None and checkpointer.rewind_wanted:
+            checkpointer.rewind(writer)  # inside the turn: no other process's frames since
         turn.end()
 
     @staticmethod

@@ -1,0 +1,67 @@
+"""SQLite only: under writes that never pause, the WAL is started over from its beginning
+rather than growing until a lull (see _Checkpointer)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+
+from conftest import conversion
+from rdevents.clock import utc_now
+from rdevents.ids import new_uuid
+from rdevents.ingest.events import stored_payloads
+from rdevents.process import ACCEPTED, EventsJob
+from rdevents.store.sqlite import _Checkpointer, database_path
+from rdevents.validation import validate_batch
+from sqlite_store import made_database, opened
+
+GROUPS = 200  # transactions, written back to back
+PAGE = 4096
+
+
+def job(group: int) -> EventsJob:
+    """Twenty new contacts with their events."""
+    events, errors = validate_batch(
+        [conversion(f"wal-{group}-{k}@example.com", name="Ana", tags=["a", "b"])
+         for k in range(20)], 100)
+    assert not errors
+    return EventsJob(1, utc_now(), events, [new_uuid() for _ in events],
+                     stored_payloads(events), new_uuid(), False, None)
+
+
+def largest_wal(database_url: str) -> int:
+    """Write GROUPS transactions with no pause between them (the next job is queued before
+    each commit ends), checkpointing every 10 ms; the largest the WAL file grew, in pages."""
+    wal = database_path(database_url) + "-wal"
+
+    async def scenario() -> int:
+        async with opened(database_url) as store:
+            jobs = [job(group) for group in range(GROUPS)]
+            largest = 0
+            pending = [asyncio.ensure_future(store.write(one)) for one in jobs[:2]]
+            for one in jobs[2:]:
+                assert await pending.pop(0) == ACCEPTED
+                largest = max(largest, os.path.getsize(wal))
+                pending.append(asyncio.ensure_future(store.write(one)))
+            assert await asyncio.gather(*pending) == [ACCEPTED, ACCEPTED]
+            return largest // PAGE
+
+    return asyncio.run(scenario())
+
+
+@pytest.fixture
+def database(tmp_path) -> str:
+    return made_database(tmp_path)
+
+
+def test_a_writer_that_never_pauses_keeps_the_wal_small(database, monkeypatch):
+    monkeypatch.setattr(_Checkpointer, "INTERVAL", 0.01)
+    # Without the writer's rewinds, the WAL holds nearly every page the groups wrote ...
+    monkeypatch.setattr(_Checkpointer, "REWIND_FRAMES", 10**9)
+    unbounded = largest_wal(database)
+    assert unbounded > 4_000
+    # ... with them, it is started over soon after it passes REWIND_FRAMES.
+    monkeypatch.setattr(_Checkpointer, "REWIND_FRAMES", 50)
+    assert largest_wal(database) < unbounded / 5
