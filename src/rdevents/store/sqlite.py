@@ -326,7 +326,7 @@ class SQLiteStore(SqlStore):
                 await self._to_the_end(self.in_writer_thread(self._execute, "BEGIN IMMEDIATE"))
                 outcomes: list[Outcome] = self._sqlite_errors(self.process_jobs, conn, jobs)
                 # The turn ends on the writer thread too, as soon as the commit has.
-                await self._to_the_end(self.in_writer_thread(self._commit, turn))
+                await self._to_the_end(self.in_writer_thread(self._commit, conn, turn))
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
@@ -346,11 +346,11 @@ class SQLiteStore(SqlStore):
             finally:
                 turn.end()
 
-    def _commit(self, turn: _WriteTurn) -> None:
+    def _commit(self, conn: sqlite3.Connection, turn: _WriteTurn) -> None:
         self._execute("COMMIT")
-        checkpointer, writer = self._checkpointer, self._writer
-        if checkpointer is not None and writer is not None and checkpointer.rewind_wanted:
-            checkpointer.rewind(writer)  # inside the turn: no other process's frames since
+        checkpointer = self._checkpointer
+        if checkpointer is not None and checkpointer.rewind_wanted:
+            checkpointer.rewind(conn)  # inside the turn: no other process's frames since
         turn.end()
 
     @staticmethod
