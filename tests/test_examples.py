@@ -32,10 +32,11 @@ def canonical(value: object) -> str:
     return json.dumps(value, sort_keys=True)
 
 
-def assert_uuid4(value: object) -> str:
+def assert_new_uuid(value: object) -> str:
+    """A uuid rdevents made: time-ordered (version 7), written as str(uuid.UUID) writes it."""
     assert isinstance(value, str)
     parsed = uuid.UUID(value)
-    assert parsed.version == 4 and str(parsed) == value
+    assert parsed.version == 7 and str(parsed) == value
     return value
 
 
@@ -80,7 +81,7 @@ def test_example_is_accepted_and_stored_as_sent(api, event_type):
     assert response.status_code == 200
     body = assert_json(response)
     assert list(body) == ["event_uuid"]
-    assert_stored(api, assert_uuid4(body["event_uuid"]), sent, batch_uuid=None)
+    assert_stored(api, assert_new_uuid(body["event_uuid"]), sent, batch_uuid=None)
 
 
 @pytest.mark.parametrize("spelling", [str.lower, str.upper], ids=["lower", "upper"])
@@ -92,7 +93,7 @@ def test_query_event_type_in_any_case_is_accepted(api, event_type, spelling):
     response = api.send_event(sent, event_type=spelling(event_type))
 
     assert response.status_code == 200
-    event_uuid = assert_uuid4(assert_json(response)["event_uuid"])
+    event_uuid = assert_new_uuid(assert_json(response)["event_uuid"])
     assert api.get(f"/platform/events/{event_uuid}").json()["event_type"] == event_type
 
 
@@ -106,9 +107,9 @@ def test_all_examples_in_one_batch_are_stored_in_request_order(api):
     assert response.status_code == 200
     body = assert_json(response)
     assert list(body) == ["event_batch_uuid", "events"]
-    batch_uuid = assert_uuid4(body["event_batch_uuid"])
+    batch_uuid = assert_new_uuid(body["event_batch_uuid"])
     assert [list(item) for item in body["events"]] == [["event_uuid"]] * len(batch)
-    uuids = [assert_uuid4(item["event_uuid"]) for item in body["events"]]
+    uuids = [assert_new_uuid(item["event_uuid"]) for item in body["events"]]
     assert len(set(uuids)) == len(batch) and batch_uuid not in uuids
     for event_uuid, sent in zip(uuids, batch, strict=True):
         assert_stored(api, event_uuid, sent, batch_uuid=batch_uuid)
@@ -135,7 +136,7 @@ def test_the_readme_sends_a_first_event_as_written(tmp_path):
         body = json.loads(result.stdout)
         assert list(body) == ["event_uuid"]
         token = create_token(tmp_path, "default")
-        stored = httpx.get(f"{running.url}/platform/events/{assert_uuid4(body['event_uuid'])}",
+        stored = httpx.get(f"{running.url}/platform/events/{assert_new_uuid(body['event_uuid'])}",
                            headers={"Authorization": f"Bearer {token}"}, timeout=30)
         assert stored.status_code == 200
         assert stored.json()["payload"]["email"] == "ana@example.com"

@@ -14,7 +14,7 @@ from rdevents.cli import main
 from relaying import FAST, new_email, stays, wait_for_relay
 from upstream_stub import json_reply
 
-UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 LISTED = ["uuid", "account", "url", "state", "backlog", "sent", "dead", "last_error"]
 
 
