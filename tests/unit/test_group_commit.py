@@ -147,3 +147,51 @@ def test_a_full_queue_refuses_at_once_and_stop_commits_what_was_queued():
 
     assert run(scenario()) == [None, None, None]
     assert committed == ["in-flight", "q1", "q2"]
+
+
+def test_groups_under_way_at_once_are_answered_each_on_its_own_commit():
+    """With two slots, a second group starts while the first waits, and is answered as soon as
+    it commits; a third waits for a slot; stop waits for every group under way."""
+    started: list[list[str]] = []
+    release = {"first": asyncio.Event(), "second": asyncio.Event(), "third": asyncio.Event()}
+    committer = None
+
+    async def commit(jobs):
+        started.append(list(jobs))
+        assert committer is not None and committer.pending >= len(jobs)
+        await release[jobs[0]].wait()
+        return [f"{job} committed" for job in jobs]
+
+    async def until(condition):
+        while not condition():
+            await asyncio.sleep(0)
+
+    async def scenario():
+        nonlocal committer
+        committer = GroupCommitter(commit, concurrency=2)
+        committer.start()
+        first = asyncio.ensure_future(committer.submit("first"))
+        await until(lambda: len(started) == 1)
+        second = asyncio.ensure_future(committer.submit("second"))
+        await until(lambda: len(started) == 2)  # under way beside the first
+        third = asyncio.ensure_future(committer.submit("third"))
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert len(started) == 2 and committer.pending == 3  # no slot for the third
+
+        release["second"].set()
+        assert await second == "second committed"
+        assert not first.done()
+        await until(lambda: len(started) == 3)  # the second's slot went to the third
+        stopping = asyncio.ensure_future(committer.stop())
+        release["third"].set()
+        assert await third == "third committed"
+        await asyncio.sleep(0.01)
+        assert not stopping.done() and not first.done()  # stop waits for the first
+        release["first"].set()
+        await stopping
+        assert committer.pending == 0
+        return await first
+
+    assert run(asyncio.wait_for(scenario(), 5)) == "first committed"
+    assert started == [["first"], ["second"], ["third"]]

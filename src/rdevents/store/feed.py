@@ -4,7 +4,7 @@ A reader's place in an account's feed is a `FeedPosition`: the events after it, 
 store's horizon, are read in feed order (see `SqlStore.read_feed`). Every event at or before the
 horizon is final: no event can commit there later, so a reader that moves to the horizon misses
 none. On SQLite one writer commits at a time and takes ids in order: the feed is id order, and
-the horizon the highest id committed. On PostgreSQL, processes commit in any order: the feed is
+the horizon the highest id committed. On PostgreSQL, writers commit in any order: the feed is
 (id of the writing transaction, id) order, and the horizon stops below the oldest transaction
 still running (see postgres.py).
 """

@@ -1,4 +1,4 @@
-"""Group commit: one writer gathers concurrent write jobs into one transaction.
+"""Group commit: a writer gathers concurrent write jobs into one transaction.
 
 Each request waits for the commit of the transaction that holds its job, so an acknowledgement
 always follows a durable commit, while many requests share the cost of one fsync.
@@ -23,9 +23,12 @@ GroupObserver = Callable[[int, float], None]
 
 
 class GroupCommitter:
-    """Runs `commit_group(jobs) -> outcomes` for groups of queued jobs, one group at a time.
+    """Runs `commit_group(jobs) -> outcomes` for groups of queued jobs, up to `concurrency`
+    groups at a time (SQLite has one writer: 1).
 
-    A group holds every job waiting when the previous transaction ended, up to `max_group`.
+    A group holds every job waiting when a transaction ended (a slot came free), up to
+    `max_group`. Groups under way at once may commit in any order; a job is answered once its
+    own group has committed.
     `commit_group` raising means the transaction did not commit: StoreUnavailable makes every
     job of the group Unavailable; any other error (one job's data the database refuses, a
     conflict with other processes) has the group halved and run again (see `_outcomes`), so
@@ -35,10 +38,11 @@ class GroupCommitter:
     """
 
     def __init__(self, commit_group: Callable[[list[Job]], Awaitable[list[Outcome]]], *,
-                 max_group: int = 256, max_pending: int = 10_000,
+                 max_group: int = 256, max_pending: int = 10_000, concurrency: int = 1,
                  observe: GroupObserver | None = None) -> None:
         self._commit_group = commit_group
         self._max_group = max_group
+        self._concurrency = concurrency
         self._observe = observe
         self._queue: asyncio.Queue[tuple[Job, asyncio.Future[Outcome]] | object] = \
             asyncio.Queue(maxsize=max_pending)
@@ -48,7 +52,7 @@ class GroupCommitter:
 
     @property
     def pending(self) -> int:
-        """Jobs waiting for a transaction or inside the one under way."""
+        """Jobs waiting for a transaction or inside those under way."""
         return self._queue.qsize() + self._in_flight
 
     def start(self) -> None:
@@ -76,9 +80,12 @@ class GroupCommitter:
         self._task = None
 
     async def _run(self) -> None:
+        slots = asyncio.Semaphore(self._concurrency)
+        under_way: set[asyncio.Task[None]] = set()
         stopping = False
         while not stopping:
             group: list[tuple[Job, asyncio.Future[Outcome]]] = []
+            await slots.acquire()  # first: the group takes all that waits once a slot is free
             item = await self._queue.get()
             while True:
                 if item is _STOP:
@@ -88,17 +95,24 @@ class GroupCommitter:
                 if len(group) >= self._max_group or self._queue.empty():
                     break
                 item = self._queue.get_nowait()
-            if group:
-                await self._commit(group)
+            if not group:
+                slots.release()
+                continue
+            task = asyncio.get_running_loop().create_task(self._commit(group))
+            under_way.add(task)
+            task.add_done_callback(under_way.discard)
+            task.add_done_callback(lambda _: slots.release())
+        if under_way:
+            await asyncio.wait(under_way)
 
     async def _commit(self, group: list[tuple[Job, asyncio.Future[Outcome]]]) -> None:
         jobs = [job for job, _ in group]
-        self._in_flight = len(jobs)
+        self._in_flight += len(jobs)
         started = time.perf_counter()
         try:
             outcomes = await self._outcomes(jobs)
         finally:
-            self._in_flight = 0
+            self._in_flight -= len(jobs)
         seconds = time.perf_counter() - started
         for (_, future), outcome in zip(group, outcomes, strict=True):
             if not future.done():

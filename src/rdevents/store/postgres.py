@@ -95,6 +95,9 @@ def _advisory_locks(keys: set[tuple[int, str]]) -> Statement:
 
 class PostgresStore(SqlStore):
     integrity_errors = (psycopg.IntegrityError,)
+    # Two transactions under way: while one waits for the database, the other is decided.
+    # They keep off each other's contacts as other processes' do (the advisory locks).
+    WRITERS = 2
 
     def __init__(self, url: str, *, pool_size: int = 10, **options: Any) -> None:
         super().__init__(url, **options)
@@ -103,7 +106,9 @@ class PostgresStore(SqlStore):
             kwargs={"autocommit": True, "connect_timeout": _CONNECT_TIMEOUT,
                     "application_name": "rdevents"},
             check=AsyncConnectionPool.check_connection)
-        self._writer: psycopg.Connection | None = None
+        # Each writer thread's connection (see WRITERS), and all of them, to close.
+        self._writer = threading.local()
+        self._writers: list[psycopg.Connection] = []
         # The relay senders' transactions: one connection, one transaction at a time.
         self._relay_conn: psycopg.Connection | None = None
         self._relay_lock = threading.Lock()
@@ -129,9 +134,9 @@ class PostgresStore(SqlStore):
     async def close(self) -> None:
         await self.stop_writer()
         await self._pool.close()
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        for conn in self._writers:
+            conn.close()
+        self._writers.clear()
         with self._relay_lock:
             if self._relay_conn is not None:
                 self._relay_conn.close()
@@ -216,10 +221,16 @@ class PostgresStore(SqlStore):
         return [("SELECT pg_advisory_xact_lock(?)", (lock_key((account_id, RELAY_LOCK)),))]
 
     def _writer_connection(self) -> psycopg.Connection:
-        if self._writer is None or self._writer.closed or self._writer.broken:
-            self._writer = psycopg.connect(self.url, connect_timeout=_CONNECT_TIMEOUT,
-                                           application_name=WRITER_APPLICATION_NAME)
-        return self._writer
+        """This writer thread's connection, made again if it was lost."""
+        conn: psycopg.Connection | None = getattr(self._writer, "conn", None)
+        if conn is None or conn.closed or conn.broken:
+            if conn is not None:
+                self._writers.remove(conn)
+            conn = self._writer.conn = psycopg.connect(
+                self.url, connect_timeout=_CONNECT_TIMEOUT,
+                application_name=WRITER_APPLICATION_NAME)
+            self._writers.append(conn)
+        return conn
 
     async def commit_group(self, jobs: list[Job]) -> list[Outcome]:
         # Every statement is a network round trip: all of it runs on the writer thread.

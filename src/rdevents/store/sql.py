@@ -422,11 +422,15 @@ class SqlStore(FieldQueries, WebhookQueries, RelayQueries, OperatorQueries, Admi
 
     # --- lifecycle --------------------------------------------------------------------------------
 
+    # How many write transactions of this process may be under way at once, each on a writer
+    # thread of its own: one where the database has one writer (SQLite).
+    WRITERS = 1
+
     def start_writer(self) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="writer")
+        self._executor = ThreadPoolExecutor(max_workers=self.WRITERS, thread_name_prefix="writer")
         self._committer = GroupCommitter(self.commit_group, max_group=self._max_group,
                                          max_pending=self._max_pending,
-                                         observe=self.group_observer)
+                                         concurrency=self.WRITERS, observe=self.group_observer)
         self._committer.start()
 
     async def stop_writer(self) -> None:
