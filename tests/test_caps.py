@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -68,6 +69,22 @@ def test_events_define_custom_fields_up_to_the_cap(server):
         assert field_count(api) == FIELDS
 
 
+def test_events_sent_at_once_that_each_define_a_field_define_no_more_than_the_cap(server):
+    """Groups under way at once (PostgreSQL: two writers a process) each count the account's
+    fields after the others have defined theirs."""
+    _, token = server.new_account()
+
+    def send(n: int) -> int:
+        with server.client(token) as api:
+            return api.send_event(conversion(new_email(), **{f"cf_field_{n}": n})).status_code
+
+    with ThreadPoolExecutor(16) as pool:
+        statuses = list(pool.map(send, range(48)))
+    assert sorted(set(statuses)) == [200, 400] and statuses.count(200) == FIELDS
+    with server.client(token) as api:
+        assert field_count(api) == FIELDS
+
+
 def test_a_contact_has_at_most_the_cap_of_tags(server):
     _, token = server.new_account()
     email = new_email()
@@ -91,3 +108,20 @@ def test_a_contact_has_at_most_the_cap_of_tags(server):
                              json={"tags": ["v", "w", "x", "y"]})
         assert replaced.status_code == 200
         assert api.contact(email).json()["tags"] == ["v", "w", "x", "y"]
+
+
+def test_fields_created_at_once_through_the_api_are_no_more_than_the_cap(server):
+    _, token = server.new_account()
+
+    def create(n: int) -> int:
+        with server.client(token) as api:
+            return api.post("/platform/contacts/fields", json={
+                "api_identifier": f"cf_made_{n}", "data_type": "STRING",
+                "presentation_type": "TEXT_INPUT", "name": {"pt-BR": f"Made {n}"},
+                "label": {"pt-BR": f"Made {n}"}}).status_code
+
+    with ThreadPoolExecutor(16) as pool:
+        statuses = list(pool.map(create, range(32)))
+    assert sorted(set(statuses)) == [201, 400] and statuses.count(201) == FIELDS
+    with server.client(token) as api:
+        assert field_count(api) == FIELDS

@@ -195,3 +195,23 @@ def test_groups_under_way_at_once_are_answered_each_on_its_own_commit():
 
     assert run(asyncio.wait_for(scenario(), 5)) == "first committed"
     assert started == [["first"], ["second"], ["third"]]
+
+
+def test_a_group_whose_commit_breaks_is_answered_and_the_next_ones_go_on():
+    """A bug after the transaction (here: outcomes that do not match the jobs) fails that
+    group's jobs instead of leaving them waiting, and later groups are committed."""
+    async def commit(jobs):
+        await asyncio.sleep(0)
+        return [] if "broken" in jobs else [None] * len(jobs)
+
+    async def scenario():
+        committer = GroupCommitter(commit, concurrency=2)
+        committer.start()
+        broken = await committer.submit("broken")
+        later = await committer.submit("later")
+        await committer.stop()
+        return broken, later
+
+    broken, later = run(asyncio.wait_for(scenario(), 5))
+    assert isinstance(broken, Failed) and isinstance(broken.exception, ValueError)
+    assert later is None

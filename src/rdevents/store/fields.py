@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..custom_fields import FieldDefinition
 from . import FieldExists
-from .queries import Queries, Row, from_json, placeholders, to_json
+from .queries import Queries, Row, Statement, from_json, placeholders, to_json
 
 FIELD_COLUMNS = ("uuid", "api_identifier", "data_type", "name", "label", "presentation_type",
                  "validation_rules", "origin", "created_at", "updated_at")
@@ -37,14 +37,21 @@ class FieldQueries(Queries):
         """Store a field; False (and nothing stored) when the account has `limit` fields.
         Raises FieldExists when the account has a field of that api_identifier."""
         try:
-            changed, _ = await self.change(
-                f"INSERT INTO custom_fields ({', '.join(FIELD_COLUMNS)}, account_id) "
-                f"SELECT {placeholders(len(FIELD_COLUMNS) + 1)} WHERE (SELECT count(*) FROM "
-                "custom_fields WHERE account_id = ?) < ?",
-                (*field_row(definition), account_id, account_id, limit))
+            *_, (changed, _) = await self.change_all([
+                *self.field_definitions_lock(account_id),
+                (f"INSERT INTO custom_fields ({', '.join(FIELD_COLUMNS)}, account_id) "
+                 f"SELECT {placeholders(len(FIELD_COLUMNS) + 1)} WHERE (SELECT count(*) FROM "
+                 "custom_fields WHERE account_id = ?) < ?",
+                 (*field_row(definition), account_id, account_id, limit))])
         except self.integrity_errors:
             raise FieldExists(definition.api_identifier) from None
         return changed > 0
+
+    def field_definitions_lock(self, account_id: int) -> list[Statement]:
+        """Statements that wait for the account's writes defining fields, and keep new ones
+        waiting, until the transaction ends, so that the count of its fields holds until then
+        (PostgreSQL: SQLite's writes take turns)."""
+        return []
 
     async def update_field(self, account_id: int, definition: FieldDefinition) -> bool:
         """Store what may change of a definition: names, presentation and rules."""

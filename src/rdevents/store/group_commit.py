@@ -26,13 +26,15 @@ class GroupCommitter:
     """Runs `commit_group(jobs) -> outcomes` for groups of queued jobs, up to `concurrency`
     groups at a time (SQLite has one writer: 1).
 
-    A group holds every job waiting when a transaction ended (a slot came free), up to
-    `max_group`. Groups under way at once may commit in any order; a job is answered once its
-    own group has committed.
+    A group holds every job waiting when a slot comes free (with one slot: when the previous
+    transaction ended), up to `max_group`; with a slot free, the next job to arrive starts a
+    group at once. Groups under way at once may commit in any order; a job is answered once its
+    own group has ended.
+
     `commit_group` raising means the transaction did not commit: StoreUnavailable makes every
     job of the group Unavailable; any other error (one job's data the database refuses, a
-    conflict with other processes) has the group halved and run again (see `_outcomes`), so
-    that no job fails for another's. The queue is bounded by `max_pending`; past it `submit`
+    conflict with other transactions) has the group halved and run again (see `_outcomes`),
+    so that no job fails for another's. The queue is bounded by `max_pending`; past it `submit`
     raises Overloaded at once instead of letting memory grow. `observe`, if given, is told of
     each group (for the metrics).
     """
@@ -82,6 +84,15 @@ class GroupCommitter:
     async def _run(self) -> None:
         slots = asyncio.Semaphore(self._concurrency)
         under_way: set[asyncio.Task[None]] = set()
+        try:
+            await self._start_groups(slots, under_way)
+        finally:  # stopped, or cancelled: the groups under way still end, and answer
+            if under_way:
+                await asyncio.wait(under_way)
+
+    async def _start_groups(self, slots: asyncio.Semaphore,
+                            under_way: set[asyncio.Task[None]]) -> None:
+        """Start a group in each slot that comes free, until the queue says stop."""
         stopping = False
         while not stopping:
             group: list[tuple[Job, asyncio.Future[Outcome]]] = []
@@ -102,8 +113,6 @@ class GroupCommitter:
             under_way.add(task)
             task.add_done_callback(under_way.discard)
             task.add_done_callback(lambda _: slots.release())
-        if under_way:
-            await asyncio.wait(under_way)
 
     async def _commit(self, group: list[tuple[Job, asyncio.Future[Outcome]]]) -> None:
         jobs = [job for job, _ in group]
@@ -111,12 +120,19 @@ class GroupCommitter:
         started = time.perf_counter()
         try:
             outcomes = await self._outcomes(jobs)
+            for (_, future), outcome in zip(group, outcomes, strict=True):
+                if not future.done():
+                    future.set_result(outcome)
+        except Exception as exc:  # a bug: still, no request may wait for ever
+            log.exception("a write group failed")
+            _answer_the_rest(group, Failed(exc))
+            return
+        except BaseException:  # cancelled
+            _answer_the_rest(group, Unavailable("the write was interrupted"))
+            raise
         finally:
             self._in_flight -= len(jobs)
         seconds = time.perf_counter() - started
-        for (_, future), outcome in zip(group, outcomes, strict=True):
-            if not future.done():
-                future.set_result(outcome)
         if self._observe is not None:  # once the requests have their outcomes
             try:
                 self._observe(len(jobs), seconds)
@@ -146,3 +162,9 @@ class GroupCommitter:
             log.warning("write transaction of %d jobs failed (%s); splitting it", len(jobs), exc)
         half = len(jobs) // 2
         return [*await self._outcomes(jobs[:half]), *await self._outcomes(jobs[half:])]
+
+
+def _answer_the_rest(group: list[tuple[Job, asyncio.Future[Outcome]]], outcome: Outcome) -> None:
+    for _, future in group:
+        if not future.done():
+            future.set_result(outcome)

@@ -1,10 +1,11 @@
 """The PostgreSQL backend: many processes, on many hosts, on one database.
 
-Writes use the same group commit as SQLite, on one connection per process held by the writer
-thread. Other processes write at the same time, so a group first takes a transaction-scoped
-advisory lock for each contact it touches (in a fixed order, so no two groups deadlock): two
-groups that share a contact run one after the other, and no tag, field or funnel change is lost;
-two processes cannot both create the same contact. Reads use a pool of connections.
+Writes use the same group commit as SQLite, with two groups of a process under way at once, each
+on a writer thread and connection of its own (WRITERS). Other groups, of this process or others,
+write at the same time, so a group first takes a transaction-scoped advisory lock for each
+contact it touches (in a fixed order, so no two groups deadlock): two groups that share a contact
+run one after the other, and no tag, field or funnel change is lost; two groups cannot both
+create the same contact. Reads use a pool of connections.
 """
 
 from __future__ import annotations
@@ -81,7 +82,8 @@ def unavailable(exc: psycopg.Error) -> bool:
 
 def lock_key(key: tuple[int, str]) -> int:
     """A 64-bit advisory lock key for (account id, subject): a contact's e-mail, RATE_LOCK, or
-    FIELD_LOCK and a field's name (collisions only serialise more)."""
+    FIELD_LOCK and a field's name, or FIELD_LOCK alone for the account's definitions
+    (collisions only serialise more)."""
     digest = hashlib.blake2b(f"{key[0]}:{key[1]}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
 
@@ -108,7 +110,7 @@ class PostgresStore(SqlStore):
             check=AsyncConnectionPool.check_connection)
         # Each writer thread's connection (see WRITERS), and all of them, to close.
         self._writer = threading.local()
-        self._writers: list[psycopg.Connection] = []
+        self._writers: set[psycopg.Connection] = set()
         # The relay senders' transactions: one connection, one transaction at a time.
         self._relay_conn: psycopg.Connection | None = None
         self._relay_lock = threading.Lock()
@@ -184,8 +186,11 @@ class PostgresStore(SqlStore):
         return [_advisory_locks(keys)]
 
     def lock_fields_statements(self, keys: set[FieldKey]) -> list[Statement]:
-        # Taken after the contacts' locks, by every writer: the same order everywhere.
-        return [_advisory_locks({(account_id, FIELD_LOCK + name) for account_id, name in keys})]
+        # Taken after the contacts' locks, by every writer: the same order everywhere. Each
+        # field's, and its account's (FIELD_LOCK alone): a group defining fields counts the
+        # account's, and another defining others must wait to count them after it.
+        return [_advisory_locks({(account_id, FIELD_LOCK + name) for account_id, name in keys}
+                                | {(account_id, FIELD_LOCK) for account_id, _ in keys})]
 
     def lock_counters(self, conn: psycopg.Connection, account_ids: list[int]) -> None:
         # Taken before any contact's lock, by every writer: the same order everywhere.
@@ -217,6 +222,9 @@ class PostgresStore(SqlStore):
                    ) -> tuple[str, tuple[Any, ...]]:
         return "(e.xid, e.id) > (?, ?) AND e.xid <= ?", (after.xid, after.id, horizon.xid)
 
+    def field_definitions_lock(self, account_id: int) -> list[Statement]:
+        return [("SELECT pg_advisory_xact_lock(?)", (lock_key((account_id, FIELD_LOCK)),))]
+
     def relay_membership_lock(self, account_id: int) -> list[Statement]:
         return [("SELECT pg_advisory_xact_lock(?)", (lock_key((account_id, RELAY_LOCK)),))]
 
@@ -224,12 +232,14 @@ class PostgresStore(SqlStore):
         """This writer thread's connection, made again if it was lost."""
         conn: psycopg.Connection | None = getattr(self._writer, "conn", None)
         if conn is None or conn.closed or conn.broken:
-            if conn is not None:
-                self._writers.remove(conn)
-            conn = self._writer.conn = psycopg.connect(
-                self.url, connect_timeout=_CONNECT_TIMEOUT,
-                application_name=WRITER_APPLICATION_NAME)
-            self._writers.append(conn)
+            if conn is not None:  # forgotten before connecting, which may fail
+                self._writer.conn = None
+                self._writers.discard(conn)
+                conn.close()
+            conn = psycopg.connect(self.url, connect_timeout=_CONNECT_TIMEOUT,
+                                   application_name=WRITER_APPLICATION_NAME)
+            self._writer.conn = conn
+            self._writers.add(conn)
         return conn
 
     async def commit_group(self, jobs: list[Job]) -> list[Outcome]:

@@ -344,9 +344,9 @@ class WriteSession:
 class SqlStore(FieldQueries, WebhookQueries, RelayQueries, OperatorQueries, AdminQueries,
                DashboardQueries, RequestLogQueries, OutboxQueries, SandboxQueries,
                BulkQueries, Store):
-    """A store over a SQL database: writes through the group committer, one group at a time,
-    with a writer thread of their own for what blocks (see each backend's `commit_group`); reads
-    and administration through the backend's own means."""
+    """A store over a SQL database: writes through the group committer, up to WRITERS groups at
+    a time, with writer threads of their own for what blocks (see each backend's `commit_group`);
+    reads and administration through the backend's own means."""
 
     def __init__(self, url: str, *, max_group: int = 256, max_pending: int = 10_000,
                  caps: DataCaps = DataCaps()) -> None:
