@@ -122,6 +122,16 @@ def cpu_seconds(pid: int) -> float:
                ) / os.sysconf("SC_CLK_TCK")
 
 
+def written_bytes(pid: int) -> int:
+    """Bytes the server has written to storage (its processes' `write_bytes`): the database
+    and its WAL, the checkpoints' copies included."""
+    total = 0
+    for process in server_processes(pid):
+        io = Path(f"/proc/{process}/io").read_text()
+        total += int(re.search(r"write_bytes:\s+(\d+)", io).group(1))
+    return total
+
+
 def rss_mb(pid: int) -> tuple[float, float]:
     """(current RSS, peak RSS) of the server, its worker processes summed, in MB."""
     current = peak = 0
@@ -277,15 +287,19 @@ def scenario_ceiling(workdir: Path, seconds: int) -> list[Result]:
 
 
 def with_cpu(server: Server, name: str, events_per_request: int, measure) -> Result:
-    """The result of `measure()` on `server`, with the server's CPU time a request: on a
+    """The result of `measure()` on `server`, with the server's CPU time a request (on a
     machine shared with other work, the throughput follows what the others leave, the CPU a
-    request much less."""
-    cpu_before = cpu_seconds(server.process.pid)
+    request much less) and the bytes it wrote to storage an event."""
+    pid = server.process.pid
+    cpu_before, written_before = cpu_seconds(pid), written_bytes(pid)
     measured = measure()
-    cpu = cpu_seconds(server.process.pid) - cpu_before
-    per_request = cpu / max(measured["requests"], 1) * 1e6
-    result = to_result(name, measured, events_per_request, server.process.pid,
-                       f"server CPU {per_request:,.0f} us a request")
+    cpu = cpu_seconds(pid) - cpu_before
+    requests = max(measured["requests"], 1)
+    per_request = cpu / requests * 1e6
+    written = (written_bytes(pid) - written_before) / (requests * events_per_request)
+    result = to_result(name, measured, events_per_request, pid,
+                       f"server CPU {per_request:,.0f} us a request, "
+                       f"{written / 1000:,.1f} kB written an event")
     result.cpu_us_per_event = per_request / events_per_request
     return result
 
