@@ -215,3 +215,41 @@ def test_a_group_whose_commit_breaks_is_answered_and_the_next_ones_go_on():
     broken, later = run(asyncio.wait_for(scenario(), 5))
     assert isinstance(broken, Failed) and isinstance(broken.exception, ValueError)
     assert later is None
+
+
+def test_beside_a_group_under_way_a_group_starts_once_as_many_jobs_wait():
+    started: list[list[str]] = []
+    release = asyncio.Event()
+
+    async def commit(jobs):
+        started.append(list(jobs))
+        if len(started) == 1:
+            await release.wait()
+        return [None] * len(jobs)
+
+    async def settle():
+        for _ in range(10):
+            await asyncio.sleep(0)
+
+    async def scenario():
+        committer = GroupCommitter(commit, concurrency=2)
+        committer.start()
+        first = [asyncio.ensure_future(committer.submit(f"a{n}")) for n in range(3)]
+        await settle()
+        assert started == [["a0", "a1", "a2"]]
+        lone = asyncio.ensure_future(committer.submit("b0"))
+        await settle()
+        assert len(started) == 1  # one job would be a transaction for little: it waits
+        more = [asyncio.ensure_future(committer.submit(f"b{n}")) for n in (1, 2)]
+        await settle()
+        assert started[1:] == [["b0", "b1", "b2"]]  # as many as the group under way
+        await asyncio.gather(lone, *more)
+        late = asyncio.ensure_future(committer.submit("c0"))
+        await settle()
+        assert len(started) == 2  # still beside the first group: it waits
+        release.set()  # the first group ends: the lone job goes at once
+        await asyncio.gather(*first, late)
+        await committer.stop()
+
+    run(asyncio.wait_for(scenario(), 5))
+    assert started == [["a0", "a1", "a2"], ["b0", "b1", "b2"], ["c0"]]

@@ -27,9 +27,10 @@ class GroupCommitter:
     groups at a time (SQLite has one writer: 1).
 
     A group holds every job waiting when a slot comes free (with one slot: when the previous
-    transaction ended), up to `max_group`; with a slot free, the next job to arrive starts a
-    group at once. Groups under way at once may commit in any order; a job is answered once its
-    own group has ended.
+    transaction ended), up to `max_group`. While other groups are under way, a free slot waits
+    until as many jobs wait as they hold, or until they end: a group of a job or two beside
+    them would cost a transaction's fixed work (its round trips, its commit) for little. Groups
+    under way at once may commit in any order; a job is answered once its own group has ended.
 
     `commit_group` raising means the transaction did not commit: StoreUnavailable makes every
     job of the group Unavailable; any other error (one job's data the database refuses, a
@@ -51,6 +52,7 @@ class GroupCommitter:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._in_flight = 0
+        self._changed = asyncio.Event()  # a job queued, or a group ended
 
     @property
     def pending(self) -> int:
@@ -69,6 +71,7 @@ class GroupCommitter:
             self._queue.put_nowait((job, future))
         except asyncio.QueueFull:
             raise Overloaded() from None
+        self._changed.set()
         # Shielded: a client that disconnects must not cancel a write already queued.
         return await asyncio.shield(future)
 
@@ -97,6 +100,7 @@ class GroupCommitter:
         while not stopping:
             group: list[tuple[Job, asyncio.Future[Outcome]]] = []
             await slots.acquire()  # first: the group takes all that waits once a slot is free
+            await self._enough_waiting()
             item = await self._queue.get()
             while True:
                 if item is _STOP:
@@ -109,14 +113,20 @@ class GroupCommitter:
             if not group:
                 slots.release()
                 continue
+            self._in_flight += len(group)  # now: the next slot's wait counts them
             task = asyncio.get_running_loop().create_task(self._commit(group))
             under_way.add(task)
             task.add_done_callback(under_way.discard)
             task.add_done_callback(lambda _: slots.release())
 
+    async def _enough_waiting(self) -> None:
+        """Until as many jobs wait as the groups under way hold, or none is under way."""
+        while self._in_flight and self._queue.qsize() < self._in_flight:
+            self._changed.clear()
+            await self._changed.wait()
+
     async def _commit(self, group: list[tuple[Job, asyncio.Future[Outcome]]]) -> None:
         jobs = [job for job, _ in group]
-        self._in_flight += len(jobs)
         started = time.perf_counter()
         try:
             outcomes = await self._outcomes(jobs)
@@ -132,6 +142,7 @@ class GroupCommitter:
             raise
         finally:
             self._in_flight -= len(jobs)
+            self._changed.set()
         seconds = time.perf_counter() - started
         if self._observe is not None:  # once the requests have their outcomes
             try:
