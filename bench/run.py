@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import json
 import os
 import platform
@@ -120,6 +121,19 @@ def cpu_seconds(pid: int) -> float:
     in seconds."""
     return sum(int(fields[11]) + int(fields[12]) for fields in map(_stat, server_processes(pid))
                ) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU time used so far by this machine's PostgreSQL processes, in seconds."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "comm").read_text().strip() == "postgres":
+                fields = _stat(int(entry.name))
+                total += int(fields[11]) + int(fields[12])
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def written_bytes(pid: int) -> int:
@@ -382,7 +396,7 @@ def scenario_memory(workdir: Path, total_events: int) -> list[Result]:
 
 def scenario_postgres(workdir: Path, seconds: int) -> list[Result]:
     """The single, batch and conversions scenarios on PostgreSQL (a fresh database for each,
-    dropped after)."""
+    dropped after), with the CPU time of rdevents and of PostgreSQL (the machine's)."""
     results = []
     for name, body, path, connections, per_request in (
             ("single events, 64 connections, new contact each", single_body(),
@@ -395,10 +409,15 @@ def scenario_postgres(workdir: Path, seconds: int) -> list[Result]:
         try:
             server, token = start_rdevents(workdir / f"pg-{len(results)}", url)
             try:
-                measured = wrk(server.url, body, token, path=path, connections=connections,
-                               seconds=seconds)
-                results.append(to_result(f"PostgreSQL: {name}", measured, per_request,
-                                         server.process.pid))
+                postgres_before = postgres_cpu_seconds()
+                result = with_cpu(server, f"PostgreSQL: {name}", per_request,
+                                  functools.partial(wrk, server.url, body, token, path=path,
+                                                    connections=connections, seconds=seconds))
+                events = result.events_per_s * seconds
+                result.notes += (", PostgreSQL CPU "
+                                 f"{(postgres_cpu_seconds() - postgres_before) / events * 1e6:,.0f}"
+                                 " us an event")
+                results.append(result)
             finally:
                 server.stop()
         finally:
@@ -728,7 +747,7 @@ def print_shares(results: list[Result]) -> None:
     print("\n| scenario | events/s ÷ ceiling req/s | ceiling CPU a request ÷ CPU an event |")
     print("| --- | --- | --- |")
     for r in results:
-        if r is not ceiling and r.cpu_us_per_event:
+        if r is not ceiling and r.cpu_us_per_event and not r.scenario.startswith("PostgreSQL"):
             print(f"| {r.scenario} | {r.events_per_s / ceiling.requests_per_s:.2f} | "
                   f"{ceiling.cpu_us_per_event / r.cpu_us_per_event:.2f} |")
 
