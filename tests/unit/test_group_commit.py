@@ -253,3 +253,58 @@ def test_beside_a_group_under_way_a_group_starts_once_as_many_jobs_wait():
 
     run(asyncio.wait_for(scenario(), 5))
     assert started == [["a0", "a1", "a2"], ["b0", "b1", "b2"], ["c0"]]
+
+
+def test_a_group_that_ends_before_an_earlier_one_is_told_of_again_when_that_one_ends():
+    release = {"a": asyncio.Event(), "b": asyncio.Event(), "c": asyncio.Event()}
+    started: list[str] = []
+    told: list[list[str]] = []
+
+    async def commit(jobs):
+        started.append(jobs[0])
+        await release[jobs[0]].wait()
+        return [None] * len(jobs)
+
+    async def until(condition):
+        while not condition():
+            await asyncio.sleep(0)
+
+    async def scenario():
+        committer = GroupCommitter(commit, concurrency=2, held_back=told.append)
+        committer.start()
+        a = asyncio.ensure_future(committer.submit("a"))
+        await until(lambda: started == ["a"])
+        b = asyncio.ensure_future(committer.submit("b"))
+        await until(lambda: started == ["a", "b"])
+        release["b"].set()
+        await b
+        c = asyncio.ensure_future(committer.submit("c"))
+        await until(lambda: started == ["a", "b", "c"])
+        assert told == []  # "a", earlier, is still under way
+        release["c"].set()
+        await c
+        assert told == []
+        release["a"].set()
+        await a
+        assert told == [["b"], ["c"]]  # in the order they ended, once "a" has
+        await committer.stop()
+
+    run(asyncio.wait_for(scenario(), 5))
+
+
+def test_groups_one_at_a_time_are_never_held_back():
+    told: list[list[int]] = []
+
+    async def commit(jobs):
+        await asyncio.sleep(0)
+        return [None] * len(jobs)
+
+    async def scenario():
+        committer = GroupCommitter(commit, held_back=told.append)
+        committer.start()
+        for n in range(5):
+            await committer.submit(n)
+        await committer.stop()
+
+    run(asyncio.wait_for(scenario(), 5))
+    assert told == []

@@ -20,6 +20,9 @@ _STOP = object()
 
 # Told of each group once its transaction has ended: its jobs, and the seconds it took.
 GroupObserver = Callable[[int, float], None]
+# Told of the jobs of a group that ended while an earlier group was still under way, once every
+# earlier group has ended too.
+HeldBack = Callable[[list[Job]], None]
 
 
 class GroupCommitter:
@@ -37,13 +40,21 @@ class GroupCommitter:
     conflict with other transactions) has the group halved and run again (see `_outcomes`),
     so that no job fails for another's. The queue is bounded by `max_pending`; past it `submit`
     raises Overloaded at once instead of letting memory grow. `observe`, if given, is told of
-    each group (for the metrics).
+    each group (for the metrics). `held_back`, if given, is told of each group that ended while
+    an earlier one was under way, once all earlier ones have ended: where a transaction's
+    changes are shown in order only after those of the transactions before it (PostgreSQL's
+    event feed), whoever was told of its commit at once must be told again then.
     """
 
     def __init__(self, commit_group: Callable[[list[Job]], Awaitable[list[Outcome]]], *,
                  max_group: int = 256, max_pending: int = 10_000, concurrency: int = 1,
-                 observe: GroupObserver | None = None) -> None:
+                 observe: GroupObserver | None = None,
+                 held_back: HeldBack | None = None) -> None:
         self._commit_group = commit_group
+        self._held_back = held_back
+        self._formed = 0  # how many groups have been formed: each one's number, in order
+        self._numbers_under_way: set[int] = set()
+        self._ended_early: list[tuple[int, list[Job]]] = []  # before an earlier group
         self._max_group = max_group
         self._concurrency = concurrency
         self._observe = observe
@@ -114,7 +125,9 @@ class GroupCommitter:
                 slots.release()
                 continue
             self._in_flight += len(group)  # now: the next slot's wait counts them
-            task = asyncio.get_running_loop().create_task(self._commit(group))
+            number, self._formed = self._formed, self._formed + 1
+            self._numbers_under_way.add(number)
+            task = asyncio.get_running_loop().create_task(self._commit(group, number))
             under_way.add(task)
             task.add_done_callback(under_way.discard)
             task.add_done_callback(lambda _: slots.release())
@@ -125,7 +138,8 @@ class GroupCommitter:
             self._changed.clear()
             await self._changed.wait()
 
-    async def _commit(self, group: list[tuple[Job, asyncio.Future[Outcome]]]) -> None:
+    async def _commit(self, group: list[tuple[Job, asyncio.Future[Outcome]]],
+                      number: int) -> None:
         jobs = [job for job, _ in group]
         started = time.perf_counter()
         try:
@@ -143,12 +157,33 @@ class GroupCommitter:
         finally:
             self._in_flight -= len(jobs)
             self._changed.set()
+            self._numbers_under_way.discard(number)
+            if self._held_back is not None:
+                self._tell_held_back(number, jobs)
         seconds = time.perf_counter() - started
         if self._observe is not None:  # once the requests have their outcomes
             try:
                 self._observe(len(jobs), seconds)
             except Exception:
                 log.exception("observing a write group failed")
+
+    def _tell_held_back(self, number: int, jobs: list[Job]) -> None:
+        """Group `number` has ended: keep it if an earlier one is under way; tell of those kept
+        that no earlier group holds back any more."""
+        assert self._held_back is not None
+        oldest = min(self._numbers_under_way, default=None)
+        if oldest is not None and oldest < number:
+            self._ended_early.append((number, jobs))
+        kept = []
+        for ended, held_jobs in self._ended_early:
+            if oldest is None or ended < oldest:
+                try:
+                    self._held_back(held_jobs)
+                except Exception:
+                    log.exception("telling of a group held back failed")
+            else:
+                kept.append((ended, held_jobs))
+        self._ended_early = kept
 
     async def _outcomes(self, jobs: list[Job]) -> list[Outcome]:
         """The outcome of each job. When the transaction fails for a reason other than the
