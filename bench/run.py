@@ -116,24 +116,34 @@ def server_processes(pid: int) -> list[int]:
     return [pid, *children]
 
 
+def _cpu_seconds_of(pids: list[int]) -> float:
+    """CPU time (user and system, all threads) these processes have used, in seconds; a
+    process that has ended since counts nothing."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = _stat(pid)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pid: int) -> float:
-    """CPU time the server has used (user and system, all its threads and worker processes),
-    in seconds."""
-    return sum(int(fields[11]) + int(fields[12]) for fields in map(_stat, server_processes(pid))
-               ) / os.sysconf("SC_CLK_TCK")
+    """CPU time the server has used (all its threads and worker processes), in seconds."""
+    return _cpu_seconds_of(server_processes(pid))
 
 
 def postgres_cpu_seconds() -> float:
     """CPU time used so far by this machine's PostgreSQL processes, in seconds."""
-    total = 0
+    pids = []
     for entry in Path("/proc").iterdir():
         try:
             if entry.name.isdigit() and (entry / "comm").read_text().strip() == "postgres":
-                fields = _stat(int(entry.name))
-                total += int(fields[11]) + int(fields[12])
+                pids.append(int(entry.name))
         except (FileNotFoundError, ProcessLookupError):
             continue
-    return total / os.sysconf("SC_CLK_TCK")
+    return _cpu_seconds_of(pids)
 
 
 def written_bytes(pid: int) -> int:

@@ -431,14 +431,13 @@ class SqlStore(FieldQueries, WebhookQueries, RelayQueries, OperatorQueries, Admi
         self._committer = GroupCommitter(self.commit_group, max_group=self._max_group,
                                          max_pending=self._max_pending,
                                          concurrency=self.WRITERS, observe=self.group_observer,
-                                         held_back=self._wake_held_back if self.WRITERS > 1
-                                         else None)
+                                         held_back=self._wake_held_back)
         self._committer.start()
 
     def _wake_held_back(self, jobs: list[Job]) -> None:
         """Wake the feed readers of these jobs' accounts again: their events were committed
         while an earlier transaction of this process was under way, which kept them from the
-        feed (its horizon) until it ended."""
+        feed (its horizon) until it ended. (Never with one writer: groups end in order.)"""
         for account_id in {job.account_id for job in jobs}:
             self.commits.committed(account_id)
 
