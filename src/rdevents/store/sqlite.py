@@ -316,14 +316,17 @@ class SQLiteStore(SqlStore):
 
     async def commit_group(self, jobs: list[Job]) -> list[Outcome]:
         """The group's Python work runs on the event loop's thread; only waiting for SQLite's
-        write lock and the commit's disk sync run on the writer thread. A writer thread that
-        did it all would hand the GIL back and forth with the event loop for every row."""
+        write lock (when another program holds it) and the commit's disk sync run on the
+        writer thread. A writer thread that did it all would hand the GIL back and forth with
+        the event loop for every row."""
         async with self._writing() as turn:
             conn = self._writer
             if conn is None:
                 raise StoreUnavailable("the store is closed")
             try:
-                await self._to_the_end(self.in_writer_thread(self._execute, "BEGIN IMMEDIATE"))
+                if not self._begin_at_once(conn):
+                    await self._to_the_end(
+                        self.in_writer_thread(self._execute, "BEGIN IMMEDIATE"))
                 outcomes: list[Outcome] = self._sqlite_errors(self.process_jobs, conn, jobs)
                 # The turn ends on the writer thread too, as soon as the commit has.
                 await self._to_the_end(self.in_writer_thread(self._commit, conn, turn))
@@ -332,6 +335,19 @@ class SQLiteStore(SqlStore):
                     conn.execute("ROLLBACK")
                 raise
             return outcomes
+
+    def _begin_at_once(self, conn: sqlite3.Connection) -> bool:
+        """Begin the write transaction on the loop's thread if SQLite's write lock is free
+        (in this process's turn it is, unless a program that takes no turns holds it); False,
+        having waited for nothing, if it is not. Begun on the writer thread, a group waited
+        for the loop to come back to it, behind other requests' work, work that was then
+        gone when the loop had nothing else to do: while the commit's disk sync ran."""
+        conn.execute("PRAGMA busy_timeout=0")
+        try:
+            began: bool = self._sqlite_errors(_begin_unless_busy, conn)
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        return began
 
     @asynccontextmanager
     async def _writing(self) -> AsyncIterator[_WriteTurn]:
@@ -467,6 +483,16 @@ class SQLiteStore(SqlStore):
             finally:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
+
+
+def _begin_unless_busy(conn: sqlite3.Connection) -> bool:
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:
+            return False
+        raise
+    return True
 
 
 class _SQLiteTx:
