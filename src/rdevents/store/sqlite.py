@@ -341,7 +341,9 @@ class SQLiteStore(SqlStore):
         (in this process's turn it is, unless a program that takes no turns holds it); False,
         having waited for nothing, if it is not. Begun on the writer thread, a group waited
         for the loop to come back to it, behind other requests' work, work that was then
-        gone when the loop had nothing else to do: while the commit's disk sync ran."""
+        gone when the loop had nothing else to do: while the commit's disk sync ran. (What
+        no busy timeout bounds, the rebuilding of the WAL's index after a writer died in the
+        middle of a commit, runs here then, as it would in the group's first read.)"""
         conn.execute("PRAGMA busy_timeout=0")
         try:
             began: bool = self._sqlite_errors(_begin_unless_busy, conn)
