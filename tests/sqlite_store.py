@@ -7,7 +7,12 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from rdevents.clock import utc_now
+from rdevents.ids import new_uuid
+from rdevents.ingest.events import stored_payloads
+from rdevents.process import EventsJob
 from rdevents.store.sqlite import SQLiteStore, make_directory
+from rdevents.validation import validate_batch
 
 
 def made_database(directory: Path) -> str:
@@ -31,3 +36,11 @@ async def opened(url: str) -> AsyncIterator[SQLiteStore]:
         yield store
     finally:
         await store.close()
+
+
+def events_job(items: list[dict], batch_uuid: str | None = None) -> EventsJob:
+    """The write job of account 1 for these (valid) events, as a request would make it."""
+    events, errors = validate_batch(items, 100)
+    assert not errors
+    return EventsJob(1, utc_now(), events, [new_uuid() for _ in events],
+                     stored_payloads(events), batch_uuid)

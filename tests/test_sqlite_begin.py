@@ -11,19 +11,9 @@ import time
 import pytest
 
 from conftest import conversion
-from rdevents.clock import utc_now
-from rdevents.ids import new_uuid
-from rdevents.ingest.events import stored_payloads
-from rdevents.process import ACCEPTED, EventsJob
+from rdevents.process import ACCEPTED
 from rdevents.store.sqlite import BUSY_TIMEOUT_MS, database_path
-from rdevents.validation import validate_batch
-from sqlite_store import made_database, opened
-
-
-def job(email: str) -> EventsJob:
-    events, errors = validate_batch([conversion(email)], 100)
-    assert not errors
-    return EventsJob(1, utc_now(), events, [new_uuid()], stored_payloads(events))
+from sqlite_store import events_job, made_database, opened
 
 
 @pytest.fixture
@@ -48,7 +38,7 @@ def test_a_group_begins_on_the_loop_when_the_write_lock_is_free(database):
     async def scenario() -> list[tuple]:
         async with opened(database) as store:
             calls = writer_thread_calls(store)
-            assert await store.write(job("free@example.com")) == ACCEPTED
+            assert await store.write(events_job([conversion("free@example.com")])) == ACCEPTED
             assert store._writer.execute("PRAGMA busy_timeout").fetchone() == (BUSY_TIMEOUT_MS,)
             return calls
 
@@ -64,7 +54,8 @@ def test_a_group_waits_for_a_foreign_write_lock_on_the_writer_thread_not_the_loo
         async with opened(database) as store:
             calls = writer_thread_calls(store)
             blocker.execute("BEGIN IMMEDIATE")
-            write = asyncio.ensure_future(store.write(job("waited@example.com")))
+            waited = events_job([conversion("waited@example.com")])
+            write = asyncio.ensure_future(store.write(waited))
             # The loop goes on while the group waits: ten short sleeps take about 0.1 s.
             started = time.monotonic()
             for _ in range(10):

@@ -9,13 +9,10 @@ import os
 import pytest
 
 from conftest import conversion
-from rdevents.clock import utc_now
 from rdevents.ids import new_uuid
-from rdevents.ingest.events import stored_payloads
 from rdevents.process import ACCEPTED, EventsJob
 from rdevents.store.sqlite import _Checkpointer, database_path
-from rdevents.validation import validate_batch
-from sqlite_store import made_database, opened
+from sqlite_store import events_job, made_database, opened
 
 GROUPS = 200  # transactions, written back to back
 PAGE = 4096
@@ -23,12 +20,8 @@ PAGE = 4096
 
 def job(group: int) -> EventsJob:
     """Twenty new contacts with their events."""
-    events, errors = validate_batch(
-        [conversion(f"wal-{group}-{k}@example.com", name="Ana", tags=["a", "b"])
-         for k in range(20)], 100)
-    assert not errors
-    return EventsJob(1, utc_now(), events, [new_uuid() for _ in events],
-                     stored_payloads(events), new_uuid(), False, None)
+    return events_job([conversion(f"wal-{group}-{k}@example.com", name="Ana", tags=["a", "b"])
+                       for k in range(20)], new_uuid())
 
 
 def largest_wal(database_url: str) -> int:
