@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import functools
 import logging
 import os
 import sqlite3
@@ -17,7 +18,7 @@ from typing import Any, TypeVar
 
 from ..process import Job, Outcome
 from . import StoreUnavailable
-from .queries import Statement
+from .queries import Statement, placeholders
 from .relays import Tx
 from .schema import ensure_current
 from .sql import SqlStore
@@ -62,7 +63,10 @@ BUSY_TIMEOUT_MS = 5_000
 
 def connect(path: str, cache_mb: int = 2,
             busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    # Room in the cache of prepared statements for every size of insert of every table (see
+    # statement_sizes) beside the other statements.
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                           cached_statements=512)
     conn.execute("PRAGMA journal_mode=WAL")
     # FULL: every commit is synced to disk before it returns, so an acknowledged event survives
     # a power loss, not only a process crash. Group commit pays the sync once per group.
@@ -74,6 +78,30 @@ def connect(path: str, cache_mb: int = 2,
     conn.execute("PRAGMA wal_autocheckpoint=65536")
     conn.execute("PRAGMA journal_size_limit=67108864")  # truncate a reset WAL back to 64 MB
     return conn
+
+
+# The most rows one INSERT statement writes.
+ROWS_A_STATEMENT = 128
+
+
+def statement_sizes(rows: int, most: int) -> list[int]:
+    """How many rows each INSERT of `rows` takes: `most` while that many are left, then the
+    powers of two that make up the rest, so that a table's inserts come in few distinct
+    statements, each prepared once and then found in the connection's cache."""
+    sizes = [most] * (rows // most)
+    rest, power = rows % most, 1
+    while rest:
+        if rest & power:
+            sizes.append(power)
+            rest -= power
+        power <<= 1
+    return sizes
+
+
+@functools.lru_cache(maxsize=256)
+def insert_statement(table: str, columns: tuple[str, ...], rows: int) -> str:
+    row = f"({placeholders(len(columns))})"
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([row] * rows)}"
 
 
 class _Checkpointer:
@@ -308,6 +336,18 @@ class SQLiteStore(SqlStore):
     def execute_many(self, conn: sqlite3.Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
         if rows:
             conn.executemany(sql, rows)
+
+    def insert_rows(self, conn: sqlite3.Connection, table: str, columns: tuple[str, ...],
+                    rows: list[tuple[Any, ...]]) -> None:
+        # Many rows to a statement: executemany's step for each row cost Python's sqlite3 module
+        # more than SQLite's own work on a row of the events' table.
+        most = min(ROWS_A_STATEMENT,
+                   conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(columns))
+        start = 0
+        for size in statement_sizes(len(rows), most):
+            conn.execute(insert_statement(table, columns, size),
+                         [value for row in rows[start:start + size] for value in row])
+            start += size
 
     def allocate_ids(self, conn: sqlite3.Connection, table: str, count: int) -> list[int]:
         # The transaction holds SQLite's write lock: no other connection can take these ids.
