@@ -20,6 +20,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -338,9 +339,16 @@ def _on_rdevents(workdir: Path, name: str, events_per_request: int, measure) -> 
         server.stop()
 
 
+# The loads run on both backends, named alike so that each PostgreSQL figure is set beside
+# SQLite's of the same round.
+SINGLE = "single events, 64 connections, new contact each"
+MIXED = "batches of 100 mixed seed events, 16 connections"
+CONVERSIONS = "batches of 100 conversions, 16 connections, no webhook"
+
+
 def scenario_single(workdir: Path, seconds: int) -> list[Result]:
     return _on_rdevents(
-        workdir, "single events, 64 connections, new contact each", 1,
+        workdir, SINGLE, 1,
         lambda url, token: wrk(url, single_body(), token, path="/platform/events",
                                connections=64, seconds=seconds))
 
@@ -363,7 +371,7 @@ def scenario_steady(workdir: Path, seconds: int) -> list[Result]:
 
 def scenario_batch(workdir: Path, seconds: int) -> list[Result]:
     return _on_rdevents(
-        workdir, "batches of 100 mixed seed events, 16 connections", 100,
+        workdir, MIXED, 100,
         lambda url, token: wrk(url, batch_body(), token, path="/platform/events/batch",
                                connections=16, seconds=seconds))
 
@@ -409,12 +417,9 @@ def scenario_postgres(workdir: Path, seconds: int) -> list[Result]:
     dropped after), with the CPU time of rdevents and of PostgreSQL (the machine's)."""
     results = []
     for name, body, path, connections, per_request in (
-            ("single events, 64 connections, new contact each", single_body(),
-             "/platform/events", 64, 1),
-            ("batches of 100 mixed seed events, 16 connections", batch_body(),
-             "/platform/events/batch", 16, 100),
-            ("batches of 100 conversions, 16 connections, new contact each",
-             conversions_body(), "/platform/events/batch", 16, 100)):
+            (SINGLE, single_body(), "/platform/events", 64, 1),
+            (MIXED, batch_body(), "/platform/events/batch", 16, 100),
+            (CONVERSIONS, conversions_body(), "/platform/events/batch", 16, 100)):
         url = fresh_postgres_database()
         try:
             server, token = start_rdevents(workdir / f"pg-{len(results)}", url)
@@ -486,7 +491,7 @@ def conversions_body() -> str:
 def scenario_conversions(workdir: Path, seconds: int) -> list[Result]:
     """The webhooks scenario's load with no subscription, to compare with."""
     return _on_rdevents(
-        workdir, "batches of 100 conversions, 16 connections, no webhook", 100,
+        workdir, CONVERSIONS, 100,
         lambda url, token: wrk(url, conversions_body(), token, path="/platform/events/batch",
                                connections=16, seconds=seconds))
 
@@ -747,19 +752,49 @@ SCENARIOS = {
 }
 
 
-def print_shares(results: list[Result]) -> None:
-    """Each SQLite scenario as a share of the ceiling of the same run: by throughput (events/s
-    over the ceiling's requests/s), and by CPU (the ceiling's CPU a request over the server's
-    CPU an event), which moves far less with the machine's speed of the moment."""
+PG = "PostgreSQL: "
+
+
+def round_shares(results: list[Result]) -> dict[str, tuple[float, ...]]:
+    """One round's shares: each SQLite scenario's of the ceiling, by throughput (events/s over
+    the ceiling's requests/s) and by CPU (the ceiling's CPU a request over the server's CPU an
+    event, which moves far less with the machine's speed of the moment); each PostgreSQL
+    scenario's of SQLite's figure of the same load, by throughput."""
+    shares: dict[str, tuple[float, ...]] = {}
+    by_name = {r.scenario: r for r in results}
     ceiling = next((r for r in results if r.scenario.startswith("ceiling")), None)
-    if ceiling is None or not ceiling.cpu_us_per_event:
-        return
-    print("\n| scenario | events/s ÷ ceiling req/s | ceiling CPU a request ÷ CPU an event |")
-    print("| --- | --- | --- |")
     for r in results:
-        if r is not ceiling and r.cpu_us_per_event and not r.scenario.startswith("PostgreSQL"):
-            print(f"| {r.scenario} | {r.events_per_s / ceiling.requests_per_s:.2f} | "
-                  f"{ceiling.cpu_us_per_event / r.cpu_us_per_event:.2f} |")
+        if r.scenario.startswith(PG):
+            sqlite = by_name.get(r.scenario[len(PG):])
+            if sqlite is not None:
+                shares[r.scenario] = (r.events_per_s / sqlite.events_per_s,)
+        elif (ceiling is not None and r is not ceiling and r.cpu_us_per_event
+              and ceiling.cpu_us_per_event):
+            shares[r.scenario] = (r.events_per_s / ceiling.requests_per_s,
+                                  ceiling.cpu_us_per_event / r.cpu_us_per_event)
+    return shares
+
+
+def print_shares(rounds: list[list[Result]]) -> None:
+    """The shares of every round, then (of several rounds) their medians: on a machine shared
+    with other work, a single round's can be far off."""
+    per_round = [round_shares(results) for results in rounds]
+    names = list(dict.fromkeys(name for shares in per_round for name in shares))
+    if not names:
+        return
+    several = len(rounds) > 1
+    print("\n| scenario | events/s ÷ ceiling req/s (PostgreSQL: ÷ SQLite events/s) | "
+          "ceiling CPU a request ÷ CPU an event |")
+    print("| --- | --- | --- |")
+    for name in names:
+        columns = list(zip(*(shares[name] for shares in per_round if name in shares),
+                           strict=True))
+        cells = []
+        for values in columns:
+            text = ", ".join(f"{v:.2f}" for v in values)
+            cells.append(f"median {statistics.median(values):.2f} ({text})" if several
+                         else text)
+        print(f"| {name} | {' | '.join(cells)}{' | –' if len(cells) == 1 else ''} |")
 
 
 def machine() -> str:
@@ -779,6 +814,9 @@ def main() -> None:
     parser.add_argument("--memory-events", type=int, default=1_000_000)
     parser.add_argument("--bulk-events", type=int, default=1_000_000,
                         help="events imported, then exported, by the bulk scenarios")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run the scenarios this many times over, and give the median "
+                             "of each share of the ceiling")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--workers", type=int, default=1,
                         help="processes of each server: `serve --workers N`, and the ceiling's")
@@ -793,6 +831,30 @@ def main() -> None:
     print(f"rdevents benchmark — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
           f"commit {commit}\n{machine()}"
           f"{f', {WORKERS} worker processes a server' if WORKERS > 1 else ''}\n")
+    rounds: list[list[Result]] = []
+    for number in range(1, args.rounds + 1):
+        if args.rounds > 1:
+            print(f"round {number} of {args.rounds}, "
+                  f"{time.strftime('%H:%M:%S UTC', time.gmtime())}", flush=True)
+        rounds.append(run_round(args))
+    print("\n| scenario | events/s | req/s | p50 ms | p95 ms | p99 ms | non-2xx | RSS MB |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for number, results in enumerate(rounds, 1):
+        for r in results:
+            latency = " | ".join("–" if r.scenario.startswith("memory") else f"{ms:.1f}"
+                                 for ms in (r.p50_ms, r.p95_ms, r.p99_ms))
+            label = f"{r.scenario} (round {number})" if args.rounds > 1 else r.scenario
+            print(f"| {label} | {r.events_per_s:,.0f} | {r.requests_per_s:,.0f} | {latency} | "
+                  f"{r.non2xx} | {r.rss_mb:.0f} {r.notes} |")
+    print_shares(rounds)
+    if args.json:
+        args.json.write_text(json.dumps(
+            [{"round": number, **r.__dict__} for number, results in enumerate(rounds, 1)
+             for r in results], indent=2))
+
+
+def run_round(args: argparse.Namespace) -> list[Result]:
+    """Each scenario asked for once, in order, each printed as it ends."""
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="rdevents-bench-") as tmp:
         for name in args.only:
@@ -805,16 +867,7 @@ def main() -> None:
                       f"p95 {result.p95_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, "
                       f"non-2xx {result.non2xx}, RSS {result.rss_mb:.0f} MB {result.notes}",
                       flush=True)
-    print("\n| scenario | events/s | req/s | p50 ms | p95 ms | p99 ms | non-2xx | RSS MB |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    for r in results:
-        latency = " | ".join("–" if r.scenario.startswith("memory") else f"{ms:.1f}"
-                             for ms in (r.p50_ms, r.p95_ms, r.p99_ms))
-        print(f"| {r.scenario} | {r.events_per_s:,.0f} | {r.requests_per_s:,.0f} | {latency} | "
-              f"{r.non2xx} | {r.rss_mb:.0f} {r.notes} |")
-    print_shares(results)
-    if args.json:
-        args.json.write_text(json.dumps([r.__dict__ for r in results], indent=2))
+    return results
 
 
 if __name__ == "__main__":
