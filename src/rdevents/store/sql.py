@@ -249,8 +249,9 @@ class WriteSession:
         store, conn = self.store, self.conn
         new = [(key, c) for key, c in rows.contacts.items() if c.id is None]
         changed = [c for c in rows.contacts.values() if c.id is not None]
-        new_ids = store.allocate_ids(conn, "contacts", len(new))
-        for (_, contact), new_id in zip(new, new_ids, strict=True):
+        ids = store.allocate_ids(conn, {"contacts": len(new), "events": len(rows.events)})
+        event_ids = ids["events"]
+        for (_, contact), new_id in zip(new, ids["contacts"], strict=True):
             contact.id = new_id
         store.insert_rows(
             conn, "contacts", ("profile", "tags", "legal_bases", "lifecycle_stage", "opportunity",
@@ -261,7 +262,6 @@ class WriteSession:
             conn, "UPDATE contacts SET profile = ?, tags = ?, legal_bases = ?, "
             "lifecycle_stage = ?, opportunity = ?, contact_owner_email = ?, updated_at = ? "
             "WHERE id = ?", [(*contact_state(c), c.id) for c in changed])
-        event_ids = store.allocate_ids(conn, "events", len(rows.events))
         events: list[tuple[Any, ...]] = []
         transitions: list[tuple[Any, ...]] = []
         for event_id, row in zip(event_ids, rows.events, strict=True):
@@ -390,8 +390,9 @@ class SqlStore(FieldQueries, WebhookQueries, RelayQueries, OperatorQueries, Admi
                                 f"VALUES ({placeholders(len(columns))})", rows)
 
     @abc.abstractmethod
-    def allocate_ids(self, conn: Any, table: str, count: int) -> list[int]:
-        """`count` unused primary keys of `table`, in the current write transaction."""
+    def allocate_ids(self, conn: Any, counts: dict[str, int]) -> dict[str, list[int]]:
+        """For each table, as many unused primary keys as `counts` says, in ascending order, in
+        the current write transaction."""
 
     # Where other processes may write at the same time (PostgreSQL), a group keeps them off
     # what it reads to change until its transaction ends: these give the statements that do.

@@ -349,10 +349,14 @@ class SQLiteStore(SqlStore):
                          [value for row in rows[start:start + size] for value in row])
             start += size
 
-    def allocate_ids(self, conn: sqlite3.Connection, table: str, count: int) -> list[int]:
+    def allocate_ids(self, conn: sqlite3.Connection,
+                     counts: dict[str, int]) -> dict[str, list[int]]:
         # The transaction holds SQLite's write lock: no other connection can take these ids.
-        first = conn.execute(f"SELECT coalesce(max(id), 0) + 1 FROM {table}").fetchone()[0]
-        return list(range(first, first + count))
+        ids = {}
+        for table, count in counts.items():
+            first = conn.execute(f"SELECT coalesce(max(id), 0) + 1 FROM {table}").fetchone()[0]
+            ids[table] = list(range(first, first + count))
+        return ids
 
     async def commit_group(self, jobs: list[Job]) -> list[Outcome]:
         """The group's Python work runs on the event loop's thread; only waiting for SQLite's
