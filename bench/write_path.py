@@ -1,0 +1,96 @@
+"""The write path in one process, without HTTP: batches of 100 CONVERSIONs, each a new contact,
+validated and written through the SQLite store's group committer as the server does (ten
+requests at a time, so that they share groups; the garbage collector set as the server sets it).
+
+Prints the CPU time an event, of the whole process and of the event loop's thread, whose work
+bounds the server's throughput. Far steadier than the HTTP scenarios on a machine shared with
+other work, so the way to compare two trees: by turns, several times, e.g.
+
+    PYTHONPATH=src python bench/write_path.py --rounds 40
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import copy
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+from rdevents.catalogue import EVENT_TYPES
+from rdevents.clock import utc_now
+from rdevents.collector import settle_garbage_collector
+from rdevents.ids import new_uuid
+from rdevents.ingest.events import stored_payloads
+from rdevents.process import Accepted, EventsJob
+from rdevents.store.sqlite import SQLiteStore
+from rdevents.validation import validate_batch
+
+WARM_UP_ROUNDS = 3
+REQUESTS_A_ROUND = 10
+EVENTS_A_REQUEST = 100
+
+
+def request_body(round_: int, request: int) -> bytes:
+    events = []
+    for k in range(EVENTS_A_REQUEST):
+        event = copy.deepcopy(EVENT_TYPES["CONVERSION"].example)
+        event["payload"]["email"] = f"c-{round_}-{request}-{k}@bench.example"
+        events.append(event)
+    return orjson.dumps(events)
+
+
+async def one_request(store: SQLiteStore, body: bytes) -> None:
+    """What a batch request does past HTTP: decode, validate, write as one job."""
+    events, errors = validate_batch(orjson.loads(body), EVENTS_A_REQUEST)
+    assert not errors, errors
+    outcome = await store.write(EventsJob(1, utc_now(), events, [new_uuid() for _ in events],
+                                          stored_payloads(events), new_uuid()))
+    assert isinstance(outcome, Accepted), outcome
+
+
+async def measure(url: str, rounds: int) -> tuple[float, float, float]:
+    """(process CPU, event loop thread CPU, wall time) an event, in µs."""
+    bodies = [[request_body(r, k) for k in range(REQUESTS_A_ROUND)]
+              for r in range(WARM_UP_ROUNDS + rounds)]
+    store = SQLiteStore(url)
+    await store.open()
+    settle_garbage_collector()
+    try:
+        for round_bodies in bodies[:WARM_UP_ROUNDS]:
+            await asyncio.gather(*(one_request(store, body) for body in round_bodies))
+        cpu, loop_cpu, wall = time.process_time(), time.thread_time(), time.perf_counter()
+        for round_bodies in bodies[WARM_UP_ROUNDS:]:
+            await asyncio.gather(*(one_request(store, body) for body in round_bodies))
+        cpu_now, loop_cpu_now, wall_now = time.process_time(), time.thread_time(), \
+            time.perf_counter()
+        scale = 1e6 / (rounds * REQUESTS_A_ROUND * EVENTS_A_REQUEST)
+        return (cpu_now - cpu) * scale, (loop_cpu_now - loop_cpu) * scale, (wall_now - wall) * scale
+    finally:
+        await store.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=40,
+                        help=f"rounds of {REQUESTS_A_ROUND} requests measured, after "
+                             f"{WARM_UP_ROUNDS} to warm up")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="rdevents-write-path-") as tmp:
+        # An account (the first: id 1) on a database made as `rdevents` makes it.
+        subprocess.run([sys.executable, "-m", "rdevents", "accounts", "create", "bench"],
+                       cwd=tmp, check=True, capture_output=True)
+        url = f"sqlite:///{next(Path(tmp).rglob('*.db'))}"
+        cpu, loop_cpu, wall = asyncio.run(measure(url, args.rounds))
+    print(f"{cpu:.1f} µs of CPU an event ({loop_cpu:.1f} on the event loop's thread), "
+          f"{wall:.1f} µs of wall time")
+
+
+if __name__ == "__main__":
+    main()
