@@ -12,12 +12,15 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from conftest import conversion, event, free_port
+from rdevents.store.postgres import PostgresStore
+from rdevents.store.schema import ensure_current
 from receiver import Receiver
 from serverproc import TO_LOOPBACK_RECEIVERS, ServerProcess, rdevents, two_servers
 from together import fire_together
@@ -28,6 +31,30 @@ from waiting import wait_until
 def two_servers_fixture(tmp_path, postgres_url) -> Iterator[tuple[ServerProcess, ServerProcess]]:
     with two_servers(tmp_path, postgres_url) as servers:
         yield servers
+
+
+def test_a_groups_ids_come_each_table_its_own_and_never_twice(postgres_url):
+    ensure_current(postgres_url)
+    store = PostgresStore(postgres_url)
+    with psycopg.connect(postgres_url) as conn:
+        assert store.allocate_ids(conn, {"contacts": 0, "events": 0}) == {
+            "contacts": [], "events": []}
+        only_events = store.allocate_ids(conn, {"contacts": 0, "events": 3})
+        assert only_events["contacts"] == [] and len(only_events["events"]) == 3
+
+    def allocate(counts: dict[str, int]) -> list[dict[str, list[int]]]:
+        with psycopg.connect(postgres_url) as conn:
+            return [store.allocate_ids(conn, counts) for _ in range(50)]
+
+    # Two writers at once, the tables named in either order.
+    with ThreadPoolExecutor(2) as pool:
+        firsts, seconds = pool.map(allocate, [{"contacts": 7, "events": 40},
+                                              {"events": 40, "contacts": 7}])
+    for table, count in (("contacts", 7), ("events", 40)):
+        runs = [ids[table] for ids in firsts + seconds]
+        assert all(len(run) == count and run == sorted(run) for run in runs)
+        every = [i for run in runs for i in run] + only_events[table]
+        assert len(set(every)) == len(every)
 
 
 def test_one_new_email_from_two_processes_makes_one_contact(two_servers):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import sqlite3
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -55,6 +56,36 @@ def test_a_low_limit_of_parameters_makes_smaller_statements():
     conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 10)  # two rows of four columns
     rows = [(k, "x", 0.5, True) for k in range(5)]
     assert inserted(conn, rows) == [(k, "x", 0.5, 1) for k in range(5)]
+
+
+ODD_VALUES = [None, True, False, 2**63 - 1, -2**63, float("inf"), -0.0, 0.1, "", "a\x00b",
+              "0012", "é", b"\x00\x01", 7]
+
+
+@given(rows=st.lists(st.tuples(*[st.sampled_from(ODD_VALUES)] * 4), max_size=300))
+def test_values_are_stored_as_executemany_stored_them(rows):
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    for name in ("by_step", "by_statement"):
+        conn.execute(f"CREATE TABLE {name} (id INTEGER PRIMARY KEY, position INTEGER, "
+                     "label TEXT, amount REAL, flag BOOLEAN)")
+    conn.executemany("INSERT INTO by_step (position, label, amount, flag) VALUES (?, ?, ?, ?)",
+                     rows)
+    SQLiteStore("sqlite:///unused.db").insert_rows(conn, "by_statement", COLUMNS, rows)
+    read = ("SELECT id, position, typeof(position), label, typeof(label), amount, "
+            "typeof(amount), flag, typeof(flag) FROM {} ORDER BY id")
+    assert (conn.execute(read.format("by_statement")).fetchall()
+            == conn.execute(read.format("by_step")).fetchall())
+
+
+def test_no_rows_need_no_statement_whatever_the_limit():
+    conn = table()
+    conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 1)  # less than one row's columns
+    assert inserted(conn, []) == []
+
+
+def test_rows_of_another_width_are_refused_rather_than_run_together():
+    with pytest.raises(ValueError, match="4 values each"):
+        inserted(table(), [(1, "a"), (2, "b", 0.5, True, "extra", "values")])
 
 
 def test_one_statement_text_for_each_size():

@@ -63,8 +63,8 @@ BUSY_TIMEOUT_MS = 5_000
 
 def connect(path: str, cache_mb: int = 2,
             busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
-    # Room in the cache of prepared statements for every size of insert of every table (see
-    # statement_sizes) beside the other statements.
+    # Room in the cache of prepared statements for the inserts of every size and table (see
+    # statement_sizes) beside the other statements, so that few are prepared again.
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
                            cached_statements=512)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -341,12 +341,17 @@ class SQLiteStore(SqlStore):
                     rows: list[tuple[Any, ...]]) -> None:
         # Many rows to a statement: executemany's step for each row cost Python's sqlite3 module
         # more than SQLite's own work on a row of the events' table.
-        most = min(ROWS_A_STATEMENT,
-                   conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(columns))
+        if not rows:
+            return
+        most = max(1, min(ROWS_A_STATEMENT,
+                          conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(columns)))
         start = 0
         for size in statement_sizes(len(rows), most):
+            chunk = rows[start:start + size]
+            if set(map(len, chunk)) != {len(columns)}:  # else run together into other rows
+                raise ValueError(f"rows of {table} must have {len(columns)} values each")
             conn.execute(insert_statement(table, columns, size),
-                         [value for row in rows[start:start + size] for value in row])
+                         [value for row in chunk for value in row])
             start += size
 
     def allocate_ids(self, conn: sqlite3.Connection,
