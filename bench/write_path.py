@@ -23,13 +23,9 @@ from pathlib import Path
 import orjson
 
 from rdevents.catalogue import EVENT_TYPES
-from rdevents.clock import utc_now
 from rdevents.collector import settle_garbage_collector
-from rdevents.ids import new_uuid
-from rdevents.ingest.events import stored_payloads
-from rdevents.process import Accepted, EventsJob
+from rdevents.ingest import ingest_batch
 from rdevents.store.sqlite import SQLiteStore
-from rdevents.validation import validate_batch
 
 WARM_UP_ROUNDS = 3
 REQUESTS_A_ROUND = 10
@@ -46,12 +42,8 @@ def request_body(round_: int, request: int) -> bytes:
 
 
 async def one_request(store: SQLiteStore, body: bytes) -> None:
-    """What a batch request does past HTTP: decode, validate, write as one job."""
-    events, errors = validate_batch(orjson.loads(body), EVENTS_A_REQUEST)
-    assert not errors, errors
-    outcome = await store.write(EventsJob(1, utc_now(), events, [new_uuid() for _ in events],
-                                          stored_payloads(events), new_uuid()))
-    assert isinstance(outcome, Accepted), outcome
+    """What a batch request does past HTTP: decode, then the ingest of account 1."""
+    await ingest_batch(store, 1, orjson.loads(body), EVENTS_A_REQUEST)
 
 
 async def measure(url: str, rounds: int) -> tuple[float, float, float]:

@@ -383,11 +383,10 @@ class SqlStore(FieldQueries, WebhookQueries, RelayQueries, OperatorQueries, Admi
                 for chunk in (emails[start:start + CHUNK]
                               for start in range(0, len(emails), CHUNK))]
 
+    @abc.abstractmethod
     def insert_rows(self, conn: Any, table: str, columns: tuple[str, ...],
                     rows: list[tuple[Any, ...]]) -> None:
-        """Insert many rows (a backend may have a faster way than INSERT)."""
-        self.execute_many(conn, f"INSERT INTO {table} ({', '.join(columns)}) "
-                                f"VALUES ({placeholders(len(columns))})", rows)
+        """Insert many rows, in order, in the backend's cheapest way (not one INSERT each)."""
 
     @abc.abstractmethod
     def allocate_ids(self, conn: Any, counts: dict[str, int]) -> dict[str, list[int]]:
