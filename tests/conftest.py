@@ -253,3 +253,36 @@ def conversion(email: str, **payload: Any) -> dict:
 
 def event(event_type: str, **payload: Any) -> dict:
     return {"event_type": event_type, "event_family": "CDP", "payload": payload}
+
+
+# Rows of an account that point at nothing, or at another account's: the references the write
+# path keeps (no database enforces them: SQLite's foreign keys are off, PostgreSQL's hot tables
+# have none). Each query counts the offending rows of the account given for each `?`.
+DANGLING = {
+    "contacts without their account": (
+        "SELECT count(*) FROM contacts c WHERE c.account_id = ? "
+        "AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = c.account_id)"),
+    "events of a missing contact": (
+        "SELECT count(*) FROM events e WHERE e.account_id = ? AND e.contact_id IS NOT NULL "
+        "AND NOT EXISTS (SELECT 1 FROM contacts c WHERE c.id = e.contact_id "
+        "AND c.account_id = ?)"),
+    "funnel transitions of a missing contact": (
+        "SELECT count(*) FROM funnel_transitions t WHERE t.account_id = ? "
+        "AND NOT EXISTS (SELECT 1 FROM contacts c WHERE c.id = t.contact_id "
+        "AND c.account_id = ?)"),
+    "funnel transitions of another contact's event": (
+        "SELECT count(*) FROM funnel_transitions t WHERE t.account_id = ? "
+        "AND t.event_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM events e "
+        "WHERE e.id = t.event_id AND e.contact_id = t.contact_id)"),
+    "tags of a missing contact": (
+        "SELECT count(*) FROM contact_tags g WHERE g.account_id = ? "
+        "AND NOT EXISTS (SELECT 1 FROM contacts c WHERE c.id = g.contact_id "
+        "AND c.account_id = ?)"),
+}
+
+
+def dangling_references(server: Server, account_id: int) -> dict[str, int]:
+    """Each kind of DANGLING reference the account's rows hold, with how many: {} when none."""
+    counts = {kind: server.call(server.store.fetch(sql, (account_id,) * sql.count("?")))[0][0]
+              for kind, sql in DANGLING.items()}
+    return {kind: count for kind, count in counts.items() if count}

@@ -4,9 +4,11 @@ log; a reset erases every table of the account's data and nothing else. On both 
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -14,7 +16,16 @@ import orjson
 import pytest
 from sqlalchemy import create_engine, inspect
 
-from conftest import BACKENDS, LOOPBACK, Api, Server, backend_settings, conversion, event
+from conftest import (
+    BACKENDS,
+    LOOPBACK,
+    Api,
+    Server,
+    backend_settings,
+    conversion,
+    dangling_references,
+    event,
+)
 from hooks import subscribe
 from rdevents.http.faults import RD_DOWN_PAGE
 from rdevents.oauth import create_app
@@ -360,6 +371,36 @@ def fill(sandbox: Server, api: Api, account_id: int, receiver, stub) -> None:
                     headers={"Idempotency-Key": new_email()}).status_code == 200
     add_fault(api, "latency", latency_ms=1)
     wait_until(lambda: all(account_rows(sandbox, account_id).values()))
+
+
+def test_a_reset_amid_writes_leaves_no_row_pointing_at_what_it_erased(own_server):
+    """Groups of writes racing resets of their account: each lands wholly before a reset
+    (and is erased) or after it (on contacts made again), never on a contact a reset erased."""
+    server = own_server(sandbox=True)
+    account_id, token = server.new_account()
+    emails = [new_email() for _ in range(20)]
+    batch = [conversion(email, tags=["racing"]) for email in emails] + [
+        event("OPPORTUNITY", email=email, funnel_name="default") for email in emails]
+    answered: list[int] = []
+    done = threading.Event()
+
+    def send(api: Api) -> None:
+        while not done.is_set():
+            answered.append(api.send_batch(batch).status_code)
+
+    with server.client(token) as api, ThreadPoolExecutor(3) as pool:
+        senders = [pool.submit(send, api) for _ in range(3)]
+        try:
+            for _ in range(8):
+                before = len(answered)
+                wait_until(lambda: len(answered) >= before + 2)  # writes between each reset
+                assert api.post(RESET).status_code == 204
+        finally:
+            done.set()
+        for sender in senders:
+            sender.result()
+    assert set(answered) == {200}
+    assert dangling_references(server, account_id) == {}
 
 
 def test_a_reset_erases_the_accounts_data_and_keeps_its_credentials(sandbox, account, receiver,

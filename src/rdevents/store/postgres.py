@@ -204,7 +204,8 @@ class PostgresStore(SqlStore):
         conn.execute(sql, tuple(params))
 
     def relay_statements(self, account_ids: set[int]) -> list[Statement]:
-        # Taken last, by every writer: creating or deleting a relay takes no other lock.
+        # Shared by every writer before it waits on a contact's lock or writes a row; creating
+        # or deleting a relay, or resetting the account, takes it (exclusively) first.
         sql, params = _advisory_locks({(account_id, RELAY_LOCK) for account_id in account_ids})
         return [(sql.replace("pg_advisory_xact_lock", "pg_advisory_xact_lock_shared"), params),
                 relays_read(account_ids)]

@@ -183,7 +183,11 @@ class WriteSession:
     def load_context(self, contacts: set[ContactKey], account_ids: set[int],
                      fields: set[FieldKey]) -> GroupContext:
         # Read together: on PostgreSQL, one round trip for all of it (the writer waits on each).
-        statements: list[Statement] = self.store.lock_contacts_statements(contacts)
+        # The relays' statements first: what keeps an account's relays, and its data (a
+        # sandbox's reset), from changing under the group is held before its contacts are read.
+        statements: list[Statement] = self.store.relay_statements(account_ids)
+        relays = len(statements) - 1
+        statements += self.store.lock_contacts_statements(contacts)
         locks = len(statements)
         owners: list[int] = []  # the account of each statement reading contacts
         for account_id, emails in _by_account(contacts).items():
@@ -196,8 +200,6 @@ class WriteSession:
                            f"event_identifiers FROM webhooks WHERE account_id IN "
                            f"({placeholders(len(ids))}) ORDER BY id", ids))
         statements += _field_type_statements(fields)
-        relay_reads = self.store.relay_statements(account_ids)
-        statements += relay_reads
         results = self.store.read_together(self.conn, statements)
         found: dict[ContactKey, Contact] = {}
         for account_id, rows in zip(owners, results[locks:contact_statements], strict=True):
@@ -210,9 +212,8 @@ class WriteSession:
                 webhook_id, event_type, tuple(from_json(relations)),
                 tuple(from_json(identifiers))))
         return GroupContext(found, subscriptions,
-                            _field_types(results[contact_statements + 1:
-                                                 len(results) - len(relay_reads)]),
-                            relays_by_account(results[-1]))
+                            _field_types(results[contact_statements + 1:]),
+                            relays_by_account(results[relays]))
 
     def lock_fields(self, fields: set[FieldKey]) -> dict[FieldKey, str]:
         statements = self.store.lock_fields_statements(fields)
@@ -413,7 +414,8 @@ class SqlStore(FieldQueries, WebhookQueries, RelayQueries, OperatorQueries, Admi
 
     def relay_statements(self, account_ids: set[int]) -> list[Statement]:
         """The statements that read the accounts' relays (the last of them), keeping relays
-        from being created or deleted for them until the transaction ends."""
+        from being created or deleted for them, and the accounts' data from being reset, until
+        the transaction ends."""
         return [relays_read(account_ids)]
 
     @abc.abstractmethod
