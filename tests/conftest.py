@@ -281,8 +281,14 @@ DANGLING = {
 }
 
 
-def dangling_references(server: Server, account_id: int) -> dict[str, int]:
-    """Each kind of DANGLING reference the account's rows hold, with how many: {} when none."""
-    counts = {kind: server.call(server.store.fetch(sql, (account_id,) * sql.count("?")))[0][0]
-              for kind, sql in DANGLING.items()}
-    return {kind: count for kind, count in counts.items() if count}
+def dangling_references(source: Server | psycopg.Connection, account_id: int) -> dict[str, int]:
+    """Each kind of DANGLING reference the account's rows hold, with how many: {} when none.
+    Read through a running server's store, or a PostgreSQL connection."""
+    def count(sql: str) -> int:
+        params = (account_id,) * sql.count("?")
+        if isinstance(source, psycopg.Connection):
+            return source.execute(sql.replace("?", "%s"), params).fetchone()[0]
+        return source.call(source.store.fetch(sql, params))[0][0]
+
+    counts = {kind: count(sql) for kind, sql in DANGLING.items()}
+    return {kind: found for kind, found in counts.items() if found}

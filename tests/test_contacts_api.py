@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import conversion
+from conftest import conversion, dangling_references
 
 
 def new_email() -> str:
@@ -185,8 +185,9 @@ TAG_POOL = ("a", "b", "c", "d")
                       min_size=1, max_size=12))
 def test_listing_by_tag_follows_every_change_of_tags(server, steps):
     """Events add tags, PATCH replaces them, POST .../tag adds, erasure removes the contact; the
-    list by tag always says what the contacts' tags say, with changes sent together or not."""
-    _, token = server.new_account()
+    list by tag always says what the contacts' tags say, with changes sent together or not;
+    no row is left referring to an erased contact."""
+    account_id, token = server.new_account()
     emails = [new_email() for _ in range(3)]
     expected: dict[str, set[str]] = {}
 
@@ -219,3 +220,4 @@ def test_listing_by_tag_follows_every_change_of_tags(server, steps):
             assert listed.status_code == 200
             assert sorted(c["email"] for c in listed.json()["contacts"]) == sorted(
                 email for email, tags in expected.items() if tag in tags)
+    assert dangling_references(server, account_id) == {}

@@ -18,9 +18,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import conversion, event, free_port
+from conftest import conversion, dangling_references, event, free_port
 from rdevents.store.postgres import PostgresStore
-from rdevents.store.schema import ensure_current
+from rdevents.store.schema import downgrade, ensure_current, upgrade
 from receiver import Receiver
 from serverproc import TO_LOOPBACK_RECEIVERS, ServerProcess, rdevents, two_servers
 from together import fire_together
@@ -99,6 +99,49 @@ def test_concurrent_funnel_changes_are_not_lost(two_servers):
         for email in emails:
             funnel = a.get(f"/platform/contacts/email:{email}/funnels/default").json()
             assert (funnel["lifecycle_stage"], funnel["opportunity"]) == ("Client", True), email
+
+
+def test_erasures_racing_events_from_another_process_leave_nothing_dangling(two_servers,
+                                                                           postgres_url):
+    """The tables every event writes to have no foreign keys on PostgreSQL (revision 0017):
+    the contacts' locks alone keep their references, across processes."""
+    emails = [f"erase{i}-{uuid.uuid4().hex[:8]}@example.com" for i in range(8)]
+    with two_servers[0].client() as a, two_servers[1].client() as b:
+        assert a.post("/platform/events/batch", json=[conversion(e) for e in emails]
+                      ).status_code == 200
+        calls = []
+        for email in emails:
+            calls += [lambda e=email: a.post("/platform/events/batch", json=[
+                          conversion(e, tags=["again"]),
+                          event("OPPORTUNITY", email=e, funnel_name="default")]),
+                      lambda e=email: b.delete(f"/platform/contacts/email:{e}")]
+        assert sorted({r.status_code for r in fire_together(calls)}) == [200, 204]
+    with psycopg.connect(postgres_url) as conn:
+        account_id = conn.execute("SELECT id FROM accounts WHERE name = %s",
+                                  (two_servers[0].account,)).fetchone()[0]
+        assert dangling_references(conn, account_id) == {}
+
+
+@pytest.mark.parametrize("empty_database", ["postgresql"], indirect=True)
+def test_the_event_tables_foreign_keys_go_at_revision_0017_and_come_back_below_it(
+        empty_database):
+    _, url = empty_database
+
+    def foreign_keys() -> set[str]:
+        with psycopg.connect(url) as conn:
+            return {name for (name,) in conn.execute(
+                "SELECT conname FROM pg_constraint WHERE contype = 'f' AND conrelid::regclass"
+                "::text IN ('contacts', 'events', 'funnel_transitions')")}
+
+    upgrade(url)
+    assert foreign_keys() == set()
+    downgrade(url, "0016")
+    assert foreign_keys() == {"contacts_account_id_fkey", "events_account_id_fkey",
+                              "events_contact_id_fkey", "funnel_transitions_account_id_fkey",
+                              "funnel_transitions_contact_id_fkey",
+                              "funnel_transitions_event_id_fkey"}
+    upgrade(url)
+    assert foreign_keys() == set()
 
 
 # --- a database that goes away --------------------------------------------------------------------

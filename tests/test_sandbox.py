@@ -392,8 +392,8 @@ def test_a_reset_amid_writes_leaves_no_row_pointing_at_what_it_erased(own_server
         senders = [pool.submit(send, api) for _ in range(3)]
         try:
             for _ in range(8):
-                before = len(answered)
-                wait_until(lambda: len(answered) >= before + 2)  # writes between each reset
+                wanted = len(answered) + 2  # writes between each reset
+                wait_until(lambda wanted=wanted: len(answered) >= wanted)
                 assert api.post(RESET).status_code == 204
         finally:
             done.set()

@@ -55,6 +55,11 @@ def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(_config(url), revision)
 
 
+def downgrade(url: str, revision: str) -> None:
+    """Undo the migrations above `revision`."""
+    command.downgrade(_config(url), revision)
+
+
 def ensure_current(url: str) -> None:
     """Create the schema of an empty database; refuse a database whose schema is behind."""
     current = current_revision(url)
