@@ -1,6 +1,6 @@
 """The benchmark suite: starts rdevents on a fresh database and drives each scenario over HTTP.
 
-    python bench/run.py [--quick] [--only NAME ...]
+    python bench/run.py [--only NAME ...] [--seconds N] [--rounds N]
 
 Load comes from wrk (closed loop, for throughput) and hey (fixed request rate, for latency), both
 C/Go programs from Debian that take far less CPU than the server. Each scenario prints events/s,
