@@ -375,9 +375,14 @@ def fill(sandbox: Server, api: Api, account_id: int, receiver, stub) -> None:
 
 def test_a_reset_amid_writes_leaves_no_row_pointing_at_what_it_erased(own_server):
     """Groups of writes racing resets of their account: each lands wholly before a reset
-    (and is erased) or after it (on contacts made again), never on a contact a reset erased."""
-    server = own_server(sandbox=True)
+    (and is erased) or after it (on contacts made again), never on a contact a reset erased,
+    nor counting, in the rate counters, events the reset erased."""
+    server = own_server(sandbox=True, rate_limits=True)
     account_id, token = server.new_account()
+    # Room for every batch: a group that read counters from before a reset and wrote them back
+    # after it would be accepted, not refused.
+    server.call(server.store.set_account_limits(account_id, None, 1_000_000, 1_000_000))
+    today = int(time.time()) // 86_400
     emails = [new_email() for _ in range(20)]
     batch = [conversion(email, tags=["racing"]) for email in emails] + [
         event("OPPORTUNITY", email=email, funnel_name="default") for email in emails]
@@ -394,6 +399,8 @@ def test_a_reset_amid_writes_leaves_no_row_pointing_at_what_it_erased(own_server
             for _ in range(8):
                 wanted = len(answered) + 2  # writes between each reset
                 wait_until(lambda wanted=wanted: len(answered) >= wanted)
+                # Before each reset too: the next erases what a group racing this one left.
+                assert dangling_references(server, account_id) == {}
                 assert api.post(RESET).status_code == 204
         finally:
             done.set()
@@ -401,6 +408,14 @@ def test_a_reset_amid_writes_leaves_no_row_pointing_at_what_it_erased(own_server
             sender.result()
     assert set(answered) == {200}
     assert dangling_references(server, account_id) == {}
+    if int(time.time()) // 86_400 == today:  # else the day's counters started again
+        counted = dict(server.call(server.store.fetch(
+            "SELECT subject, sum(count) FROM rate_counters WHERE account_id = ? AND "
+            "subject <> '' GROUP BY subject", (account_id,))))
+        stored = dict(server.call(server.store.fetch(
+            "SELECT c.email, count(*) FROM events e JOIN contacts c ON c.id = e.contact_id "
+            "WHERE e.account_id = ? GROUP BY c.email", (account_id,))))
+        assert counted == stored
 
 
 def test_a_reset_erases_the_accounts_data_and_keeps_its_credentials(sandbox, account, receiver,

@@ -27,7 +27,7 @@ from ..process import Accepted, ContactKey, EventsJob, FieldKey, Job, KeyRef, Ou
 from . import StoreUnavailable, WriteConflict
 from .feed import FeedPosition
 from .queries import Statement
-from .relays import Tx, relays_read
+from .relays import Tx
 from .schema import ensure_current
 from .sql import CONTACT_COLUMNS, SqlStore
 
@@ -198,17 +198,15 @@ class PostgresStore(SqlStore):
         return [_advisory_locks({(account_id, FIELD_LOCK + name) for account_id, name in keys}
                                 | {(account_id, FIELD_LOCK) for account_id, _ in keys})]
 
-    def lock_counters(self, conn: psycopg.Connection, account_ids: list[int]) -> None:
-        # Taken before any contact's lock, by every writer: the same order everywhere.
-        sql, params = _advisory_locks({(account_id, RATE_LOCK) for account_id in account_ids})
-        conn.execute(sql, tuple(params))
+    def lock_counters_statements(self, account_ids: list[int]) -> list[Statement]:
+        # Taken after the accounts' holds, before any contact's lock, by every writer.
+        return [_advisory_locks({(account_id, RATE_LOCK) for account_id in account_ids})]
 
-    def relay_statements(self, account_ids: set[int]) -> list[Statement]:
-        # Shared by every writer before it waits on a contact's lock or writes a row; creating
-        # or deleting a relay, or resetting the account, takes it (exclusively) first.
+    def hold_accounts_statements(self, account_ids: set[int]) -> list[Statement]:
+        # Shared by every writer, before any other lock; creating or deleting a relay, or
+        # resetting the account, takes it exclusively and no other lock, then changes rows.
         sql, params = _advisory_locks({(account_id, RELAY_LOCK) for account_id in account_ids})
-        return [(sql.replace("pg_advisory_xact_lock", "pg_advisory_xact_lock_shared"), params),
-                relays_read(account_ids)]
+        return [(sql.replace("pg_advisory_xact_lock", "pg_advisory_xact_lock_shared"), params)]
 
     def try_lock_keys_statements(self, keys: list[KeyRef]) -> list[Statement]:
         return [("SELECT pg_try_advisory_xact_lock(k) FROM unnest(%s::bigint[]) "

@@ -135,10 +135,20 @@ class WriteSession:
     """A group's transaction on the writer's connection: what the processing stage reads and
     writes through (process.ProcessBackend)."""
 
-    def __init__(self, store: SqlStore, conn: Any) -> None:
+    def __init__(self, store: SqlStore, conn: Any, account_ids: set[int]) -> None:
         self.store = store
         self.conn = conn
         self._fresh_minutes: set[CounterKey] = set()
+        # Sent ahead of the group's first statements (see SqlStore.hold_accounts_statements).
+        self._holds = store.hold_accounts_statements(account_ids)
+
+    def _together(self, statements: list[Statement]) -> list[list[tuple[Any, ...]]]:
+        """`read_together`, the accounts' holds first if the group has not taken them yet;
+        the rows of `statements` alone."""
+        holds, self._holds = self._holds, []
+        if not holds and not statements:
+            return []
+        return self.store.read_together(self.conn, holds + statements)[len(holds):]
 
     def load_keys(self, keys: set[KeyRef]) -> tuple[dict[KeyRef, KeptRequest], set[KeyRef]]:
         ordered = sorted(keys)
@@ -150,14 +160,14 @@ class WriteSession:
                 statements.append((f"SELECT {KEPT_COLUMNS} FROM idempotency_keys WHERE "
                                    f"account_id = ? AND key IN ({placeholders(len(chunk))})",
                                    (account_id, *chunk)))
-        results = self.store.read_together(self.conn, statements)
+        results = self._together(statements)
         busy = {ref for ref, (taken,) in zip(ordered, results[0], strict=True)
                 if not taken} if locks else set()
         return {(row[0], row[1]): kept_from_row(row)
                 for rows in results[locks:] for row in rows}, busy
 
     def lock_rate_counters(self, account_ids: set[int]) -> None:
-        self.store.lock_counters(self.conn, sorted(account_ids))
+        self._together(self.store.lock_counters_statements(sorted(account_ids)))
 
     def load_rate_state(self, account_ids: set[int], keys: set[CounterKey]
                         ) -> tuple[dict[CounterKey, int], dict[int, Quota]]:
@@ -183,10 +193,7 @@ class WriteSession:
     def load_context(self, contacts: set[ContactKey], account_ids: set[int],
                      fields: set[FieldKey]) -> GroupContext:
         # Read together: on PostgreSQL, one round trip for all of it (the writer waits on each).
-        # The relays' statements first: what keeps an account's relays, and its data (a
-        # sandbox's reset), from changing under the group is held before its contacts are read.
-        statements: list[Statement] = self.store.relay_statements(account_ids)
-        relays = len(statements) - 1
+        statements: list[Statement] = [relays_read(account_ids)]
         statements += self.store.lock_contacts_statements(contacts)
         locks = len(statements)
         owners: list[int] = []  # the account of each statement reading contacts
@@ -200,7 +207,7 @@ class WriteSession:
                            f"event_identifiers FROM webhooks WHERE account_id IN "
                            f"({placeholders(len(ids))}) ORDER BY id", ids))
         statements += _field_type_statements(fields)
-        results = self.store.read_together(self.conn, statements)
+        results = self._together(statements)
         found: dict[ContactKey, Contact] = {}
         for account_id, rows in zip(owners, results[locks:contact_statements], strict=True):
             for row in rows:
@@ -213,13 +220,12 @@ class WriteSession:
                 tuple(from_json(identifiers))))
         return GroupContext(found, subscriptions,
                             _field_types(results[contact_statements + 1:]),
-                            relays_by_account(results[relays]))
+                            relays_by_account(results[0]))
 
     def lock_fields(self, fields: set[FieldKey]) -> dict[FieldKey, str]:
         statements = self.store.lock_fields_statements(fields)
         locks = len(statements)
-        results = self.store.read_together(self.conn,
-                                           statements + _field_type_statements(fields))
+        results = self._together(statements + _field_type_statements(fields))
         return _field_types(results[locks:])
 
     def count_fields(self, account_ids: set[int]) -> dict[int, int]:
@@ -403,8 +409,10 @@ class SqlStore(FieldQueries, WebhookQueries, RelayQueries, OperatorQueries, Admi
     def lock_fields_statements(self, keys: set[FieldKey]) -> list[Statement]:
         return []
 
-    def lock_counters(self, conn: Any, account_ids: list[int]) -> None:
-        """Keep other writers off these accounts' rate counters until the transaction ends."""
+    def lock_counters_statements(self, account_ids: list[int]) -> list[Statement]:
+        """Statements keeping other writers off these accounts' rate counters until the
+        transaction ends."""
+        return []
 
     def try_lock_keys_statements(self, keys: list[KeyRef]) -> list[Statement]:
         """None, or one statement answering for each idempotency key, in order, whether its
@@ -412,11 +420,11 @@ class SqlStore(FieldQueries, WebhookQueries, RelayQueries, OperatorQueries, Admi
         never waiting for it."""
         return []
 
-    def relay_statements(self, account_ids: set[int]) -> list[Statement]:
-        """The statements that read the accounts' relays (the last of them), keeping relays
-        from being created or deleted for them, and the accounts' data from being reset, until
-        the transaction ends."""
-        return [relays_read(account_ids)]
+    def hold_accounts_statements(self, account_ids: set[int]) -> list[Statement]:
+        """Statements keeping the accounts' relays from being created or deleted, and their
+        data from being reset, until the transaction ends: a group sends them before any other,
+        so that it runs wholly before such a change or wholly after it."""
+        return []
 
     @abc.abstractmethod
     async def commit_group(self, jobs: list[Job]) -> list[Outcome]:
@@ -473,7 +481,8 @@ class SqlStore(FieldQueries, WebhookQueries, RelayQueries, OperatorQueries, Admi
     def process_jobs(self, conn: Any, jobs: list[Job]) -> list[Outcome]:
         """The processing stage's decisions for `jobs`, written in the transaction open on
         `conn`."""
-        return process_group(WriteSession(self, conn), jobs, self.caps)
+        return process_group(WriteSession(self, conn, {job.account_id for job in jobs}), jobs,
+                             self.caps)
 
     # --- reads ------------------------------------------------------------------------------------
 
