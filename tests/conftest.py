@@ -259,9 +259,6 @@ def event(event_type: str, **payload: Any) -> dict:
 # path keeps (no database enforces them: SQLite's foreign keys are off, PostgreSQL's hot tables
 # have none). Each query counts the offending rows of the account given for each `?`.
 DANGLING = {
-    "contacts without their account": (
-        "SELECT count(*) FROM contacts c WHERE c.account_id = ? "
-        "AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = c.account_id)"),
     "events of a missing contact": (
         "SELECT count(*) FROM events e WHERE e.account_id = ? AND e.contact_id IS NOT NULL "
         "AND NOT EXISTS (SELECT 1 FROM contacts c WHERE c.id = e.contact_id "
@@ -278,6 +275,15 @@ DANGLING = {
         "SELECT count(*) FROM contact_tags g WHERE g.account_id = ? "
         "AND NOT EXISTS (SELECT 1 FROM contacts c WHERE c.id = g.contact_id "
         "AND c.account_id = ?)"),
+    "relayed events of a missing contact": (
+        "SELECT count(*) FROM relay_outbox o JOIN relays r ON r.id = o.relay_id "
+        "WHERE r.account_id = ? AND NOT EXISTS (SELECT 1 FROM events e JOIN contacts c "
+        "ON c.id = e.contact_id WHERE e.id = o.event_id AND c.id = o.contact_id "
+        "AND c.account_id = ?)"),
+    "webhook deliveries of a missing contact": (
+        "SELECT count(*) FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id "
+        "WHERE w.account_id = ? AND d.contact_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "
+        "contacts c WHERE c.id = d.contact_id AND c.account_id = ?)"),
 }
 
 

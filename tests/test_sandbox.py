@@ -428,6 +428,7 @@ def test_a_reset_erases_the_accounts_data_and_keeps_its_credentials(sandbox, acc
         fill(sandbox, other, other_id, receiver, stub)
         fill(sandbox, api, account_id, receiver, stub)
         others = account_rows(sandbox, other_id)
+        assert dangling_references(sandbox, account_id) == {}
 
         started = time.monotonic()
         assert api.post(RESET).status_code == 204
