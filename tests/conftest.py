@@ -20,6 +20,7 @@ from hypothesis import settings as hypothesis_settings
 
 from rdevents.config import Settings
 from rdevents.http.app import create_app
+from rdevents.store.postgres import to_pyformat
 from rdevents.tokens import issue_token
 
 # No time limit on an example: the suite runs beside other work, and a slow example is not a
@@ -293,7 +294,7 @@ def dangling_references(source: Server | psycopg.Connection, account_id: int) ->
     def count(sql: str) -> int:
         params = (account_id,) * sql.count("?")
         if isinstance(source, psycopg.Connection):
-            return source.execute(sql.replace("?", "%s"), params).fetchone()[0]
+            return source.execute(to_pyformat(sql), params).fetchone()[0]
         return source.call(source.store.fetch(sql, params))[0][0]
 
     counts = {kind: count(sql) for kind, sql in DANGLING.items()}

@@ -26,8 +26,8 @@ class GroupContext:
 
 class ProcessBackend(Protocol):
     """Reads and writes of one transaction. Locks are taken in one order by every writer:
-    its accounts' (held from its first statement: see SqlStore.hold_accounts_statements), rate
-    counters, then contacts, then custom fields."""
+    its accounts' (held from its first statement), rate counters, then contacts, then custom
+    fields."""
 
     def load_keys(self, keys: set[KeyRef]) -> tuple[dict[KeyRef, KeptRequest], set[KeyRef]]:
         """What these idempotency keys keep (absent keys are left out), and those another

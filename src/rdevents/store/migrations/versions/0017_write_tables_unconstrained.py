@@ -2,10 +2,10 @@
 foreign keys on PostgreSQL.
 
 PostgreSQL checks a foreign key with a query a row: six such checks for a conversion that makes
-a contact, half of the database's CPU an event. The references they guarded are kept by the
-write path itself, one transaction a group, under the contacts' locks, as on SQLite, which never
-enforced them (its `foreign_keys` pragma is off); the tests check that no row is left pointing
-at nothing, on both backends.
+a contact, a third to a half of the database's CPU an event. The references they guarded are
+kept by the write path itself, one transaction a group, under the contacts' locks, as on SQLite,
+which never enforced them (its `foreign_keys` pragma is off); the tests check that no row is
+left pointing at nothing, on both backends.
 
 Revision ID: 0017
 Revises: 0016
