@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
 
 import pytest
@@ -74,3 +75,17 @@ def test_a_group_waits_for_a_foreign_write_lock_on_the_writer_thread_not_the_loo
         blocker.close()
     assert looped < 1.0
     assert calls == [("_execute", ("BEGIN IMMEDIATE",)), ("_commit", calls[1][1])]
+
+
+def test_work_handed_to_the_writer_thread_starts_before_the_loop_comes_back(database):
+    """A group's commit starts as soon as it is handed over, not once the event loop gets
+    round to it behind the requests then ready (2–3 ms under load, each group)."""
+    async def scenario() -> None:
+        async with opened(database) as store:
+            started = threading.Event()
+            handed = store.in_writer_thread(started.set)
+            # The loop's thread waits here without letting the loop run.
+            assert started.wait(timeout=10)
+            await handed
+
+    asyncio.run(scenario())

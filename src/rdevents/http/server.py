@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import sys
 from typing import Any
 
 import orjson
@@ -21,6 +22,16 @@ from .connections import BoundedProtocol, ConnectionLimits, usable_fds
 
 _SETTINGS_VARIABLE = "RDEVENTS_WORKER_SETTINGS"
 
+
+def settle_process(app: Starlette) -> None:
+    """Once the server's process is set up: its garbage collector (see collector.py), and how
+    soon the GIL goes to a thread that waits for it, as its store would have it."""
+    settle_garbage_collector()
+    interval = app.state.store.GIL_SWITCH_INTERVAL
+    if interval is not None:
+        sys.setswitchinterval(interval)
+
+
 class GracefulServer(uvicorn.Server):
     """On SIGTERM/SIGINT: stop accepting, let in-flight requests and queued writes commit, then
     exit 0 (uvicorn itself re-raises the signal after shutting down, which reads as a failure)."""
@@ -33,7 +44,7 @@ class GracefulServer(uvicorn.Server):
 def app_from_environment() -> Starlette:
     """The app of a worker process, built from the settings its parent left in the environment."""
     app = create_app(Settings(**orjson.loads(os.environ[_SETTINGS_VARIABLE])))
-    settle_garbage_collector()
+    settle_process(app)
     return app
 
 
@@ -51,7 +62,7 @@ def run_server(settings: Settings) -> None:
         log_level=log_level, log_config=log_config(log_format, log_level))
     if workers == 1:
         app = create_app(settings)
-        settle_garbage_collector()
+        settle_process(app)
         GracefulServer(uvicorn.Config(app, **options)).run()
         return
     # Several processes share the port; each has its own store and writer, and writes its

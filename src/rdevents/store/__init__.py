@@ -139,6 +139,9 @@ class Store(abc.ABC):
     # Told of each write group once committed: its jobs and seconds (set before open(); for
     # the metrics).
     group_observer: Callable[[int, float], None] | None = None
+    # How long a thread that wants the GIL should wait before asking the thread holding it to
+    # let go, in a server on this store (see http/server.py); None: Python's default, 5 ms.
+    GIL_SWITCH_INTERVAL: float | None = None
 
     @abc.abstractmethod
     async def open(self) -> None: ...
