@@ -26,14 +26,11 @@ def served(monkeypatch) -> list[float]:
     sys.setswitchinterval(previous)
 
 
-def test_a_server_on_sqlite_hands_the_gil_over_promptly(served, tmp_path):
-    server.run_server(Settings(database_url=f"sqlite:///{tmp_path}/rdevents.db"))
-    assert served == [pytest.approx(SQLiteStore.GIL_SWITCH_INTERVAL)]
-    assert SQLiteStore.GIL_SWITCH_INTERVAL < 0.005  # Python's default
-
-
-def test_a_server_on_postgresql_keeps_pythons_switch_interval(served):
-    before = sys.getswitchinterval()
-    server.run_server(Settings(database_url="postgresql://postgres@127.0.0.1:1/unreached"))
-    assert PostgresStore.GIL_SWITCH_INTERVAL is None
-    assert served == [before]
+@pytest.mark.parametrize("url, store", [
+    ("sqlite:///{tmp}/rdevents.db", SQLiteStore),
+    ("postgresql://postgres@127.0.0.1:1/unreached", PostgresStore),
+])
+def test_a_server_hands_the_gil_over_sooner_than_python_would(served, tmp_path, url, store):
+    server.run_server(Settings(database_url=url.format(tmp=tmp_path)))
+    assert served == [pytest.approx(store.GIL_SWITCH_INTERVAL)]
+    assert store.GIL_SWITCH_INTERVAL < 0.005  # Python's default
