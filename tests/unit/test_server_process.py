@@ -4,6 +4,7 @@ server, which only notes what it is run with."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 
 import pytest
 
@@ -14,7 +15,7 @@ from rdevents.store.sqlite import SQLiteStore
 
 
 @pytest.fixture
-def served(monkeypatch) -> list[float]:
+def served(monkeypatch) -> Iterator[list[float]]:
     """The GIL's switch interval each server started with (its app is made, not opened)."""
     seen: list[float] = []
     monkeypatch.setattr(server, "settle_garbage_collector", lambda: None)  # not this process's

@@ -27,9 +27,7 @@ def settle_process(app: Starlette) -> None:
     """Once the server's process is set up: its garbage collector (see collector.py), and how
     soon the GIL goes to a thread that waits for it, as its store would have it."""
     settle_garbage_collector()
-    interval = app.state.store.GIL_SWITCH_INTERVAL
-    if interval is not None:
-        sys.setswitchinterval(interval)
+    sys.setswitchinterval(app.state.store.GIL_SWITCH_INTERVAL)
 
 
 class GracefulServer(uvicorn.Server):

@@ -140,8 +140,8 @@ class Store(abc.ABC):
     # the metrics).
     group_observer: Callable[[int, float], None] | None = None
     # How long a thread that wants the GIL should wait before asking the thread holding it to
-    # let go, in a server on this store (see http/server.py); None: Python's default, 5 ms.
-    GIL_SWITCH_INTERVAL: float | None = None
+    # let go, in seconds, in a server on this store (see http/server.py); Python's default here.
+    GIL_SWITCH_INTERVAL = 0.005
 
     @abc.abstractmethod
     async def open(self) -> None: ...
