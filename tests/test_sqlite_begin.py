@@ -86,6 +86,6 @@ def test_work_handed_to_the_writer_thread_starts_before_the_loop_comes_back(data
             handed = store.in_writer_thread(started.set)
             # The loop's thread waits here without letting the loop run.
             assert started.wait(timeout=10)
-            await handed
+            assert handed.result(timeout=10) is None
 
     asyncio.run(scenario())

@@ -308,3 +308,58 @@ def test_groups_one_at_a_time_are_never_held_back():
 
     run(asyncio.wait_for(scenario(), 5))
     assert told == []
+
+
+def test_a_slot_whose_group_ends_begins_the_next_in_the_same_step_of_the_loop():
+    """Under load each step of the event loop is a turn of every other request's work: the
+    next group must not wait for one."""
+    order: list[str] = []
+    release = asyncio.Event()
+
+    async def commit(jobs):
+        order.append(f"commit {jobs[0]}")
+        if jobs[0] == "a":
+            await release.wait()
+            asyncio.get_running_loop().call_soon(order.append, "next step")
+        return [None] * len(jobs)
+
+    async def scenario():
+        committer = GroupCommitter(commit)
+        committer.start()
+        a = asyncio.ensure_future(committer.submit("a"))
+        while order != ["commit a"]:
+            await asyncio.sleep(0)
+        b = asyncio.ensure_future(committer.submit("b"))
+        await asyncio.sleep(0)  # queued behind "a"
+        release.set()
+        await asyncio.gather(a, b)
+        await committer.stop()
+
+    run(asyncio.wait_for(scenario(), 5))
+    assert order == ["commit a", "commit b", "next step"]
+
+
+def test_a_job_whose_submitter_is_cancelled_is_written_all_the_same():
+    committed: list[str] = []
+    release = asyncio.Event()
+
+    async def commit(jobs):
+        await release.wait()
+        committed.extend(jobs)
+        return [None] * len(jobs)
+
+    async def scenario():
+        committer = GroupCommitter(commit)
+        committer.start()
+        gone = asyncio.ensure_future(committer.submit("gone"))
+        await asyncio.sleep(0)
+        gone.cancel()
+        kept = asyncio.ensure_future(committer.submit("kept"))
+        await asyncio.sleep(0)
+        release.set()
+        assert await kept is None
+        await committer.stop()
+        assert gone.cancelled()
+
+    run(asyncio.wait_for(scenario(), 5))
+    assert committed == ["gone", "kept"]

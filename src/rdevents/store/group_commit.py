@@ -9,14 +9,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 
 from ..process import Failed, Job, Outcome, Unavailable
 from . import Overloaded, StoreUnavailable, WriteConflict
 
 log = logging.getLogger(__name__)
-
-_STOP = object()
 
 # Told of each group once its transaction has ended: its jobs, and the seconds it took.
 GroupObserver = Callable[[int, float], None]
@@ -29,11 +28,14 @@ class GroupCommitter:
     """Runs `commit_group(jobs) -> outcomes` for groups of queued jobs, up to `concurrency`
     groups at a time (SQLite has one writer: 1).
 
-    A group holds every job waiting when a slot comes free (with one slot: when the previous
-    transaction ended), up to `max_group`. While other groups are under way, a free slot waits
-    until as many jobs wait as they hold, or until they end: a group of a job or two beside
-    them would cost a transaction's fixed work (its round trips, its commit) for little. Groups
-    under way at once may commit in any order; a job is answered once its own group has ended.
+    Each of `concurrency` slots runs its groups one after another. A group holds every job
+    waiting when its slot takes it, up to `max_group`; a slot whose group has ended takes the
+    next at once, in the same step of the event loop: every step between a commit and the next
+    group, under load, is a loop's turn of other requests' work during which the writer idles.
+    While other groups are under way, a free slot waits until as many jobs wait as they hold,
+    or until they end: a group of a job or two beside them would cost a transaction's fixed
+    work (its round trips, its commit) for little. Groups under way at once may commit in any
+    order; a job is answered once its own group has ended.
 
     `commit_group` raising means the transaction did not commit: StoreUnavailable makes every
     job of the group Unavailable; any other error (one job's data the database refuses, a
@@ -56,91 +58,74 @@ class GroupCommitter:
         self._numbers_under_way: set[int] = set()
         self._ended_early: list[tuple[int, list[Job]]] = []  # before an earlier group
         self._max_group = max_group
+        self._max_pending = max_pending
         self._concurrency = concurrency
         self._observe = observe
-        self._queue: asyncio.Queue[tuple[Job, asyncio.Future[Outcome]] | object] = \
-            asyncio.Queue(maxsize=max_pending)
-        self._task: asyncio.Task[None] | None = None
+        self._queue: deque[tuple[Job, asyncio.Future[Outcome]]] = deque()
+        self._slots: list[asyncio.Task[None]] = []
         self._closing = False
         self._in_flight = 0
-        self._changed = asyncio.Event()  # a job queued, or a group ended
+        self._changed = asyncio.Event()  # a job queued, a group ended, or closing
 
     @property
     def pending(self) -> int:
         """Jobs waiting for a transaction or inside those under way."""
-        return self._queue.qsize() + self._in_flight
+        return len(self._queue) + self._in_flight
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="group-commit")
+        loop = asyncio.get_running_loop()
+        self._slots = [loop.create_task(self._run_slot(), name=f"group-commit-{n}")
+                       for n in range(self._concurrency)]
 
     async def submit(self, job: Job) -> Outcome:
-        """Queue `job` and return its outcome once its transaction has ended."""
-        if self._closing or self._task is None or self._task.done():
+        """Queue `job` and return its outcome once its transaction has ended. A caller
+        cancelled meanwhile (a client that disconnects) leaves the job queued: it is written
+        all the same."""
+        if self._closing or not self._slots or all(slot.done() for slot in self._slots):
             raise StoreUnavailable("the writer is not running")
+        if len(self._queue) >= self._max_pending:
+            raise Overloaded()
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        try:
-            self._queue.put_nowait((job, future))
-        except asyncio.QueueFull:
-            raise Overloaded() from None
+        self._queue.append((job, future))
         self._changed.set()
-        # Shielded: a client that disconnects must not cancel a write already queued.
-        return await asyncio.shield(future)
+        return await future
 
     async def stop(self) -> None:
         """Commit everything queued, then stop."""
-        if self._task is None:
+        if not self._slots:
             return
         self._closing = True
-        await self._queue.put(_STOP)
-        await self._task
-        self._task = None
+        self._changed.set()
+        await asyncio.wait(self._slots)
+        self._slots = []
 
-    async def _run(self) -> None:
-        slots = asyncio.Semaphore(self._concurrency)
-        under_way: set[asyncio.Task[None]] = set()
-        try:
-            await self._start_groups(slots, under_way)
-        finally:  # stopped, or cancelled: the groups under way still end, and answer
-            if under_way:
-                await asyncio.wait(under_way)
+    async def _run_slot(self) -> None:
+        """Take groups and commit them, one after another, until closing with nothing queued."""
+        while True:
+            group = self._next_group()
+            if group is not None:
+                await self._commit(group)
+            elif self._closing and not self._queue:
+                return
+            else:
+                self._changed.clear()
+                await self._changed.wait()
 
-    async def _start_groups(self, slots: asyncio.Semaphore,
-                            under_way: set[asyncio.Task[None]]) -> None:
-        """Start a group in each slot that comes free, until the queue says stop."""
-        stopping = False
-        while not stopping:
-            group: list[tuple[Job, asyncio.Future[Outcome]]] = []
-            await slots.acquire()  # first: the group takes all that waits once a slot is free
-            await self._enough_waiting()
-            item = await self._queue.get()
-            while True:
-                if item is _STOP:
-                    stopping = True
-                    break
-                group.append(item)  # type: ignore[arg-type]  # anything but _STOP is a job
-                if len(group) >= self._max_group or self._queue.empty():
-                    break
-                item = self._queue.get_nowait()
-            if not group:
-                slots.release()
-                continue
-            self._in_flight += len(group)  # now: the next slot's wait counts them
-            number, self._formed = self._formed, self._formed + 1
-            self._numbers_under_way.add(number)
-            task = asyncio.get_running_loop().create_task(self._commit(group, number))
-            under_way.add(task)
-            task.add_done_callback(under_way.discard)
-            task.add_done_callback(lambda _: slots.release())
+    def _next_group(self) -> list[tuple[Job, asyncio.Future[Outcome]]] | None:
+        """The jobs waiting, up to `max_group`, counted as under way; None if none wait, or
+        if fewer wait than the groups under way hold (unless closing)."""
+        if not self._queue or (self._in_flight and len(self._queue) < self._in_flight
+                               and not self._closing):
+            return None
+        take = min(len(self._queue), self._max_group)
+        group = [self._queue.popleft() for _ in range(take)]
+        self._in_flight += take  # now: another slot's wait counts them
+        return group
 
-    async def _enough_waiting(self) -> None:
-        """Until as many jobs wait as the groups under way hold, or none is under way."""
-        while self._in_flight and self._queue.qsize() < self._in_flight:
-            self._changed.clear()
-            await self._changed.wait()
-
-    async def _commit(self, group: list[tuple[Job, asyncio.Future[Outcome]]],
-                      number: int) -> None:
+    async def _commit(self, group: list[tuple[Job, asyncio.Future[Outcome]]]) -> None:
         jobs = [job for job, _ in group]
+        number, self._formed = self._formed, self._formed + 1
+        self._numbers_under_way.add(number)
         started = time.perf_counter()
         try:
             outcomes = await self._outcomes(jobs)

@@ -255,7 +255,7 @@ class PostgresStore(SqlStore):
 
     async def commit_group(self, jobs: list[Job]) -> list[Outcome]:
         # Every statement is a network round trip: all of it runs on the writer thread.
-        return await self.in_writer_thread(self._transaction, jobs)
+        return await asyncio.wrap_future(self.in_writer_thread(self._transaction, jobs))
 
     def _transaction(self, jobs: list[Job]) -> list[Outcome]:
         """Process the group in one transaction, run again when it conflicts with another

@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 import asyncio
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import orjson
@@ -475,11 +475,13 @@ class SqlStore(FieldQueries, WebhookQueries, RelayQueries, OperatorQueries, Admi
             self.commits.committed(job.account_id)
         return outcome
 
-    def in_writer_thread(self, function: Callable[..., T], *args: Any) -> asyncio.Future[T]:
-        """Start `function(*args)` on a writer thread now; the future of its result. (Not a
-        coroutine: wrapped in a task, as a group's commit is, one would start it only once the
-        event loop got round to it, behind every callback then ready.)"""
-        return asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+    def in_writer_thread(self, function: Callable[..., T], *args: Any) -> Future[T]:
+        """Start `function(*args)` on a writer thread now; the thread's future of its result.
+        (Not a coroutine: wrapped in a task, as a group's commit is, one would start it only
+        once the event loop got round to it, behind every callback then ready.)"""
+        if self._executor is None:
+            raise StoreUnavailable("the store is closed")
+        return self._executor.submit(function, *args)
 
     def process_jobs(self, conn: Any, jobs: list[Job]) -> list[Outcome]:
         """The processing stage's decisions for `jobs`, written in the transaction open on

@@ -10,8 +10,8 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager, closing
 from pathlib import Path
 from typing import Any, TypeVar
@@ -428,14 +428,16 @@ class SQLiteStore(SqlStore):
         turn.end()
 
     @staticmethod
-    async def _to_the_end(work: Awaitable[T]) -> T:
-        """Await `work` (a thread's); if cancelled, still wait for the thread to end, so that
-        what follows (a rollback, the end of the turn) never runs beside it."""
-        future = asyncio.ensure_future(work)
+    async def _to_the_end(work: Future[T]) -> T:
+        """Await `work`, a thread's; if cancelled, still wait for the thread to end, so that
+        what follows (a rollback, the end of the turn) never runs beside it. (Work that had
+        not begun does not begin.) Not through asyncio.shield, whose future would add a step
+        of the event loop between a commit's end and the next group: under load, a turn of
+        the loop's other work, all of it, while the writer idles."""
         try:
-            return await asyncio.shield(future)
+            return await asyncio.wrap_future(work)
         except asyncio.CancelledError:
-            await future
+            await asyncio.wait([asyncio.wrap_future(work)])
             raise
 
     async def stored_event_uuids(self, uuids: list[str]) -> set[str]:
@@ -489,8 +491,9 @@ class SQLiteStore(SqlStore):
         """Run a write transaction of its own on a thread (waiting for SQLite's write lock must
         not stall the event loop), in this process's turn."""
         async with self._writing():
-            # A cancelled caller keeps the turn until the thread's transaction has ended.
-            return await self._to_the_end(asyncio.to_thread(function, *args))
+            # A cancelled caller keeps the turn until the thread's transaction has ended. (The
+            # writer thread is free: a group's commit runs in the turn too.)
+            return await self._to_the_end(self.in_writer_thread(function, *args))
 
     def _change_all(self, statements: list[Statement]) -> list[tuple[int, list[tuple[Any, ...]]]]:
         with closing(connect(self.path)) as conn:
