@@ -1,5 +1,6 @@
-"""SQLite only: under writes that never pause, the WAL is started over from its beginning
-rather than growing until a lull (see _Checkpointer)."""
+"""SQLite only: what the writer writes besides the database. Under writes that never pause,
+the WAL is started over from its beginning rather than growing until a lull (see
+_Checkpointer); statement journals stay in memory."""
 
 from __future__ import annotations
 
@@ -57,3 +58,14 @@ def test_a_writer_that_never_pauses_keeps_the_wal_small(database, monkeypatch):
     # ... with them, it is started over soon after it passes REWIND_FRAMES.
     monkeypatch.setattr(_Checkpointer, "REWIND_FRAMES", 50)
     assert largest_wal(database) < 1_000
+
+
+def test_the_writer_keeps_its_statement_journals_in_memory(database):
+    """A group's INSERT of many rows journals the pages it changes, in case it must be undone
+    alone; a journal past 64 KiB went to a temporary file, written on the event loop's thread."""
+    async def scenario() -> int:
+        async with opened(database) as store:
+            assert await store.write(job(0)) == ACCEPTED
+            return store._writer.execute("PRAGMA temp_store").fetchone()[0]
+
+    assert asyncio.run(scenario()) == 2  # MEMORY

@@ -313,6 +313,12 @@ class SQLiteStore(SqlStore):
         self._readers = _Readers(self.path)
         self._turn = _WriteTurn(self.path)
         self._writer = connect(self.path, cache_mb=64)  # the writer's index pages stay hot
+        # An INSERT of many rows keeps a statement journal, to undo that statement alone if a
+        # constraint fails halfway. Past 64 KiB SQLite moved it to a temporary file: under
+        # batches, thousands of writes a second to that file, on the event loop's thread. Kept
+        # in memory it holds at most one statement's pages. (The readers keep the default:
+        # their sorts may be large.)
+        self._writer.execute("PRAGMA temp_store=MEMORY")
         self._checkpointer = _Checkpointer(self.path)
         self.start_writer()
 
