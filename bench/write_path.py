@@ -38,6 +38,11 @@ class Shape:
     requests_a_round: int
     events_a_request: int  # 0: a single event's request (its own route)
 
+    @property
+    def events(self) -> int:
+        """Events a request carries."""
+        return max(self.events_a_request, 1)
+
 
 BATCHES = Shape(10, 100)
 SINGLE = Shape(32, 0)
@@ -45,7 +50,7 @@ SINGLE = Shape(32, 0)
 
 def request_body(shape: Shape, round_: int, request: int) -> bytes:
     events = []
-    for k in range(max(shape.events_a_request, 1)):
+    for k in range(shape.events):
         event = copy.deepcopy(EVENT_TYPES["CONVERSION"].example)
         event["payload"]["email"] = f"c-{round_}-{request}-{k}@bench.example"
         events.append(event)
@@ -75,7 +80,7 @@ async def measure(url: str, shape: Shape, rounds: int) -> tuple[float, float, fl
             await asyncio.gather(*(one_request(store, shape, body) for body in round_bodies))
         cpu_now, loop_cpu_now, wall_now = time.process_time(), time.thread_time(), \
             time.perf_counter()
-        scale = 1e6 / (rounds * shape.requests_a_round * max(shape.events_a_request, 1))
+        scale = 1e6 / (rounds * shape.requests_a_round * shape.events)
         return (cpu_now - cpu) * scale, (loop_cpu_now - loop_cpu) * scale, (wall_now - wall) * scale
     finally:
         await store.close()

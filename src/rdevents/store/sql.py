@@ -477,8 +477,9 @@ class SqlStore(FieldQueries, WebhookQueries, RelayQueries, OperatorQueries, Admi
 
     def in_writer_thread(self, function: Callable[..., T], *args: Any) -> Future[T]:
         """Start `function(*args)` on a writer thread now; the thread's future of its result.
-        (Not a coroutine: wrapped in a task, as a group's commit is, one would start it only
-        once the event loop got round to it, behind every callback then ready.)"""
+        (Not a coroutine, which would start the work only once the event loop got round to it,
+        behind every callback then ready; and the thread's own future, which a caller that is
+        cancelled can still wait on: see SQLiteStore._to_the_end.)"""
         if self._executor is None:
             raise StoreUnavailable("the store is closed")
         return self._executor.submit(function, *args)
