@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ..contacts import Contact, FunnelTransition
 from ..limits import CounterKey
@@ -31,8 +32,12 @@ class KeptRequest:
         return Repeated(self.event_uuids, self.batch_uuid)
 
 
-@dataclass(frozen=True)
-class EventRow:
+# A group makes one of each of these rows for each event it writes (a delivery, a relay row for
+# each subscription or relay): named tuples, made in a sixth of the time a frozen dataclass
+# takes, which sets each field through object.__setattr__.
+
+
+class EventRow(NamedTuple):
     job: EventsJob
     event: ValidEvent
     event_uuid: str
@@ -42,8 +47,7 @@ class EventRow:
     transition: FunnelTransition | None
 
 
-@dataclass(frozen=True)
-class Delivery:
+class Delivery(NamedTuple):
     """A webhook to send once the group commits: its body, made from the contact as the event
     left it."""
 
@@ -53,8 +57,7 @@ class Delivery:
     body: str
 
 
-@dataclass(frozen=True)
-class RelayRow:
+class RelayRow(NamedTuple):
     """An event to forward through a relay once the group commits: a row of the relay's
     outbox, in the order the group accepted its events."""
 
