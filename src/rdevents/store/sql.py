@@ -271,13 +271,12 @@ class WriteSession:
             "WHERE id = ?", [(*contact_state(c), c.id) for c in changed])
         events: list[tuple[Any, ...]] = []
         transitions: list[tuple[Any, ...]] = []
-        for event_id, row in zip(event_ids, rows.events, strict=True):
-            contact_id = rows.contacts[row.contact].id
-            job, event = row.job, row.event
-            events.append((event_id, row.event_uuid, job.account_id, contact_id, job.batch_uuid,
-                           event.type.name, event.event_family, row.identifier,
-                           row.payload, job.received_at))
-            t = row.transition
+        for event_id, (job, event, event_uuid, payload, identifier, key, t) in zip(
+                event_ids, rows.events, strict=True):
+            contact_id = rows.contacts[key].id
+            events.append((event_id, event_uuid, job.account_id, contact_id, job.batch_uuid,
+                           event.type.name, event.event_family, identifier, payload,
+                           job.received_at))
             if t is not None:
                 transitions.append((job.account_id, contact_id, event_id, t.from_stage,
                                     t.to_stage, t.from_opportunity, t.to_opportunity, t.value,
@@ -311,7 +310,10 @@ class WriteSession:
     def _save_tag_index(self, rows: GroupRows) -> None:
         added, removed = [], []
         for key, contact in rows.contacts.items():
-            tags_before = rows.tags_before.get(key, [])
+            tags_before = rows.tags_before.get(key)
+            if not tags_before:  # a new contact, or one that had none: each tag is added
+                added += [(key[0], tag, contact.id) for tag in tag_keys(contact.tags)]
+                continue
             if contact.tags == tags_before:  # the usual case: nothing to hash or write
                 continue
             before, now = tag_keys(tags_before), tag_keys(contact.tags)

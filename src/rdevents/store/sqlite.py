@@ -13,6 +13,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager, closing
+from itertools import chain
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -376,8 +377,7 @@ class SQLiteStore(SqlStore):
             chunk = rows[start:start + size]
             if set(map(len, chunk)) != {len(columns)}:  # else run together into other rows
                 raise ValueError(f"rows of {table} must have {len(columns)} values each")
-            conn.execute(insert_statement(table, columns, size),
-                         [value for row in chunk for value in row])
+            conn.execute(insert_statement(table, columns, size), list(chain.from_iterable(chunk)))
             start += size
 
     def allocate_ids(self, conn: sqlite3.Connection,
