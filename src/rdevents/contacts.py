@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .catalogue import EVENT_TYPES, is_custom_field
+from .catalogue import EVENT_TYPES
 from .custom_fields import stored_value
 from .validation import ValidEvent
 
@@ -121,18 +121,14 @@ def _merge_attributes(contact: Contact, event: ValidEvent,
 
 def custom_field_values(event: ValidEvent) -> dict[str, Any]:
     """The cf_* custom fields an event writes on its contact, with their values."""
-    payload, event_type = event.payload, event.type
-    names = _CUSTOM_PROFILE_FIELDS[event_type.name]
+    payload = event.payload
+    names = _CUSTOM_PROFILE_FIELDS[event.type.name]
     values = {name: stored_value(payload[name]) for name in names
               if payload.get(name) is not None} if names else {}
-    if event_type.custom_fields:
-        # The keys beyond the catalogue's fields (a set difference, cheaper than a look at each
-        # key), in the payload's order: the order in which a group defines new fields.
-        extra = payload.keys() - event_type.fields_by_name.keys()
-        for key in [key for key in payload if key in extra] if len(extra) > 1 else extra:
-            value = payload[key]
-            if value is not None and is_custom_field(event_type, key):
-                values[key] = stored_value(value)
+    for key in event.custom_fields:
+        value = payload[key]
+        if value is not None:
+            values[key] = stored_value(value)
     return values
 
 

@@ -530,6 +530,7 @@ class ValidEvent:
     payload: dict[str, Any]  # as received
     email: str  # trimmed and lower-cased
     path: str  # the JSONPath of the event in its request, for errors found while storing
+    custom_fields: tuple[str, ...]  # see custom_field_names
 
 
 def validate_event(body: Any, path: str = "$.body") -> tuple[ValidEvent | None, list[Error]]:
@@ -546,19 +547,36 @@ def validate_event(body: Any, path: str = "$.body") -> tuple[ValidEvent | None, 
         errors.append(null_error(child(path, "payload")))
     elif not isinstance(payload, dict):
         errors.append(type_error("OBJECT", child(path, "payload")))
-    elif event_type is not None and not payload_plainly_valid(event_type, payload):
-        payload_errors(event_type, payload, child(path, "payload"), errors)
+    elif event_type is not None:
+        custom_fields = custom_field_names(event_type, payload)
+        if not payload_plainly_valid(event_type, payload, custom_fields):
+            payload_errors(event_type, payload, child(path, "payload"), errors)
     if errors or event_type is None or family is None or not isinstance(payload, dict):
         return None, errors
-    return ValidEvent(event_type, family, payload, normalise_email(payload["email"]), path), []
+    return ValidEvent(event_type, family, payload, normalise_email(payload["email"]), path,
+                      custom_fields), []
 
 
 def valid_event(type_name: str, family: str, payload: dict[str, Any],
                 path: str = "$.body") -> ValidEvent:
     """The ValidEvent of an event that validate_event passed in another process, which handed
     over its parts."""
-    return ValidEvent(EVENT_TYPES[type_name], family, payload, normalise_email(payload["email"]),
-                      path)
+    event_type = EVENT_TYPES[type_name]
+    return ValidEvent(event_type, family, payload, normalise_email(payload["email"]), path,
+                      custom_field_names(event_type, payload))
+
+
+def custom_field_names(event_type: EventType, payload: dict[str, Any]) -> tuple[str, ...]:
+    """The payload's keys that are custom fields of the contact beyond its type's table (see
+    is_custom_field), in the payload's order: the order in which a group defines new fields."""
+    if not event_type.custom_fields:
+        return ()
+    # The keys beyond the table's: a set difference, cheaper than a look at each key.
+    extra = payload.keys() - event_type.fields_by_name.keys()
+    if not extra:
+        return ()
+    in_order = [key for key in payload if key in extra] if len(extra) > 1 else extra
+    return tuple(key for key in in_order if is_custom_field(event_type, key))
 
 
 def _check_choice(value: Any, options: tuple[str, ...], parent: str, name: str,
@@ -643,17 +661,16 @@ def _fields_plainly_valid(plan: _Plan, payload: dict[str, Any]) -> bool:
 _PLANS = {name: _plan(t.fields) for name, t in EVENT_TYPES.items()}
 
 
-def payload_plainly_valid(event_type: EventType, payload: dict[str, Any]) -> bool:
-    """True only when the full check would find nothing wrong with `payload`."""
+def payload_plainly_valid(event_type: EventType, payload: dict[str, Any],
+                          custom_fields: tuple[str, ...]) -> bool:
+    """True only when the full check would find nothing wrong with `payload`, whose custom
+    fields (custom_field_names) are `custom_fields`."""
     plan = _PLANS[event_type.name]
     if not plan.required <= payload.keys() or not _fields_plainly_valid(plan, payload):
         return False
-    if event_type.custom_fields:
-        known = event_type.fields_by_name
-        for key in payload.keys() - known.keys():
-            if (is_custom_field(event_type, key)
-                    and custom_field_problem(key, payload[key]) is not None):
-                return False
+    for key in custom_fields:
+        if custom_field_problem(key, payload[key]) is not None:
+            return False
     scratch: list[Error] = []
     for rule in event_type.rules:
         PAYLOAD_RULES[rule](event_type, payload, "$", scratch)
