@@ -34,6 +34,11 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+# The servers and commands started below run this tree's code too, not the rdevents their Python
+# would import from elsewhere (an editable install of another checkout, say): two trees compared
+# by turns must each measure itself.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))
 
 from rdevents.catalogue import EVENT_TYPES  # noqa: E402
 
@@ -302,7 +307,7 @@ def to_result(name: str, measured: dict, events_per_request: int, pid: int,
 
 def scenario_ceiling(workdir: Path, seconds: int) -> list[Result]:
     server = Server([sys.executable, str(ROOT / "bench" / "ceiling_app.py")],
-                    cwd=ROOT, env={"PYTHONPATH": str(ROOT / "src")}, ready_path="/")
+                    cwd=ROOT, ready_path="/")
     try:
         return [with_cpu(server, "ceiling: constant body, 64 connections", 1,
                          lambda: wrk(server.url, single_body(), "x", path="/platform/events",
@@ -503,7 +508,7 @@ def scenario_webhooks(workdir: Path, seconds: int) -> list[Result]:
     import sqlite3
 
     receiver = Server([sys.executable, str(ROOT / "bench" / "ceiling_app.py")],
-                      cwd=ROOT, env={"PYTHONPATH": str(ROOT / "src")}, ready_path="/")
+                      cwd=ROOT, ready_path="/")
     server, token = start_rdevents(workdir / "webhooks")
     database = sqlite3.connect(workdir / "webhooks" / "data" / "rdevents.db")
     try:
@@ -573,7 +578,7 @@ def scenario_relay(workdir: Path, seconds: int, events: int = 100_000) -> list[R
     finally:
         upstream.stop()
     ceiling = Server([sys.executable, str(ROOT / "bench" / "ceiling_app.py")],
-                     cwd=ROOT, env={"PYTHONPATH": str(ROOT / "src")}, ready_path="/")
+                     cwd=ROOT, ready_path="/")
     try:
         results += _relayed(workdir / "relay-ceiling", "an upstream answering at once", ceiling,
                             "any", without, events)
