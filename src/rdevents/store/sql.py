@@ -109,9 +109,11 @@ def contact_state(c: Contact) -> tuple[Any, ...]:
 def _by_account(keys: set[tuple[int, str]]) -> dict[int, list[str]]:
     """The names of `keys` (contacts' e-mails, fields' identifiers), by account, sorted."""
     by_account: dict[int, list[str]] = {}
-    for account_id, name in sorted(keys):
+    for account_id, name in keys:
         by_account.setdefault(account_id, []).append(name)
-    return by_account
+    for names in by_account.values():
+        names.sort()  # strings: a third of the time sorting the (account, name) pairs took
+    return dict(sorted(by_account.items()))
 
 
 def _field_type_statements(fields: set[FieldKey]) -> list[Statement]:
