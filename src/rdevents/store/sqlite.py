@@ -38,15 +38,15 @@ _UNAVAILABLE_CODES = frozenset({
     sqlite3.SQLITE_PROTOCOL, sqlite3.SQLITE_NOTADB})
 
 
-def _null(value: None) -> None:
-    return value
-
-
 # Python's sqlite3 binds an int, float, str or bytes as it is, but first looks for an adapter for
 # any other value, True, False and None included, and the failed search raises and clears two
 # AttributeErrors: about 250 ns a value, and each new contact binds seven of them. Adapters of
 # their own make that search a dictionary look-up. SQLite stores what it stored without them
 # (True as 1, None as NULL), and they apply to every sqlite3 connection of the process.
+def _null(value: None) -> None:
+    return value
+
+
 sqlite3.register_adapter(bool, int)
 sqlite3.register_adapter(type(None), _null)
 
