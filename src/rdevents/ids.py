@@ -26,8 +26,8 @@ def new_uuid() -> str:
     the GIL and hands it to the writer thread. Ids must be unique, not secret: they show when
     they were made, as the records they name do.
     """
-    h = "%032x" % ((time.time_ns() // 1_000_000) << 80
-                   | _random.getrandbits(80) & _RANDOM_BITS | _VERSION_7 | _VARIANT_RFC_9562)
+    h = ((time.time_ns() // 1_000_000) << 80 | _random.getrandbits(80) & _RANDOM_BITS
+         | _VERSION_7 | _VARIANT_RFC_9562).to_bytes(16, "big").hex()  # cheaper than "%032x"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 

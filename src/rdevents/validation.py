@@ -12,7 +12,6 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
@@ -309,11 +308,16 @@ def _first_problem(rules: _Rules, pairs: Iterable[tuple[str, Any]]) -> tuple[Any
             problem = _NOT_A_BOOLEAN
         elif kind == _KIND_STRINGS:
             # A list of strings without NUL (null is not a string), each reported at its index.
+            # Joined, the strings are looked at in one go (a value of another type fails the
+            # join); any problem is then found element by element by the report.
             if not isinstance(value, list):
                 problem = _NOT_A_SET
-            elif _first_problem(_ELEMENT_RULES, zip(_ELEMENT_NAMES, value)) is None:  # noqa: B905
-                continue
             else:
+                try:
+                    if NUL not in "".join(value):
+                        continue
+                except TypeError:
+                    pass
                 problem = _report_elements
         else:
             # A list of objects, each with its item fields and keeping the item rules.
@@ -329,7 +333,6 @@ def _first_problem(rules: _Rules, pairs: Iterable[tuple[str, Any]]) -> tuple[Any
 
 
 _ELEMENT_RULES: _Rules = {"": (_KIND_STRING, _NOT_A_STRING, None, None)}
-_ELEMENT_NAMES = repeat("")  # endless: zipped with a list, it names each element ""
 _STRING = frozenset({str})
 
 
