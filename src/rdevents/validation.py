@@ -551,13 +551,13 @@ def validate_event(body: Any, path: str = "$.body") -> tuple[ValidEvent | None, 
     elif not isinstance(payload, dict):
         errors.append(type_error("OBJECT", child(path, "payload")))
     elif event_type is not None:
-        custom_fields = custom_field_names(event_type, payload)
-        if not payload_plainly_valid(event_type, payload, custom_fields):
+        shape = payload_shape(event_type, payload)
+        if not payload_plainly_valid(event_type, payload, shape):
             payload_errors(event_type, payload, child(path, "payload"), errors)
     if errors or event_type is None or family is None or not isinstance(payload, dict):
         return None, errors
     return ValidEvent(event_type, family, payload, normalise_email(payload["email"]), path,
-                      custom_fields), []
+                      shape.custom_fields), []
 
 
 def valid_event(type_name: str, family: str, payload: dict[str, Any],
@@ -566,7 +566,7 @@ def valid_event(type_name: str, family: str, payload: dict[str, Any],
     over its parts."""
     event_type = EVENT_TYPES[type_name]
     return ValidEvent(event_type, family, payload, normalise_email(payload["email"]), path,
-                      custom_field_names(event_type, payload))
+                      payload_shape(event_type, payload).custom_fields)
 
 
 def custom_field_names(event_type: EventType, payload: dict[str, Any]) -> tuple[str, ...]:
@@ -644,12 +644,12 @@ def _plan(fields: tuple[Field, ...]) -> _Plan:
                  {name: rule for name, rule in rules.items() if name not in plain})
 
 
-def _fields_plainly_valid(plan: _Plan, payload: dict[str, Any]) -> bool:
-    """Whether each field of `payload` keeps its rule. When every plain string is there, they
-    are looked at in one go, joined (which only strings can be); otherwise, or when one is not
-    a string (a null), every field goes through `_first_problem`."""
+def _fields_plainly_valid(plan: _Plan, payload: dict[str, Any], has_plain: bool) -> bool:
+    """Whether each field of `payload` keeps its rule. When every plain string is there
+    (`has_plain`), they are looked at in one go, joined (which only strings can be); otherwise,
+    or when one is not a string (a null), every field goes through `_first_problem`."""
     plain_values = plan.plain_values
-    if plain_values is not None and plan.plain <= payload.keys():
+    if plain_values is not None and has_plain:
         try:
             joined = "".join(plain_values(payload))
         except TypeError:
@@ -664,14 +664,47 @@ def _fields_plainly_valid(plan: _Plan, payload: dict[str, Any]) -> bool:
 _PLANS = {name: _plan(t.fields) for name, t in EVENT_TYPES.items()}
 
 
+@dataclass(frozen=True, slots=True)
+class PayloadShape:
+    """What a payload's keys alone say, the same for every payload of its type with the same
+    keys in the same order."""
+
+    custom_fields: tuple[str, ...]  # see custom_field_names
+    has_required: bool  # every required field is there (maybe null)
+    has_plain: bool  # every plain string field is there (see _Plan)
+
+
+# Shapes known, by event type and then the payload's keys in order: an integration sends the
+# same few again and again, and a shape known costs a tuple and a look-up where working it out
+# costs several passes over the keys. Only shapes of at most _SHAPE_KEYS keys of at most
+# _SHAPE_CHARACTERS characters in all are kept, at most _SHAPES_KEPT of each type, so that
+# whatever keys clients send the memory kept stays small.
+_SHAPES: dict[str, dict[tuple[str, ...], PayloadShape]] = {name: {} for name in EVENT_TYPES}
+_SHAPES_KEPT, _SHAPE_KEYS, _SHAPE_CHARACTERS = 128, 64, 2_048
+
+
+def payload_shape(event_type: EventType, payload: dict[str, Any]) -> PayloadShape:
+    keys = tuple(payload)
+    shapes = _SHAPES[event_type.name]
+    shape = shapes.get(keys)
+    if shape is None:
+        plan = _PLANS[event_type.name]
+        shape = PayloadShape(custom_field_names(event_type, payload),
+                             plan.required <= payload.keys(), plan.plain <= payload.keys())
+        if (len(shapes) < _SHAPES_KEPT and len(keys) <= _SHAPE_KEYS
+                and sum(map(len, keys)) <= _SHAPE_CHARACTERS):
+            shapes[keys] = shape
+    return shape
+
+
 def payload_plainly_valid(event_type: EventType, payload: dict[str, Any],
-                          custom_fields: tuple[str, ...]) -> bool:
-    """True only when the full check would find nothing wrong with `payload`, whose custom
-    fields (custom_field_names) are `custom_fields`."""
+                          shape: PayloadShape) -> bool:
+    """True only when the full check would find nothing wrong with `payload`, whose shape is
+    `shape` (payload_shape)."""
     plan = _PLANS[event_type.name]
-    if not plan.required <= payload.keys() or not _fields_plainly_valid(plan, payload):
+    if not shape.has_required or not _fields_plainly_valid(plan, payload, shape.has_plain):
         return False
-    for key in custom_fields:
+    for key in shape.custom_fields:
         if custom_field_problem(key, payload[key]) is not None:
             return False
     scratch: list[Error] = []
