@@ -107,10 +107,8 @@ def apply_event(contact: Contact | None, event: ValidEvent, new_uuid: str | None
 def _merge_attributes(contact: Contact, event: ValidEvent,
                       custom_values: dict[str, Any]) -> None:
     payload, event_type, profile = event.payload, event.type, contact.profile
-    for name in _PROFILE_FIELDS[event_type.name]:
-        value = payload.get(name)
-        if value is not None:
-            profile[name] = value
+    profile.update({name: value for name in _PROFILE_FIELDS[event_type.name]
+                    if (value := payload.get(name)) is not None})  # absent or null: kept
     profile.update(custom_values)
     known = event_type.fields_by_name
     if "tags" in known and payload.get("tags"):

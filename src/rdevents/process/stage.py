@@ -64,8 +64,9 @@ from .rows import (
     RelayRow,
 )
 
-# The custom fields each part of a job writes: (the payload's path, or None for a contacts-API
-# body, whose errors are keyed by attribute; the values).
+# The custom fields each part of a job writes: (the event's path, its payload's fields' paths
+# built from it only for an error; or None for a contacts-API body, whose errors are keyed by
+# attribute; the values).
 FieldValues = list[tuple[str | None, dict[str, Any]]]
 
 
@@ -265,13 +266,19 @@ def _too_many_tags(caps: DataCaps, path: str) -> Error:
 def _custom_values(job: Job, event_values: list[dict[str, Any]]) -> FieldValues:
     """The custom fields `job` writes; `event_values`, those of each of its events."""
     if isinstance(job, EventsJob):
-        return [(child(event.path, "payload"), values)
+        return [(event.path, values)
                 for event, values in zip(job.events, event_values, strict=True) if values]
     if isinstance(job, ContactChangeJob):
         values = {name: value for name, value in job.change.attributes.items()
                   if name.startswith("cf_") and value is not None}
         return [(None, values)] if values else []
     return []
+
+
+def _field_path(event_path: str | None, name: str) -> str:
+    """Where an error about custom field `name` points: in the payload of the event at
+    `event_path`, or at the attribute itself (a contacts-API body)."""
+    return child(child(event_path, "payload"), name) if event_path else name
 
 
 class _CustomFields:
@@ -298,12 +305,12 @@ class _CustomFields:
                         errors.append(error(
                             LIMIT_EXCEEDED, f"The account has {self.cap} custom fields, the "
                             "most it may have: use one of them, or delete one.",
-                            child(path, name) if path else name, {"max_items": self.cap}))
+                            _field_path(path, name), {"max_items": self.cap}))
                         continue
                     new[key] = infer_data_type(value) or "STRING"
                 elif not fits(data_type, value):
                     errors.append(
-                        type_error(data_type, child(path, name)) if path else
+                        type_error(data_type, _field_path(path, name)) if path else
                         error(INVALID_DATA_TYPE, f"{name} must be of type '{data_type}'.", name,
                               {"data_type": data_type}))
         return new, errors
