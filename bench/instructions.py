@@ -1,7 +1,6 @@
 """The instructions an event of the write path (bench/write_path.py), counted by valgrind's
-callgrind: the same figure run after run (within about 0.5%), whatever else the machine is
-doing, so the way to compare two trees by a change of a few percent, which timings on a shared
-machine cannot show.
+callgrind: the same figure run after run, whatever else the machine is doing, so the way to
+compare two trees by a change of a few percent, which timings on a shared machine cannot show.
 
     python bench/instructions.py [--single]
 
@@ -32,7 +31,9 @@ def instructions(rounds: int, single: bool) -> int:
     command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
                str(BENCH / "write_path.py"), "--rounds", str(rounds)]
     source = str(BENCH.parent / "src")
-    env = {**os.environ,
+    # One hash seed for every run: with a random one, the layout of dictionaries and sets, and
+    # so the work of looking things up in them, moved the count by about 1% from run to run.
+    env = {**os.environ, "PYTHONHASHSEED": "0",
            "PYTHONPATH": os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")]))}
     run = subprocess.run(command + (["--single"] if single else []), env=env, check=True,
                          capture_output=True, text=True)

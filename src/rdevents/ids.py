@@ -10,11 +10,6 @@ _random = random.Random(os.urandom(32))
 os.register_at_fork(after_in_child=lambda: _random.seed(os.urandom(32)))
 
 
-_VERSION_7 = 0x7 << 76
-_VARIANT_RFC_9562 = 0x8 << 60
-_RANDOM_BITS = (1 << 80) - 1 & ~((0xF << 76) | (0xC << 60))  # all but version and variant
-
-
 def new_uuid() -> str:
     """A time-ordered (version 7, RFC 9562) UUID string: the milliseconds since 1970, then 74
     random bits. Ids made later sort later, so the unique indexes over events' and contacts'
@@ -26,9 +21,37 @@ def new_uuid() -> str:
     the GIL and hands it to the writer thread. Ids must be unique, not secret: they show when
     they were made, as the records they name do.
     """
-    h = ((time.time_ns() // 1_000_000) << 80 | _random.getrandbits(80) & _RANDOM_BITS
-         | _VERSION_7 | _VARIANT_RFC_9562).to_bytes(16, "big").hex()  # cheaper than "%032x"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    h = _random.getrandbits(80).to_bytes(10, "big").hex()
+    return f"{_prefix()}{h[:3]}-{_VARIANT[h[3]]}{h[4:7]}-{h[7:19]}"
+
+
+def new_uuids(count: int) -> list[str]:
+    """`count` uuids as new_uuid makes them, their random bits drawn and written out at once:
+    about half the work of as many calls of new_uuid."""
+    prefix = _prefix()
+    h = _random.getrandbits(80 * count).to_bytes(10 * count, "big").hex()
+    return [f"{prefix}{h[i:i + 3]}-{_VARIANT[h[i + 3]]}{h[i + 4:i + 7]}-{h[i + 7:i + 19]}"
+            for i in range(0, 20 * count, 20)]
+
+
+# Each uuid takes 20 random hexadecimal digits: 3 after the version's, one made the variant's
+# (its two high bits 10, its two low bits kept), then 15 (the last digit is not used).
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+
+# The beginning of the uuids of one millisecond, "tttttttt-tttt-7" (its 48 bits, then the
+# version): (the millisecond, that text), made once a millisecond and swapped whole, so that
+# threads making uuids at once never take one millisecond's text for another's.
+_stamp = (-1, "")
+
+
+def _prefix() -> str:
+    global _stamp
+    millisecond = time.time_ns() // 1_000_000
+    stamp = _stamp
+    if stamp[0] != millisecond:
+        h = millisecond.to_bytes(6, "big").hex()
+        stamp = _stamp = (millisecond, f"{h[:8]}-{h[8:]}-7")
+    return stamp[1]
 
 
 def new_request_id() -> str:

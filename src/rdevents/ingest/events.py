@@ -9,7 +9,7 @@ import orjson
 from .. import metrics
 from ..catalogue import EVENT_TYPES
 from ..clock import utc_now
-from ..ids import new_uuid
+from ..ids import new_uuid, new_uuids
 from ..process import EventsJob, RequestKey
 from ..store import Store
 from ..validation import (
@@ -111,7 +111,7 @@ async def _store(store: Store, account_id: int, events: list[ValidEvent],
                  batch_uuid: str | None, rate_limited: bool,
                  key: RequestKey | None) -> list[str]:
     """Write the events as one job; their uuids."""
-    uuids = [new_uuid() for _ in events]
+    uuids = new_uuids(len(events))
     outcome = await store.write(EventsJob(account_id, utc_now(), events, uuids,
                                           stored_payloads(events), batch_uuid, rate_limited,
                                           key))
