@@ -423,29 +423,34 @@ def custom_field_problem(key: str, value: Any) -> Report | None:
     a 64-bit integer (2.0 counts), a boolean or a list of strings (the data types of custom
     fields). A NUL anywhere comes first, then a name that is not an RD identifier, then the
     value's type."""
-    problem: Report | None = None
-    if isinstance(value, str):
-        if NUL in value:
-            return _HAS_NUL
-    elif value is None or isinstance(value, bool):
-        pass
-    elif isinstance(value, (int, float)):
-        if isinstance(value, float) and not value.is_integer():
-            problem = _NOT_AN_INTEGER
-        elif beyond_int64(value):
-            problem = _BEYOND_INT64
-    elif isinstance(value, list):
-        if any(isinstance(item, str) and NUL in item for item in value):
-            return _HAS_NUL
-        if not all(isinstance(item, str) for item in value):
-            problem = _NOT_A_STRING
-    else:
-        problem = _NOT_A_STRING
+    problem = _custom_value_problem(value)
+    if problem is _HAS_NUL:
+        return problem
+    return _custom_name_problem(key) or problem
+
+
+def _custom_name_problem(key: str) -> Report | None:
     if NUL in key:
         return _HAS_NUL
     if API_IDENTIFIER.fullmatch(key) is None:
         return _BAD_CUSTOM_FIELD_NAME
-    return problem
+    return None
+
+
+def _custom_value_problem(value: Any) -> Report | None:
+    if isinstance(value, str):
+        return _HAS_NUL if NUL in value else None
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and not value.is_integer():
+            return _NOT_AN_INTEGER
+        return _BEYOND_INT64 if beyond_int64(value) else None
+    if isinstance(value, list):
+        if any(isinstance(item, str) and NUL in item for item in value):
+            return _HAS_NUL
+        return None if all(isinstance(item, str) for item in value) else _NOT_A_STRING
+    return _NOT_A_STRING
 
 
 def check_custom_field(key: str, value: Any, path: str, errors: list[Error]) -> None:
@@ -670,6 +675,7 @@ class PayloadShape:
     keys in the same order."""
 
     custom_fields: tuple[str, ...]  # see custom_field_names
+    custom_names_valid: bool  # each of them an RD identifier, without NUL
     has_required: bool  # every required field is there (maybe null)
     has_plain: bool  # every plain string field is there (see _Plan)
 
@@ -689,7 +695,9 @@ def payload_shape(event_type: EventType, payload: dict[str, Any]) -> PayloadShap
     shape = shapes.get(keys)
     if shape is None:
         plan = _PLANS[event_type.name]
-        shape = PayloadShape(custom_field_names(event_type, payload),
+        custom_fields = custom_field_names(event_type, payload)
+        shape = PayloadShape(custom_fields,
+                             not any(map(_custom_name_problem, custom_fields)),
                              plan.required <= payload.keys(), plan.plain <= payload.keys())
         if (len(shapes) < _SHAPES_KEPT and len(keys) <= _SHAPE_KEYS
                 and sum(map(len, keys)) <= _SHAPE_CHARACTERS):
@@ -704,8 +712,10 @@ def payload_plainly_valid(event_type: EventType, payload: dict[str, Any],
     plan = _PLANS[event_type.name]
     if not shape.has_required or not _fields_plainly_valid(plan, payload, shape.has_plain):
         return False
+    if not shape.custom_names_valid:
+        return False
     for key in shape.custom_fields:
-        if custom_field_problem(key, payload[key]) is not None:
+        if _custom_value_problem(payload[key]) is not None:
             return False
     scratch: list[Error] = []
     for rule in event_type.rules:

@@ -14,6 +14,7 @@ from rdevents.validation import (
     Error,
     PayloadShape,
     custom_field_names,
+    custom_field_problem,
     payload_errors,
     payload_plainly_valid,
     payload_shape,
@@ -46,7 +47,9 @@ def test_a_payloads_shape_is_what_its_keys_say_whether_it_was_known_or_not(event
     payload = event.get("payload")
     if event_type is None or not isinstance(payload, dict):
         return
-    expected = PayloadShape(custom_field_names(event_type, payload),
+    custom_fields = custom_field_names(event_type, payload)
+    expected = PayloadShape(custom_fields,
+                            all(custom_field_problem(key, "") is None for key in custom_fields),
                             all(f.name in payload for f in event_type.fields if f.required),
                             _PLANS[event_type.name].plain <= payload.keys())
     assert payload_shape(event_type, payload) == expected
