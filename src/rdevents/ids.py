@@ -21,8 +21,7 @@ def new_uuid() -> str:
     the GIL and hands it to the writer thread. Ids must be unique, not secret: they show when
     they were made, as the records they name do.
     """
-    h = _random.getrandbits(80).to_bytes(10, "big").hex()
-    return f"{_prefix()}{h[:3]}-{_VARIANT[h[3]]}{h[4:7]}-{h[7:19]}"
+    return _text(_prefix(), _random.getrandbits(80).to_bytes(10, "big").hex(), 0)
 
 
 def new_uuids(count: int) -> list[str]:
@@ -30,12 +29,16 @@ def new_uuids(count: int) -> list[str]:
     about half the work of as many calls of new_uuid."""
     prefix = _prefix()
     h = _random.getrandbits(80 * count).to_bytes(10 * count, "big").hex()
-    return [f"{prefix}{h[i:i + 3]}-{_VARIANT[h[i + 3]]}{h[i + 4:i + 7]}-{h[i + 7:i + 19]}"
-            for i in range(0, 20 * count, 20)]
+    return [_text(prefix, h, i) for i in range(0, 20 * count, 20)]
 
 
-# Each uuid takes 20 random hexadecimal digits: 3 after the version's, one made the variant's
-# (its two high bits 10, its two low bits kept), then 15 (the last digit is not used).
+def _text(prefix: str, h: str, i: int) -> str:
+    """A uuid of the millisecond `prefix` (see _prefix), its random part the 20 hexadecimal
+    digits of `h` from `i`: 3 after the version's, one made the variant's (its two high bits
+    10, its two low bits kept), then 15 (the last digit is not used)."""
+    return f"{prefix}{h[i:i + 3]}-{_VARIANT[h[i + 3]]}{h[i + 4:i + 7]}-{h[i + 7:i + 19]}"
+
+
 _VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 # The beginning of the uuids of one millisecond, "tttttttt-tttt-7" (its 48 bits, then the

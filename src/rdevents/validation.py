@@ -710,9 +710,8 @@ def payload_plainly_valid(event_type: EventType, payload: dict[str, Any],
     """True only when the full check would find nothing wrong with `payload`, whose shape is
     `shape` (payload_shape)."""
     plan = _PLANS[event_type.name]
-    if not shape.has_required or not _fields_plainly_valid(plan, payload, shape.has_plain):
-        return False
-    if not shape.custom_names_valid:
+    if (not shape.has_required or not shape.custom_names_valid
+            or not _fields_plainly_valid(plan, payload, shape.has_plain)):
         return False
     for key in shape.custom_fields:
         if _custom_value_problem(payload[key]) is not None:
