@@ -2,12 +2,14 @@
 callgrind: the same figure run after run, whatever else the machine is doing, so the way to
 compare two trees by a change of a few percent, which timings on a shared machine cannot show.
 
-    python bench/instructions.py [--single]
+    python bench/instructions.py [--single] [--postgres]
 
 Runs write_path.py under callgrind twice, measuring FEW and then MANY rounds, and divides the
 difference by the events of the rounds between, so that starting the process cancels out. It
 counts the work of every thread (the writer's commits, the checkpoints), not time: a change
-that moves work between threads, or that waits less, does not show here. Takes a minute or two.
+that moves work between threads, or that waits less, does not show here; nor, with --postgres,
+the database server's work, nor the kernel's (a round trip less shows only as the client's own
+instructions for it). Takes a minute or two.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ BENCH = Path(__file__).resolve().parent
 FEW, MANY = 3, 13
 
 
-def instructions(rounds: int, single: bool) -> int:
+def instructions(rounds: int, options: list[str]) -> int:
     """The instructions of one run of write_path.py measuring `rounds` rounds."""
     command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
                str(BENCH / "write_path.py"), "--rounds", str(rounds)]
@@ -35,7 +37,7 @@ def instructions(rounds: int, single: bool) -> int:
     # so the work of looking things up in them, moved the count by about 1% from run to run.
     env = {**os.environ, "PYTHONHASHSEED": "0",
            "PYTHONPATH": os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")]))}
-    run = subprocess.run(command + (["--single"] if single else []), env=env, check=True,
+    run = subprocess.run(command + options, env=env, check=True,
                          capture_output=True, text=True)
     collected = re.search(r"Collected : (\d+)", run.stderr)
     if collected is None:
@@ -48,13 +50,17 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--single", action="store_true", help="single events (write_path.py's "
                         "--single) instead of batches of conversions")
+    parser.add_argument("--postgres", action="store_true", help="through the PostgreSQL store "
+                        "(write_path.py's --postgres)")
     args = parser.parse_args()
+    options = [option for option, wanted in (("--single", args.single),
+                                             ("--postgres", args.postgres)) if wanted]
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed: `apt-get install valgrind`")
     counts = []
     for rounds in (FEW, MANY):
         print(f"write_path.py --rounds {rounds} under callgrind ...", file=sys.stderr, flush=True)
-        counts.append(instructions(rounds, args.single))
+        counts.append(instructions(rounds, options))
     shape = SINGLE if args.single else BATCHES
     events = (MANY - FEW) * shape.requests_a_round * shape.events
     print(f"{(counts[1] - counts[0]) / events:,.0f} instructions an event "

@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT / "src"))
 os.environ["PYTHONPATH"] = os.pathsep.join(
     filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))
 
+from databases import drop_postgres_database, fresh_postgres_database  # noqa: E402
 from rdevents.catalogue import EVENT_TYPES  # noqa: E402
 
 LUA = ROOT / "bench" / "lua" / "templated.lua"
@@ -220,26 +221,6 @@ def rdevents(*args: str, cwd: Path, env: dict) -> str:
     return subprocess.run([sys.executable, "-m", "rdevents", *args], cwd=cwd, check=True,
                           capture_output=True, text=True, env={**os.environ, **env}
                           ).stdout.strip()
-
-
-POSTGRES_ADMIN_URL = os.environ.get("RDEVENTS_BENCH_POSTGRES_URL",
-                                    "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-def fresh_postgres_database() -> str:
-    import psycopg
-
-    name = f"rdevents_bench_{int(time.time())}_{os.getpid()}"
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-
-
-def drop_postgres_database(url: str) -> None:
-    import psycopg
-
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
 
 
 def start_rdevents(workdir: Path, database_url: str | None = None) -> tuple[Server, str]:

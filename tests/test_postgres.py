@@ -19,10 +19,12 @@ import psycopg
 import pytest
 
 from conftest import conversion, dangling_references, event, free_port
+from rdevents.process import Accepted, EraseJob
 from rdevents.store.postgres import PostgresStore
 from rdevents.store.schema import downgrade, ensure_current, upgrade
 from receiver import Receiver
 from serverproc import TO_LOOPBACK_RECEIVERS, ServerProcess, rdevents, two_servers
+from sqlite_store import events_job
 from together import fire_together
 from waiting import wait_until
 
@@ -55,6 +57,29 @@ def test_a_groups_ids_come_each_table_its_own_and_never_twice(postgres_url):
         assert all(len(run) == count and run == sorted(run) for run in runs)
         every = [i for run in runs for i in run] + only_events[table]
         assert len(set(every)) == len(every)
+
+
+def test_a_group_takes_ids_beyond_those_it_reserved_when_it_creates_a_contact_again(
+        postgres_url):
+    """A group reserves, with its reads, a key for each contact it names and each event: a
+    contact created, erased and created again in one group needs one more, allocated then."""
+    ensure_current(postgres_url)
+    store = PostgresStore(postgres_url)
+    jobs = [events_job([conversion("again@example.com")]),
+            EraseJob(1, "2026-12-05T00:00:00.000Z", "again@example.com"),
+            events_job([conversion("again@example.com"), conversion("other@example.com")])]
+    with psycopg.connect(postgres_url) as conn:
+        conn.execute("DELETE FROM contacts WHERE account_id = 1")
+        outcomes = store.process_jobs(conn, jobs)
+        conn.commit()
+        contacts = conn.execute("SELECT id, email FROM contacts WHERE account_id = 1 "
+                                "ORDER BY id").fetchall()
+        events = conn.execute("SELECT e.id, c.email FROM events e LEFT JOIN contacts c "
+                              "ON c.id = e.contact_id WHERE e.uuid = ANY(%s) ORDER BY e.id",
+                              ([u for job in jobs[::2] for u in job.event_uuids],)).fetchall()
+    assert all(isinstance(outcome, Accepted) for outcome in outcomes), outcomes
+    assert [email for _, email in contacts] == ["again@example.com", "other@example.com"]
+    assert [email for _, email in events] == [None, "again@example.com", "other@example.com"]
 
 
 def test_one_new_email_from_two_processes_makes_one_contact(two_servers):
@@ -353,7 +378,7 @@ def test_the_writers_contact_lookup_reads_the_email_index_before_any_statistics(
     """On a new database, before PostgreSQL has statistics of the contacts, the writer's
     prepared look-up (a generic plan, kept for the connection's life) must use the unique
     (account, e-mail) index, not one that would read every contact of the account."""
-    from rdevents.store.postgres import CONTACTS_BY_EMAIL
+    from rdevents.store.postgres import CONTACTS_BY_EMAIL, json_list
     from rdevents.store.schema import upgrade
 
     name = f"plan_{uuid.uuid4().hex[:8]}"
@@ -365,7 +390,7 @@ def test_the_writers_contact_lookup_reads_the_email_index_before_any_statistics(
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("SET plan_cache_mode = force_generic_plan")
             plan = "\n".join(row[0] for row in conn.execute(
-                f"EXPLAIN {CONTACTS_BY_EMAIL}", (["a@example.com"], 1)))
+                f"EXPLAIN {CONTACTS_BY_EMAIL}", (json_list(["a@example.com"]), 1)))
         assert "uq_contacts_account_email" in plan, plan
     finally:
         with psycopg.connect(postgres_url, autocommit=True) as admin:

@@ -137,12 +137,15 @@ class WriteSession:
     """A group's transaction on the writer's connection: what the processing stage reads and
     writes through (process.ProcessBackend)."""
 
-    def __init__(self, store: SqlStore, conn: Any, account_ids: set[int]) -> None:
+    def __init__(self, store: SqlStore, conn: Any, jobs: list[Job]) -> None:
         self.store = store
         self.conn = conn
         self._fresh_minutes: set[CounterKey] = set()
         # Sent ahead of the group's first statements (see SqlStore.hold_accounts_statements).
-        self._holds = store.hold_accounts_statements(account_ids)
+        self._holds = store.hold_accounts_statements({job.account_id for job in jobs})
+        self._events = sum(len(job.events) for job in jobs if isinstance(job, EventsJob))
+        # Primary keys reserved with the group's reads, taken by its inserts in order.
+        self._reserved: dict[str, list[int]] = {}
 
     def _together(self, statements: list[Statement]) -> list[list[tuple[Any, ...]]]:
         """`read_together`, the accounts' holds first if the group has not taken them yet;
@@ -209,7 +212,12 @@ class WriteSession:
                            f"event_identifiers FROM webhooks WHERE account_id IN "
                            f"({placeholders(len(ids))}) ORDER BY id", ids))
         statements += _field_type_statements(fields)
-        results = self._together(statements)
+        reservations = self.store.reserve_ids_statements(
+            {"contacts": len(contacts), "events": self._events})
+        results = self._together(statements + reservations)
+        if reservations:
+            self._reserved = self.store.reserved_ids(results[-len(reservations):])
+            del results[-len(reservations):]
         found: dict[ContactKey, Contact] = {}
         for account_id, rows in zip(owners, results[locks:contact_statements], strict=True):
             for row in rows:
@@ -258,7 +266,7 @@ class WriteSession:
         store, conn = self.store, self.conn
         new = [(key, c) for key, c in rows.contacts.items() if c.id is None]
         changed = [c for c in rows.contacts.values() if c.id is not None]
-        ids = store.allocate_ids(conn, {"contacts": len(new), "events": len(rows.events)})
+        ids = self._take_ids({"contacts": len(new), "events": len(rows.events)})
         event_ids = ids["events"]
         for (_, contact), new_id in zip(new, ids["contacts"], strict=True):
             contact.id = new_id
@@ -308,6 +316,19 @@ class WriteSession:
         save_relay_rows(store, conn, rows, event_ids)
         store.insert_rows(conn, "idempotency_keys", KEY_COLUMNS,
                           [key_row(job) for job in rows.keyed])
+
+    def _take_ids(self, counts: dict[str, int]) -> dict[str, list[int]]:
+        """`counts` primary keys of each table, ascending: reserved ones first, then, if they
+        fall short (a contact created again after its erasure, in one group), new ones."""
+        taken = {}
+        for table, count in counts.items():
+            reserved = self._reserved.get(table, [])
+            taken[table], reserved[:count] = reserved[:count], []
+        short = {table: count - len(taken[table]) for table, count in counts.items()}
+        if any(short.values()):
+            for table, ids in self.store.allocate_ids(self.conn, short).items():
+                taken[table] += ids
+        return taken
 
     def _save_tag_index(self, rows: GroupRows) -> None:
         added, removed = [], []
@@ -404,6 +425,16 @@ class SqlStore(FieldQueries, WebhookQueries, RelayQueries, OperatorQueries, Admi
         """For each table, as many unused primary keys as `counts` says, in ascending order, in
         the current write transaction."""
 
+    def reserve_ids_statements(self, counts: dict[str, int]) -> list[Statement]:
+        """Statements reserving, with a group's reads, up to `counts` primary keys of each
+        table for its inserts (see `reserved_ids`); none where `allocate_ids` costs no round
+        trip (SQLite)."""
+        return []
+
+    def reserved_ids(self, results: list[list[tuple[Any, ...]]]) -> dict[str, list[int]]:
+        """The keys reserved, by table, ascending, from the rows of `reserve_ids_statements`."""
+        raise NotImplementedError
+
     # Where other processes may write at the same time (PostgreSQL), a group keeps them off
     # what it reads to change until its transaction ends: these give the statements that do.
 
@@ -491,7 +522,7 @@ class SqlStore(FieldQueries, WebhookQueries, RelayQueries, OperatorQueries, Admi
     def process_jobs(self, conn: Any, jobs: list[Job]) -> list[Outcome]:
         """The processing stage's decisions for `jobs`, written in the transaction open on
         `conn`."""
-        return process_group(WriteSession(self, conn, {job.account_id for job in jobs}), jobs,
+        return process_group(WriteSession(self, conn, jobs), jobs,
                              self.caps)
 
     # --- reads ------------------------------------------------------------------------------------
