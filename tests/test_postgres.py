@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import glob
-import json
 import os
 import pwd
 import shutil
@@ -18,8 +17,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from conftest import conversion, dangling_references, event, free_port
 from rdevents.process import Accepted, EraseJob
@@ -83,47 +80,6 @@ def test_a_group_takes_ids_beyond_those_it_reserved_when_it_creates_a_contact_ag
     assert all(isinstance(outcome, Accepted) for outcome in outcomes), outcomes
     assert [email for _, email in contacts] == ["again@example.com", "other@example.com"]
     assert [email for _, email in events] == [None, "again@example.com", "other@example.com"]
-
-
-_WRITTEN_COLUMNS = ("id", "label", "note", "flag", "amount", "doc")
-_TEXT = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"))
-_WRITTEN_ROW = st.tuples(_TEXT, st.none() | _TEXT, st.none() | st.booleans(),
-                         st.none() | st.floats(allow_nan=False, allow_infinity=False),
-                         st.none() | st.recursive(
-                             st.none() | st.booleans() | st.integers(-2**53, 2**53) | _TEXT,
-                             lambda inner: st.lists(inner, max_size=3)
-                             | st.dictionaries(_TEXT, inner, max_size=3), max_leaves=6))
-
-
-@pytest.fixture(name="written_table", scope="module")
-def written_table_fixture(postgres_url) -> Iterator[str]:
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute("CREATE TABLE written (id bigint, label varchar, note text, flag boolean, "
-                     "amount double precision, doc jsonb)")
-    yield postgres_url
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute("DROP TABLE written")
-
-
-@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(_WRITTEN_ROW, min_size=1, max_size=5))
-def test_rows_a_small_group_writes_in_its_pipeline_read_back_as_copied_ones(written_table,
-                                                                           rows):
-    """A small group's rows travel as array literals (see PostgresStore.write_together):
-    quotes, backslashes, commas, braces, the words NULL and None, empty strings and any
-    character PostgreSQL's text takes read back as they do through COPY."""
-    store = PostgresStore(written_table)
-    piped = [(n, *row[:4], None if row[4] is None else json.dumps(row[4]))
-             for n, row in enumerate(rows)]
-    copied = [(n + 100, *row[1:]) for n, row in enumerate(piped)]
-    with psycopg.connect(written_table) as conn:
-        conn.execute("DELETE FROM written")
-        with conn.pipeline():
-            store.insert_rows(conn, "written", _WRITTEN_COLUMNS, piped)
-        store.insert_rows(conn, "written", _WRITTEN_COLUMNS, copied)
-        read = conn.execute("SELECT * FROM written ORDER BY id").fetchall()
-    assert read[:len(rows)] == [(n, *row[:4], row[4]) for n, row in enumerate(rows)]
-    assert [row[1:] for row in read[len(rows):]] == [row[1:] for row in read[:len(rows)]]
 
 
 def test_one_new_email_from_two_processes_makes_one_contact(two_servers):

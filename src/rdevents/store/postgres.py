@@ -11,7 +11,6 @@ create the same contact. Reads use a pool of connections.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import hashlib
 import logging
@@ -24,16 +23,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from ..process import (
-    Accepted,
-    ContactKey,
-    EventsJob,
-    FieldKey,
-    GroupRows,
-    Job,
-    KeyRef,
-    Outcome,
-)
+from ..process import Accepted, ContactKey, EventsJob, FieldKey, Job, KeyRef, Outcome
 from . import StoreUnavailable, WriteConflict
 from .feed import FeedPosition
 from .queries import Statement
@@ -71,10 +61,6 @@ def to_pyformat(sql: str) -> str:
     return sql.replace("?", "%s")
 
 
-# Up to how many events a group's writes go in one pipeline (see write_together).
-PIPELINED_EVENTS = 64
-_UNQUOTED_TYPES = frozenset({"bigint", "integer", "smallint", "boolean", "double precision"})
-
 # One statement for any number of e-mails (so it is prepared once) that looks each e-mail up in
 # the (account_id, email) index whatever the table statistics say: LIMIT keeps the planner from
 # turning the lateral lookup into a hash join over the whole table. (No other index of contacts
@@ -91,26 +77,6 @@ def json_list(values: list[Any]) -> str:
     while this costs one call of orjson (a third of the client's time of a statement with a
     group's e-mails or lock keys)."""
     return orjson.dumps(values).decode()
-
-
-def _quoted(value: str | None) -> str:
-    if value is None:
-        return "NULL"
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _array_literal(values: tuple[Any, ...], sql_type: str) -> str:
-    """`values` as the text of a PostgreSQL array of `sql_type`: numbers and booleans as
-    Python writes them (None as NULL: no number's text holds "None"), text quoted: all at
-    once where no value is None, joined by NUL (which no text PostgreSQL keeps can hold)."""
-    if sql_type in _UNQUOTED_TYPES:
-        return "{" + ",".join(map(str, values)).replace("None", "NULL") + "}"
-    if None not in values:
-        joined = "\0".join(values)
-        if joined.count("\0") == len(values) - 1:
-            escaped = joined.replace("\\", "\\\\").replace('"', '\\"')
-            return '{"' + escaped.replace("\0", '","') + '"}'
-    return "{" + ",".join([_quoted(value) for value in values]) + "}"
 
 
 def unavailable(exc: psycopg.Error) -> bool:
@@ -164,7 +130,6 @@ class PostgresStore(SqlStore):
         # The relay senders' transactions: one connection, one transaction at a time.
         self._relay_conn: psycopg.Connection | None = None
         self._relay_lock = threading.Lock()
-        self._types: dict[str, dict[str, str]] = {}
 
     TAKEN_OF = ("SELECT id FROM webhook_deliveries WHERE id IN ({chosen}) AND {due} "
                 "FOR UPDATE SKIP LOCKED")
@@ -217,40 +182,14 @@ class PostgresStore(SqlStore):
                                    ) -> list[Statement]:
         return [(CONTACTS_BY_EMAIL, (json_list(emails), account_id))]
 
-    def write_together(self, conn: psycopg.Connection,
-                       rows: GroupRows) -> contextlib.AbstractContextManager[Any]:
-        # A small group's writes go in one round trip, a pipeline of INSERTs of arrays (sent as
-        # text: psycopg adapts a list element by element in Python); a large group's by COPY,
-        # two round trips a table, far cheaper for both sides at that size.
-        return conn.pipeline() if len(rows.events) <= PIPELINED_EVENTS else contextlib.nullcontext()
-
     def insert_rows(self, conn: psycopg.Connection, table: str, columns: tuple[str, ...],
                     rows: list[tuple[Any, ...]]) -> None:
-        if not rows:
-            return
-        if conn.pgconn.pipeline_status:
-            types = self._column_types(table)
-            conn.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest("
-                         + ", ".join(f"%s::{types[column]}[]" for column in columns) + ")",
-                         [_array_literal(values, types[column])
-                          for column, values in zip(columns, zip(*rows, strict=True),
-                                                    strict=True)])
-            return
-        with conn.cursor() as cursor, cursor.copy(
-                f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-
-    def _column_types(self, table: str) -> dict[str, str]:
-        """The SQL type of each of the table's columns, read once."""
-        types = self._types.get(table)
-        if types is None:
-            with psycopg.connect(self.url) as other:
-                types = self._types[table] = dict(other.execute(
-                    "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
-                    "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
-                    (table,)).fetchall())
-        return types
+        # COPY takes rows in bulk, far cheaper for the server than one INSERT each.
+        if rows:
+            with conn.cursor() as cursor, cursor.copy(
+                    f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
 
     def allocate_ids(self, conn: psycopg.Connection,
                      counts: dict[str, int]) -> dict[str, list[int]]:

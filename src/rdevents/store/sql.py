@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import contextlib
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -268,14 +267,9 @@ class WriteSession:
         new = [(key, c) for key, c in rows.contacts.items() if c.id is None]
         changed = [c for c in rows.contacts.values() if c.id is not None]
         ids = self._take_ids({"contacts": len(new), "events": len(rows.events)})
+        event_ids = ids["events"]
         for (_, contact), new_id in zip(new, ids["contacts"], strict=True):
             contact.id = new_id
-        with store.write_together(conn, rows):
-            self._write_rows(rows, new, changed, ids["events"])
-
-    def _write_rows(self, rows: GroupRows, new: list[tuple[ContactKey, Contact]],
-                    changed: list[Contact], event_ids: list[int]) -> None:
-        store, conn = self.store, self.conn
         store.insert_rows(
             conn, "contacts", ("profile", "tags", "legal_bases", "lifecycle_stage", "opportunity",
                                "contact_owner_email", "updated_at", "id", "uuid", "account_id",
@@ -425,11 +419,6 @@ class SqlStore(FieldQueries, WebhookQueries, RelayQueries, OperatorQueries, Admi
     def insert_rows(self, conn: Any, table: str, columns: tuple[str, ...],
                     rows: list[tuple[Any, ...]]) -> None:
         """Insert many rows, in order, in the backend's cheapest way (not one INSERT each)."""
-
-    def write_together(self, conn: Any, rows: GroupRows) -> contextlib.AbstractContextManager[Any]:
-        """A context in which the backend may send the writes of `rows` on `conn` together,
-        their errors raised at its end at the latest."""
-        return contextlib.nullcontext()
 
     @abc.abstractmethod
     def allocate_ids(self, conn: Any, counts: dict[str, int]) -> dict[str, list[int]]:
