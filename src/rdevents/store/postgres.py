@@ -29,7 +29,7 @@ from .feed import FeedPosition
 from .queries import Statement
 from .relays import Tx
 from .schema import ensure_current
-from .sql import CONTACT_COLUMNS, SqlStore
+from .sql import CONTACT_COLUMNS, SqlStore, ids_by_table
 
 T = TypeVar("T")
 
@@ -73,9 +73,8 @@ CONTACTS_BY_EMAIL = ("SELECT c.* FROM json_array_elements_text(%s::json) AS want
 
 
 def json_list(values: list[Any]) -> str:
-    """A list parameter as one JSON text: psycopg adapts a list element by element in Python,
-    while this costs one call of orjson (a third of the client's time of a statement with a
-    group's e-mails or lock keys)."""
+    """A list parameter as one JSON text: psycopg adapts a list element by element in Python
+    (110 µs of the client's CPU for a statement with 31 e-mails), orjson in one call (60 µs)."""
     return orjson.dumps(values).decode()
 
 
@@ -194,8 +193,8 @@ class PostgresStore(SqlStore):
     def allocate_ids(self, conn: psycopg.Connection,
                      counts: dict[str, int]) -> dict[str, list[int]]:
         # Every table's in one statement: one round trip.
-        statements = self.reserve_ids_statements(counts)
-        ids = self.reserved_ids([self.query(conn, sql, params) for sql, params in statements])
+        ids = ids_by_table([self.query(conn, sql, params)
+                            for sql, params in self.reserve_ids_statements(counts)])
         return {table: ids.get(table, []) for table in counts}
 
     def reserve_ids_statements(self, counts: dict[str, int]) -> list[Statement]:
@@ -205,13 +204,6 @@ class PostgresStore(SqlStore):
         return [(" UNION ALL ".join(
             f"SELECT '{table}', nextval('{table}_id_seq') FROM generate_series(1, ?)"
             for table, _ in wanted), tuple(count for _, count in wanted))]
-
-    def reserved_ids(self, results: list[list[tuple[Any, ...]]]) -> dict[str, list[int]]:
-        ids: dict[str, list[int]] = {}
-        for rows in results:
-            for table, value in rows:
-                ids.setdefault(table, []).append(value)
-        return {table: sorted(values) for table, values in ids.items()}
 
     def lock_contacts_statements(self, keys: set[ContactKey]) -> list[Statement]:
         return [_advisory_locks(keys)]
@@ -234,9 +226,9 @@ class PostgresStore(SqlStore):
         return [(sql.replace("pg_advisory_xact_lock", "pg_advisory_xact_lock_shared"), params)]
 
     def try_lock_keys_statements(self, keys: list[KeyRef]) -> list[Statement]:
-        return [("SELECT pg_try_advisory_xact_lock(k) FROM unnest(%s::bigint[]) "
-                 "WITH ORDINALITY AS wanted(k, n) ORDER BY n",
-                 ([lock_key((account_id, KEY_LOCK + key)) for account_id, key in keys],))]
+        ordered = [lock_key((account_id, KEY_LOCK + key)) for account_id, key in keys]
+        return [("SELECT pg_try_advisory_xact_lock(k::bigint) FROM json_array_elements_text("
+                 "%s::json) WITH ORDINALITY AS wanted(k, n) ORDER BY n", (json_list(ordered),))]
 
     # The feed (see feed.py): processes commit in any order, so ids are not commit order. Each
     # event carries its transaction's id (the column's default); every transaction below the

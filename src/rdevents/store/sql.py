@@ -133,6 +133,15 @@ def _field_types(results: list[list[tuple[Any, ...]]]) -> dict[FieldKey, str]:
             for rows in results for account_id, name, data_type in rows}
 
 
+def ids_by_table(results: list[list[tuple[Any, ...]]]) -> dict[str, list[int]]:
+    """The keys of rows (table, key), by table, ascending."""
+    ids: dict[str, list[int]] = {}
+    for rows in results:
+        for table, value in rows:
+            ids.setdefault(table, []).append(value)
+    return {table: sorted(values) for table, values in ids.items()}
+
+
 class WriteSession:
     """A group's transaction on the writer's connection: what the processing stage reads and
     writes through (process.ProcessBackend)."""
@@ -216,7 +225,7 @@ class WriteSession:
             {"contacts": len(contacts), "events": self._events})
         results = self._together(statements + reservations)
         if reservations:
-            self._reserved = self.store.reserved_ids(results[-len(reservations):])
+            self._reserved = ids_by_table(results[-len(reservations):])
             del results[-len(reservations):]
         found: dict[ContactKey, Contact] = {}
         for account_id, rows in zip(owners, results[locks:contact_statements], strict=True):
@@ -322,8 +331,9 @@ class WriteSession:
         fall short (a contact created again after its erasure, in one group), new ones."""
         taken = {}
         for table, count in counts.items():
-            reserved = self._reserved.get(table, [])
-            taken[table], reserved[:count] = reserved[:count], []
+            reserved = self._reserved.setdefault(table, [])
+            taken[table] = reserved[:count]
+            del reserved[:count]
         short = {table: count - len(taken[table]) for table, count in counts.items()}
         if any(short.values()):
             for table, ids in self.store.allocate_ids(self.conn, short).items():
@@ -427,13 +437,9 @@ class SqlStore(FieldQueries, WebhookQueries, RelayQueries, OperatorQueries, Admi
 
     def reserve_ids_statements(self, counts: dict[str, int]) -> list[Statement]:
         """Statements reserving, with a group's reads, up to `counts` primary keys of each
-        table for its inserts (see `reserved_ids`); none where `allocate_ids` costs no round
-        trip (SQLite)."""
+        table for its inserts, a row (table, key) each (see `ids_by_table`); none where
+        `allocate_ids` costs no round trip (SQLite)."""
         return []
-
-    def reserved_ids(self, results: list[list[tuple[Any, ...]]]) -> dict[str, list[int]]:
-        """The keys reserved, by table, ascending, from the rows of `reserve_ids_statements`."""
-        raise NotImplementedError
 
     # Where other processes may write at the same time (PostgreSQL), a group keeps them off
     # what it reads to change until its transaction ends: these give the statements that do.
