@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from rdevents.store.queries import TableRows
 from rdevents.store.sqlite import (
     ROWS_A_STATEMENT,
     SQLiteStore,
@@ -39,7 +40,7 @@ def table() -> sqlite3.Connection:
 
 
 def inserted(conn: sqlite3.Connection, rows: list[tuple]) -> list[tuple]:
-    SQLiteStore("sqlite:///unused.db").insert_rows(conn, "t", COLUMNS, rows)
+    SQLiteStore("sqlite:///unused.db").insert_rows(conn, [TableRows("t", COLUMNS, rows)])
     return conn.execute(f"SELECT {', '.join(COLUMNS)} FROM t ORDER BY id").fetchall()
 
 
@@ -70,7 +71,8 @@ def test_values_are_stored_as_executemany_stored_them(rows):
                      "label TEXT, amount REAL, flag BOOLEAN)")
     conn.executemany("INSERT INTO by_step (position, label, amount, flag) VALUES (?, ?, ?, ?)",
                      rows)
-    SQLiteStore("sqlite:///unused.db").insert_rows(conn, "by_statement", COLUMNS, rows)
+    SQLiteStore("sqlite:///unused.db").insert_rows(conn, [TableRows("by_statement", COLUMNS,
+                                                                     rows)])
     read = ("SELECT id, position, typeof(position), label, typeof(label), amount, "
             "typeof(amount), flag, typeof(flag) FROM {} ORDER BY id")
     assert (conn.execute(read.format("by_statement")).fetchall()

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
 Row = tuple[Any, ...]
 Statement = tuple[str, Iterable[Any]]
+
+
+class TableRows(NamedTuple):
+    """Rows to insert into a table: a value for each column, in order."""
+
+    table: str
+    columns: tuple[str, ...]
+    rows: list[Row]
 
 
 def from_json(value: Any) -> Any:

@@ -1,7 +1,7 @@
 """The relays' queries of the SQL store: relays, their outbox and their budget.
 
 The processing stage queues each accepted event of a relayed account in the relay's outbox, in
-the transaction that stores the event (`save_relay_rows`), so an event is relayed if and only if
+the transaction that stores the event (`relay_outbox_rows`), so an event is relayed if and only if
 it was accepted. Senders (outbound/relay.py) then take events in transactions of their own:
 
 - **Leases.** A sender takes events by moving their `next_attempt_at` past the time its
@@ -40,7 +40,7 @@ from ..relay_rules import (
     gives_up,
     retry_delay,
 )
-from .queries import Queries, Statement, placeholders
+from .queries import Queries, Statement, TableRows, placeholders
 from .relay_records import (
     DeadLetter,
     Recorded,
@@ -72,11 +72,6 @@ class Tx(Protocol):
     def run(self, sql: str, params: Sequence[Any] = ()) -> tuple[int, list[Row]]: ...
 
 
-class RowWriter(Protocol):
-    def insert_rows(self, conn: Any, table: str, columns: tuple[str, ...],
-                    rows: list[tuple[Any, ...]]) -> None: ...
-
-
 # --- in the writer's transaction ------------------------------------------------------------------
 
 def relays_read(account_ids: set[int]) -> Statement:
@@ -93,12 +88,11 @@ def relays_by_account(rows: list[Row]) -> dict[int, tuple[int, ...]]:
     return {account_id: tuple(ids) for account_id, ids in found.items()}
 
 
-def save_relay_rows(store: RowWriter, conn: Any, rows: GroupRows, event_ids: list[int]) -> None:
-    """Queue the group's relayed events (rows.relay_rows), given the ids its events got."""
-    if not rows.relay_rows:
-        return
+def relay_outbox_rows(rows: GroupRows, event_ids: list[int]) -> TableRows:
+    """The outbox rows of the group's relayed events (rows.relay_rows), given the ids its events
+    got."""
     ids = {row.event_uuid: event_id for row, event_id in zip(rows.events, event_ids, strict=True)}
-    store.insert_rows(conn, "relay_outbox", _OUTBOX_COLUMNS, [
+    return TableRows("relay_outbox", _OUTBOX_COLUMNS, [
         (row.relay_id, ids[row.event_uuid], rows.contacts[row.contact].id, "pending", 0, 0)
         for row in rows.relay_rows])
 

@@ -53,8 +53,8 @@ from .fields import FIELD_COLUMNS, FieldQueries, field_row
 from .group_commit import GroupCommitter
 from .operator import OperatorQueries
 from .outbox import OutboxQueries
-from .queries import Statement, from_json, placeholders, to_json
-from .relays import RelayQueries, relays_by_account, relays_read, save_relay_rows
+from .queries import Row, Statement, TableRows, from_json, placeholders, to_json
+from .relays import RelayQueries, relay_outbox_rows, relays_by_account, relays_read
 from .request_log import RequestLogQueries
 from .sandbox import SandboxQueries
 from .schema import head_revision
@@ -140,6 +140,31 @@ def ids_by_table(results: list[list[tuple[Any, ...]]]) -> dict[str, list[int]]:
         for table, value in rows:
             ids.setdefault(table, []).append(value)
     return {table: sorted(values) for table, values in ids.items()}
+
+
+def _tag_index_changes(rows: GroupRows) -> tuple[list[Row], list[Row]]:
+    """The contact_tags rows the group adds, and those it removes."""
+    added: list[Row] = []
+    removed: list[Row] = []
+    for key, contact in rows.contacts.items():
+        tags_before = rows.tags_before.get(key)
+        if not tags_before:  # a new contact, or one that had none: each tag is added
+            added += [(key[0], tag, contact.id) for tag in tag_keys(contact.tags)]
+            continue
+        if contact.tags == tags_before:  # the usual case: nothing to hash or write
+            continue
+        before, now = tag_keys(tags_before), tag_keys(contact.tags)
+        added += [(key[0], tag, contact.id) for tag in now - before]
+        removed += [(key[0], tag, contact.id) for tag in before - now]
+    return added, removed
+
+
+def _custom_field_rows(new_fields: dict[FieldKey, str]) -> TableRows:
+    """The definitions of the fields the group's events defined by sending them."""
+    now = utc_now()
+    return TableRows("custom_fields", FIELD_COLUMNS + ("account_id",), [
+        (*field_row(inferred_definition(name, data_type, new_uuid(), now)), account_id)
+        for (account_id, name), data_type in new_fields.items()])
 
 
 class WriteSession:
@@ -279,11 +304,6 @@ class WriteSession:
         event_ids = ids["events"]
         for (_, contact), new_id in zip(new, ids["contacts"], strict=True):
             contact.id = new_id
-        store.insert_rows(
-            conn, "contacts", ("profile", "tags", "legal_bases", "lifecycle_stage", "opportunity",
-                               "contact_owner_email", "updated_at", "id", "uuid", "account_id",
-                               "email", "created_at"),
-            [(*contact_state(c), c.id, c.uuid, key[0], c.email, c.created_at) for key, c in new])
         store.execute_many(
             conn, "UPDATE contacts SET profile = ?, tags = ?, legal_bases = ?, "
             "lifecycle_stage = ?, opportunity = ?, contact_owner_email = ?, updated_at = ? "
@@ -300,31 +320,39 @@ class WriteSession:
                 transitions.append((job.account_id, contact_id, event_id, t.from_stage,
                                     t.to_stage, t.from_opportunity, t.to_opportunity, t.value,
                                     t.reason, job.received_at, "event"))
-        store.insert_rows(
-            conn, "events", ("id", "uuid", "account_id", "contact_id", "batch_uuid", "event_type",
-                             "event_family", "event_identifier", "payload", "received_at"),
-            events)
         for key, t, at in rows.api_transitions:
             transitions.append((key[0], rows.contacts[key].id, None, t.from_stage, t.to_stage,
                                 t.from_opportunity, t.to_opportunity, None, None, at, "api"))
-        store.insert_rows(
-            conn, "funnel_transitions", ("account_id", "contact_id", "event_id", "from_stage",
-                                         "to_stage", "from_opportunity", "to_opportunity",
-                                         "value", "reason", "created_at", "cause"),
-            transitions)
-        self._save_tag_index(rows)
+        added_tags, removed_tags = _tag_index_changes(rows)
+        store.execute_many(conn, "DELETE FROM contact_tags WHERE account_id = ? "
+                                 "AND tag_key = ? AND contact_id = ?", removed_tags)
         self._save_counters(rows.counters)
-        self._save_custom_fields(rows.new_fields)
         created = utc_now()
-        store.insert_rows(  # due at once (0), whatever the hosts' clocks say
-            conn, "webhook_deliveries", ("uuid", "webhook_id", "contact_id", "event_uuid", "body",
-                                         "status", "attempts", "next_attempt_at", "created_at",
-                                         "updated_at"),
-            [(new_uuid(), d.webhook_id, rows.contacts[d.contact].id, d.event_uuid, d.body,
-              "pending", 0, 0, created, created) for d in rows.deliveries])
-        save_relay_rows(store, conn, rows, event_ids)
-        store.insert_rows(conn, "idempotency_keys", KEY_COLUMNS,
-                          [key_row(job) for job in rows.keyed])
+        # Every table's rows at once, in the order of no consequence: no row refers to another
+        # written with it through a constraint.
+        store.insert_rows(conn, [
+            TableRows("contacts", ("profile", "tags", "legal_bases", "lifecycle_stage",
+                                   "opportunity", "contact_owner_email", "updated_at", "id",
+                                   "uuid", "account_id", "email", "created_at"),
+                      [(*contact_state(c), c.id, c.uuid, key[0], c.email, c.created_at)
+                       for key, c in new]),
+            TableRows("events", ("id", "uuid", "account_id", "contact_id", "batch_uuid",
+                                 "event_type", "event_family", "event_identifier", "payload",
+                                 "received_at"), events),
+            TableRows("funnel_transitions", ("account_id", "contact_id", "event_id",
+                                             "from_stage", "to_stage", "from_opportunity",
+                                             "to_opportunity", "value", "reason", "created_at",
+                                             "cause"), transitions),
+            TableRows("contact_tags", ("account_id", "tag_key", "contact_id"), added_tags),
+            _custom_field_rows(rows.new_fields),
+            # Due at once (0), whatever the hosts' clocks say.
+            TableRows("webhook_deliveries", ("uuid", "webhook_id", "contact_id", "event_uuid",
+                                             "body", "status", "attempts", "next_attempt_at",
+                                             "created_at", "updated_at"),
+                      [(new_uuid(), d.webhook_id, rows.contacts[d.contact].id, d.event_uuid,
+                        d.body, "pending", 0, 0, created, created) for d in rows.deliveries]),
+            relay_outbox_rows(rows, event_ids),
+            TableRows("idempotency_keys", KEY_COLUMNS, [key_row(job) for job in rows.keyed])])
 
     def _take_ids(self, counts: dict[str, int]) -> dict[str, list[int]]:
         """`counts` primary keys of each table, ascending: reserved ones first, then, if they
@@ -339,31 +367,6 @@ class WriteSession:
             for table, ids in self.store.allocate_ids(self.conn, short).items():
                 taken[table] += ids
         return taken
-
-    def _save_tag_index(self, rows: GroupRows) -> None:
-        added, removed = [], []
-        for key, contact in rows.contacts.items():
-            tags_before = rows.tags_before.get(key)
-            if not tags_before:  # a new contact, or one that had none: each tag is added
-                added += [(key[0], tag, contact.id) for tag in tag_keys(contact.tags)]
-                continue
-            if contact.tags == tags_before:  # the usual case: nothing to hash or write
-                continue
-            before, now = tag_keys(tags_before), tag_keys(contact.tags)
-            added += [(key[0], tag, contact.id) for tag in now - before]
-            removed += [(key[0], tag, contact.id) for tag in before - now]
-        self.store.execute_many(self.conn, "DELETE FROM contact_tags WHERE account_id = ? "
-                                           "AND tag_key = ? AND contact_id = ?", removed)
-        self.store.insert_rows(self.conn, "contact_tags", ("account_id", "tag_key", "contact_id"),
-                               added)
-
-    def _save_custom_fields(self, new_fields: dict[FieldKey, str]) -> None:
-        now = utc_now()
-        definitions = [(account_id, inferred_definition(name, data_type, new_uuid(), now))
-                       for (account_id, name), data_type in new_fields.items()]
-        self.store.insert_rows(
-            self.conn, "custom_fields", FIELD_COLUMNS + ("account_id",),
-            [(*field_row(definition), account_id) for account_id, definition in definitions])
 
     def _save_counters(self, counters: dict[CounterKey, int]) -> None:
         if not counters:
@@ -426,9 +429,9 @@ class SqlStore(FieldQueries, WebhookQueries, RelayQueries, OperatorQueries, Admi
                               for start in range(0, len(emails), CHUNK))]
 
     @abc.abstractmethod
-    def insert_rows(self, conn: Any, table: str, columns: tuple[str, ...],
-                    rows: list[tuple[Any, ...]]) -> None:
-        """Insert many rows, in order, in the backend's cheapest way (not one INSERT each)."""
+    def insert_rows(self, conn: Any, inserts: list[TableRows]) -> None:
+        """Insert each table's rows, in order, in the backend's cheapest way (not one INSERT a
+        row); the tables in any order."""
 
     @abc.abstractmethod
     def allocate_ids(self, conn: Any, counts: dict[str, int]) -> dict[str, list[int]]:

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from ..process import Job, Outcome
 from . import StoreUnavailable
-from .queries import Statement, placeholders
+from .queries import Statement, TableRows, placeholders
 from .relays import Tx
 from .schema import ensure_current
 from .sql import SqlStore
@@ -364,21 +364,22 @@ class SQLiteStore(SqlStore):
         if rows:
             conn.executemany(sql, rows)
 
-    def insert_rows(self, conn: sqlite3.Connection, table: str, columns: tuple[str, ...],
-                    rows: list[tuple[Any, ...]]) -> None:
+    def insert_rows(self, conn: sqlite3.Connection, inserts: list[TableRows]) -> None:
         # Many rows to a statement: executemany's step for each row cost Python's sqlite3 module
         # more than SQLite's own work on a row of the events' table.
-        if not rows:
-            return
-        most = max(1, min(ROWS_A_STATEMENT,
-                          conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(columns)))
-        start = 0
-        for size in statement_sizes(len(rows), most):
-            chunk = rows[start:start + size]
-            if set(map(len, chunk)) != {len(columns)}:  # else run together into other rows
-                raise ValueError(f"rows of {table} must have {len(columns)} values each")
-            conn.execute(insert_statement(table, columns, size), list(chain.from_iterable(chunk)))
-            start += size
+        for table, columns, rows in inserts:
+            if not rows:
+                continue
+            most = max(1, min(ROWS_A_STATEMENT,
+                              conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(columns)))
+            start = 0
+            for size in statement_sizes(len(rows), most):
+                chunk = rows[start:start + size]
+                if set(map(len, chunk)) != {len(columns)}:  # else run together into other rows
+                    raise ValueError(f"rows of {table} must have {len(columns)} values each")
+                conn.execute(insert_statement(table, columns, size),
+                             list(chain.from_iterable(chunk)))
+                start += size
 
     def allocate_ids(self, conn: sqlite3.Connection,
                      counts: dict[str, int]) -> dict[str, list[int]]:
