@@ -20,6 +20,7 @@ import psycopg
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from psycopg.pq import TransactionStatus
 
 from conftest import conversion, dangling_references, event, free_port
 from rdevents.process import Accepted, EraseJob
@@ -466,3 +467,26 @@ def test_a_float_without_a_json_form_is_written_by_copy(round_trip_tables):
         assert conn.execute("SELECT amount FROM by_statement").fetchall() == [(float("inf"),)]
     finally:
         conn.rollback()
+
+
+def test_the_writers_first_statement_begins_the_groups_transaction(round_trip_tables,
+                                                                   postgres_url):
+    """The writer's connection is in autocommit mode (its BEGIN travels with its first reads):
+    whichever statement comes first, the group's writes are one transaction."""
+    store = PostgresStore("postgresql://unused")
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        firsts = [
+            lambda: store.read_together(conn, [("SELECT ?", (1,)), ("SELECT 2", ())]),
+            lambda: store.query(conn, "SELECT 1", ()),
+            lambda: store.execute_many(conn, "INSERT INTO by_statement (big) VALUES (?)",
+                                       [(1,)]),
+            lambda: store.insert_rows(conn, [TableRows("by_statement", ("big",), [(2,)])])]
+        for first in firsts:
+            first()
+            assert conn.info.transaction_status == TransactionStatus.INTRANS
+            store.insert_rows(conn, [TableRows("by_statement", ("big",), [(3,)])])
+            conn.rollback()
+        assert store.read_together(conn, [("SELECT ?", (1,)), ("SELECT 2", ())]) == [[(1,)],
+                                                                                    [(2,)]]
+        conn.rollback()
+        assert conn.execute("SELECT count(*) FROM by_statement").fetchall() == [(0,)]

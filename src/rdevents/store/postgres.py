@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import orjson
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ..process import Accepted, ContactKey, EventsJob, FieldKey, Job, KeyRef, Outcome
@@ -90,6 +91,12 @@ def unavailable(exc: psycopg.Error) -> bool:
     if state is None:  # raised by the client: the connection failed or was lost
         return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
     return state[:2] in _UNAVAILABLE_CLASSES or state in _UNAVAILABLE_STATES
+
+
+def _begin(conn: psycopg.Connection) -> None:
+    """Begin a transaction on the writer's connection (in autocommit mode) unless one is open."""
+    if conn.info.transaction_status == TransactionStatus.IDLE:
+        conn.execute("BEGIN")
 
 
 def lock_key(key: tuple[int, str]) -> int:
@@ -167,12 +174,18 @@ class PostgresStore(SqlStore):
 
     # --- the writer thread ------------------------------------------------------------------------
 
+    # The writer's connection is in autocommit mode, so that a group's BEGIN travels in the
+    # message of its first reads (read_together) rather than in a round trip of its own (as
+    # psycopg sends it): each statement below begins the transaction if none is open.
+
     def query(self, conn: psycopg.Connection, sql: str,
               params: Iterable[Any]) -> list[tuple[Any, ...]]:
+        _begin(conn)
         return conn.execute(to_pyformat(sql), tuple(params)).fetchall()
 
     def execute_many(self, conn: psycopg.Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
         if rows:
+            _begin(conn)
             with conn.cursor() as cursor:
                 cursor.executemany(to_pyformat(sql), rows)
 
@@ -184,9 +197,13 @@ class PostgresStore(SqlStore):
         # pipeline of prepared statements, and no more of the server's (its planning included).
         if not statements:
             return []
+        begin = conn.info.transaction_status == TransactionStatus.IDLE
         cursor = psycopg.ClientCursor(conn)
-        cursor.execute("; ".join(to_pyformat(sql) for sql, _ in statements),
+        cursor.execute("; ".join((["BEGIN"] if begin else [])
+                                 + [to_pyformat(sql) for sql, _ in statements]),
                        tuple(value for _, params in statements for value in params))
+        if begin:
+            cursor.nextset()
         results = [cursor.fetchall()]
         while cursor.nextset():
             results.append(cursor.fetchall())
@@ -200,6 +217,7 @@ class PostgresStore(SqlStore):
         inserts = [insert for insert in inserts if insert.rows]
         if not inserts:
             return
+        _begin(conn)
         if sum(len(insert.rows) for insert in inserts) <= ONE_STATEMENT_ROWS:
             statement = self._insert_statement(conn, inserts)
             if statement is not None:
@@ -312,7 +330,7 @@ class PostgresStore(SqlStore):
                 self._writer.conn = None
                 self._writers.discard(conn)
                 conn.close()
-            conn = psycopg.connect(self.url, connect_timeout=_CONNECT_TIMEOUT,
+            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=_CONNECT_TIMEOUT,
                                    application_name=WRITER_APPLICATION_NAME)
             self._writer.conn = conn
             self._writers.add(conn)
