@@ -14,7 +14,6 @@ import asyncio
 import functools
 import hashlib
 import logging
-import math
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
@@ -58,7 +57,11 @@ KEY_LOCK = "\x00idempotency key "
 # A group's rows, up to this many, go in one INSERT statement (one round trip, less of the
 # client's CPU); more, in a COPY a table (less of the server's CPU a row). See insert_rows.
 ONE_STATEMENT_ROWS = 500
+ONE_STATEMENT_BYTES = 1 << 20
 _FLOAT_TYPES = ("double precision", "real", "numeric")
+# The transaction of a group: each statement of it sees what committed before it began, the
+# locks before it waited for included (whatever the server's default isolation).
+BEGIN = "BEGIN ISOLATION LEVEL READ COMMITTED"
 
 
 @functools.lru_cache(maxsize=256)
@@ -96,7 +99,16 @@ def unavailable(exc: psycopg.Error) -> bool:
 def _begin(conn: psycopg.Connection) -> None:
     """Begin a transaction on the writer's connection (in autocommit mode) unless one is open."""
     if conn.info.transaction_status == TransactionStatus.IDLE:
-        conn.execute("BEGIN")
+        conn.execute(BEGIN, prepare=False)
+
+
+def _floats_as_text(row: tuple[Any, ...], positions: list[int]) -> tuple[Any, ...]:
+    """`row` with its floats at `positions` written as text, as PostgreSQL reads them back."""
+    values = list(row)
+    for n in positions:
+        if isinstance(values[n], float):
+            values[n] = repr(values[n])
+    return tuple(values)
 
 
 def lock_key(key: tuple[int, str]) -> int:
@@ -198,15 +210,18 @@ class PostgresStore(SqlStore):
         if not statements:
             return []
         begin = conn.info.transaction_status == TransactionStatus.IDLE
-        cursor = psycopg.ClientCursor(conn)
-        cursor.execute("; ".join((["BEGIN"] if begin else [])
-                                 + [to_pyformat(sql) for sql, _ in statements]),
-                       tuple(value for _, params in statements for value in params))
-        if begin:
-            cursor.nextset()
-        results = [cursor.fetchall()]
-        while cursor.nextset():
-            results.append(cursor.fetchall())
+        with psycopg.ClientCursor(conn) as cursor:
+            cursor.execute(";\n".join(([BEGIN] if begin else [])
+                                      + [to_pyformat(sql) for sql, _ in statements]),
+                           tuple(value for _, params in statements for value in params))
+            if begin:
+                cursor.nextset()
+            results = [cursor.fetchall()]
+            while cursor.nextset():
+                results.append(cursor.fetchall())
+        if len(results) != len(statements):
+            raise RuntimeError(f"{len(statements)} statements sent together answered "
+                               f"{len(results)} results")
         return results
 
     def select_contacts_statements(self, account_id: int, emails: list[str]
@@ -219,7 +234,7 @@ class PostgresStore(SqlStore):
             return
         _begin(conn)
         if sum(len(insert.rows) for insert in inserts) <= ONE_STATEMENT_ROWS:
-            statement = self._insert_statement(conn, inserts)
+            statement = self.insert_statement(conn, inserts)
             if statement is not None:
                 conn.execute(*statement)
                 return
@@ -230,26 +245,33 @@ class PostgresStore(SqlStore):
                 for row in rows:
                     copy.write_row(row)
 
-    def _insert_statement(self, conn: psycopg.Connection, inserts: list[TableRows]
-                          ) -> tuple[str, tuple[str, ...]] | None:
+    def insert_statement(self, conn: psycopg.Connection, inserts: list[TableRows]
+                         ) -> tuple[str, tuple[str, ...]] | None:
         """One statement inserting every table's rows, each table's as one JSON text (an array
-        of rows, each an array of values): one round trip for them all, where a COPY takes two
-        a table. The rows keep their order (a function scan reads them in order). None if a
-        value has no JSON form (a float that is not finite, which JSON would make null)."""
-        parts = []
+        of rows, each an array of values), in order: one round trip for them all, where a COPY
+        takes two a table. Floats travel as text (JSON has no infinity, and jsonb no -0.0).
+        None if a value has no JSON form (orjson refuses it), or if the rows' text is longer
+        than ONE_STATEMENT_BYTES (the server would hold it whole, where a COPY streams it)."""
+        parts, texts = [], []
         for table, columns, rows in inserts:
             types = self._column_types(conn, table)
             floats = [n for n, column in enumerate(columns) if types[column] in _FLOAT_TYPES]
-            if floats and not all(isinstance(row[n], (int, str)) or row[n] is None
-                                  or math.isfinite(row[n]) for row in rows for n in floats):
+            if floats:
+                rows = [_floats_as_text(row, floats) for row in rows]
+            try:
+                texts.append(orjson.dumps(rows).decode())
+            except orjson.JSONEncodeError:
                 return None
             values = ", ".join(f"(r->>{n})::{types[column]}" for n, column in enumerate(columns))
-            parts.append(f"INSERT INTO {table} ({', '.join(columns)}) "
-                         f"SELECT {values} FROM jsonb_array_elements(%s::jsonb) AS r")
+            parts.append(f"INSERT INTO {table} ({', '.join(columns)}) SELECT {values} FROM "
+                         "jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS rows(r, n) "
+                         "ORDER BY n")
+        if sum(map(len, texts)) > ONE_STATEMENT_BYTES:
+            return None
         statement = parts[-1] if len(parts) == 1 else (
             "WITH " + ", ".join(f"w{n} AS ({part})" for n, part in enumerate(parts[:-1]))
             + " " + parts[-1])
-        return statement, tuple(orjson.dumps(insert.rows).decode() for insert in inserts)
+        return statement, tuple(texts)
 
     def _column_types(self, conn: psycopg.Connection, table: str) -> dict[str, str]:
         """The type of each column of `table`, without modifiers (so that a value too long for
@@ -370,6 +392,11 @@ class PostgresStore(SqlStore):
                 if not conn.closed and not conn.broken:
                     conn.rollback()
                 raise
+            if conn.info.transaction_status == TransactionStatus.INERROR:
+                # A statement failed and its error did not come through: COMMIT would roll the
+                # group back without an error, and its jobs be acknowledged unwritten.
+                conn.rollback()
+                raise RuntimeError("a statement of the group's transaction failed unreported")
             try:
                 conn.commit()
             except psycopg.Error as exc:
