@@ -40,7 +40,7 @@ from ..relay_rules import (
     gives_up,
     retry_delay,
 )
-from .queries import Queries, Statement, TableRows, placeholders
+from .queries import Queries, Row, Statement, TableRows, placeholders
 from .relay_records import (
     DeadLetter,
     Recorded,
@@ -53,7 +53,6 @@ from .relay_records import (
 )
 
 T = TypeVar("T")
-Row = tuple[Any, ...]
 CHUNK = 500  # ids in one statement, well below every backend's limit of parameters
 # The most events a take passes over because an earlier event of their contact is not due.
 SCAN_ROWS = 5_000
