@@ -54,8 +54,9 @@ FIELD_LOCK = "\x00field "
 RELAY_LOCK = "\x00relays"
 # An idempotency key's, beside it: held by the transaction that keeps it (never waited for).
 KEY_LOCK = "\x00idempotency key "
-# A group's rows, up to this many, go in one INSERT statement (one round trip, less of the
-# client's CPU); more, in a COPY a table (less of the server's CPU a row). See insert_rows.
+# A group's rows, up to this many and this much JSON text, go in one INSERT statement (one
+# round trip, less of the client's CPU); more, in a COPY a table (less of the server's CPU and
+# memory a row). See insert_rows.
 ONE_STATEMENT_ROWS = 500
 ONE_STATEMENT_BYTES = 1 << 20
 _FLOAT_TYPES = ("double precision", "real", "numeric")
