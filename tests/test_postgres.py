@@ -386,7 +386,8 @@ def test_the_writers_contact_lookup_reads_the_email_index_before_any_statistics(
     """On a new database, before PostgreSQL has statistics of the contacts, the writer's
     look-up (its values bound by the client, as the writer sends it: planned each time) must use
     the unique (account, e-mail) index, not one that would read every contact of the account."""
-    from rdevents.store.postgres import CONTACTS_BY_EMAIL, json_list
+    from rdevents.store.postgres import CONTACTS_BY_EMAIL
+    from rdevents.store.queries import to_json
     from rdevents.store.schema import upgrade
 
     name = f"plan_{uuid.uuid4().hex[:8]}"
@@ -398,7 +399,7 @@ def test_the_writers_contact_lookup_reads_the_email_index_before_any_statistics(
         with psycopg.connect(url, autocommit=True) as conn:
             cursor = psycopg.ClientCursor(conn)
             cursor.execute(f"EXPLAIN {CONTACTS_BY_EMAIL}",
-                           (json_list(["a@example.com", "b@example.com"]), 1))
+                           (to_json(["a@example.com", "b@example.com"]), 1))
             plan = "\n".join(row[0] for row in cursor.fetchall())
         assert "uq_contacts_account_email" in plan, plan
     finally:

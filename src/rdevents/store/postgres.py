@@ -27,7 +27,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from ..process import Accepted, ContactKey, EventsJob, FieldKey, Job, KeyRef, Outcome
 from . import StoreUnavailable, WriteConflict
 from .feed import FeedPosition
-from .queries import Statement, TableRows
+from .queries import Statement, TableRows, to_json
 from .relays import Tx
 from .schema import ensure_current
 from .sql import CONTACT_COLUMNS, SqlStore, ids_by_table
@@ -75,17 +75,12 @@ def to_pyformat(sql: str) -> str:
 # index whatever the table statistics say: LIMIT keeps the planner from turning the lateral
 # lookup into a hash join over the whole table. (No other index of contacts may lead with
 # account_id alone: before the table's first statistics, the planner may take it instead,
-# reading every contact of the account for each e-mail.) Lists travel as one JSON text (see
-# json_list).
+# reading every contact of the account for each e-mail.) Lists travel as one JSON text:
+# psycopg adapts a list element by element in Python (110 µs of the client's CPU for a statement
+# with 31 e-mails), orjson in one call (60 µs).
 CONTACTS_BY_EMAIL = ("SELECT c.* FROM json_array_elements_text(%s::json) AS wanted(email) "
                      f"CROSS JOIN LATERAL (SELECT {CONTACT_COLUMNS} FROM contacts "
                      "WHERE account_id = %s AND email = wanted.email LIMIT 1) AS c")
-
-
-def json_list(values: list[Any]) -> str:
-    """A list parameter as one JSON text: psycopg adapts a list element by element in Python
-    (110 µs of the client's CPU for a statement with 31 e-mails), orjson in one call (60 µs)."""
-    return orjson.dumps(values).decode()
 
 
 def unavailable(exc: psycopg.Error) -> bool:
@@ -126,7 +121,7 @@ def _advisory_locks(keys: set[tuple[int, str]]) -> Statement:
     ordered = sorted({lock_key(key) for key in keys})
     return ("SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT k::bigint AS k FROM "
             "json_array_elements_text(%s::json) AS wanted(k) ORDER BY 1) AS ordered",
-            (json_list(ordered),))
+            (to_json(ordered),))
 
 
 class PostgresStore(SqlStore):
@@ -154,7 +149,7 @@ class PostgresStore(SqlStore):
         # The relay senders' transactions: one connection, one transaction at a time.
         self._relay_conn: psycopg.Connection | None = None
         self._relay_lock = threading.Lock()
-        self._types: dict[str, dict[str, str]] = {}  # see _column_types
+        self._insert_parts: dict[tuple[str, tuple[str, ...]], tuple[str, list[int]]] = {}
 
     TAKEN_OF = ("SELECT id FROM webhook_deliveries WHERE id IN ({chosen}) AND {due} "
                 "FOR UPDATE SKIP LOCKED")
@@ -167,7 +162,7 @@ class PostgresStore(SqlStore):
     TAG_CONDITION = "tags @> CAST(? AS jsonb)"
 
     def tag_parameter(self, tag: str) -> str:
-        return orjson.dumps([tag]).decode()
+        return to_json([tag])
 
     async def open(self) -> None:
         ensure_current(self.url)
@@ -227,7 +222,7 @@ class PostgresStore(SqlStore):
 
     def select_contacts_statements(self, account_id: int, emails: list[str]
                                    ) -> list[Statement]:
-        return [(CONTACTS_BY_EMAIL, (json_list(emails), account_id))]
+        return [(CONTACTS_BY_EMAIL, (to_json(emails), account_id))]
 
     def insert_rows(self, conn: psycopg.Connection, inserts: list[TableRows]) -> None:
         inserts = [insert for insert in inserts if insert.rows]
@@ -255,18 +250,14 @@ class PostgresStore(SqlStore):
         than ONE_STATEMENT_BYTES (the server would hold it whole, where a COPY streams it)."""
         parts, texts = [], []
         for table, columns, rows in inserts:
-            types = self._column_types(conn, table)
-            floats = [n for n, column in enumerate(columns) if types[column] in _FLOAT_TYPES]
+            part, floats = self._insert_part(conn, table, columns)
             if floats:
                 rows = [_floats_as_text(row, floats) for row in rows]
             try:
-                texts.append(orjson.dumps(rows).decode())
+                texts.append(to_json(rows))
             except orjson.JSONEncodeError:
                 return None
-            values = ", ".join(f"(r->>{n})::{types[column]}" for n, column in enumerate(columns))
-            parts.append(f"INSERT INTO {table} ({', '.join(columns)}) SELECT {values} FROM "
-                         "jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS rows(r, n) "
-                         "ORDER BY n")
+            parts.append(part)
         if sum(map(len, texts)) > ONE_STATEMENT_BYTES:
             return None
         statement = parts[-1] if len(parts) == 1 else (
@@ -274,16 +265,23 @@ class PostgresStore(SqlStore):
             + " " + parts[-1])
         return statement, tuple(texts)
 
-    def _column_types(self, conn: psycopg.Connection, table: str) -> dict[str, str]:
-        """The type of each column of `table`, without modifiers (so that a value too long for
-        its column is refused, as COPY refuses it, rather than cut): read once a process."""
-        types = self._types.get(table)
-        if types is None:
-            types = self._types[table] = dict(conn.execute(
+    def _insert_part(self, conn: psycopg.Connection, table: str,
+                     columns: tuple[str, ...]) -> tuple[str, list[int]]:
+        """The INSERT of `columns` of `table` from a JSON text of rows, and the positions of
+        its float columns: made once a process, from the columns' types (without modifiers, so
+        that a value too long for its column is refused, as COPY refuses it, rather than cut)."""
+        made = self._insert_parts.get((table, columns))
+        if made is None:
+            types: dict[str, str] = dict(conn.execute(
                 "SELECT attname, atttypid::regtype::text FROM pg_attribute "
                 "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
                 (table,)).fetchall())
-        return types
+            values = ", ".join(f"(r->>{n})::{types[column]}" for n, column in enumerate(columns))
+            made = self._insert_parts[(table, columns)] = (
+                f"INSERT INTO {table} ({', '.join(columns)}) SELECT {values} FROM "
+                "jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS rows(r, n) ORDER BY n",
+                [n for n, column in enumerate(columns) if types[column] in _FLOAT_TYPES])
+        return made
 
     def allocate_ids(self, conn: psycopg.Connection,
                      counts: dict[str, int]) -> dict[str, list[int]]:
@@ -323,7 +321,7 @@ class PostgresStore(SqlStore):
     def try_lock_keys_statements(self, keys: list[KeyRef]) -> list[Statement]:
         ordered = [lock_key((account_id, KEY_LOCK + key)) for account_id, key in keys]
         return [("SELECT pg_try_advisory_xact_lock(k::bigint) FROM json_array_elements_text("
-                 "%s::json) WITH ORDINALITY AS wanted(k, n) ORDER BY n", (json_list(ordered),))]
+                 "%s::json) WITH ORDINALITY AS wanted(k, n) ORDER BY n", (to_json(ordered),))]
 
     # The feed (see feed.py): processes commit in any order, so ids are not commit order. Each
     # event carries its transaction's id (the column's default); every transaction below the
